@@ -1,0 +1,42 @@
+# Every target creates the virtualenv and installs what it needs from pyproject.toml.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+PY313 ?= $(shell command -v python3.13 2>/dev/null || echo $(HOME)/.pyenv/versions/3.13.0/bin/python3.13)
+VENV313 ?= .venv313
+
+.PHONY: run test lint bench test-313 clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test,lint]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(PY) -m gmp.demo
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check gmp tests bench
+	$(VENV)/bin/ruff format --check gmp tests bench
+	$(VENV)/bin/mypy
+
+bench: $(STAMP)
+	$(PY) -m pip install --quiet -e '.[bench]'
+	flock /tmp/gmp-bench.lock $(PY) -m bench
+
+$(VENV313)/.installed: pyproject.toml
+	$(PY313) -m venv $(VENV313)
+	$(VENV313)/bin/python -m pip install --quiet --upgrade pip
+	$(VENV313)/bin/python -m pip install --quiet -e '.[test]'
+	touch $(VENV313)/.installed
+
+test-313: $(VENV313)/.installed
+	$(VENV313)/bin/python -m pytest -q
+
+clean:
+	rm -rf $(VENV) $(VENV313) .pytest_cache .hypothesis .mypy_cache .ruff_cache

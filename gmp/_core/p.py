@@ -1,0 +1,83 @@
+"""The P: a logical processor with a local run queue (Go's ``p``, runtime2.go).
+
+An M must hold a P to run Gs. The P owns the local queue (bounded ring plus the
+``runnext`` slot), a timer heap, the scheduling ticks that fairness and sysmon read, and
+its own counters for ``rt.stats()``.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections import deque
+from typing import Any
+
+from gmp._core.g import G
+from gmp._core.timers import TimerHeap
+
+
+class PStatus(enum.IntEnum):
+    """Go's ``_Pidle``, ``_Prunning``, ``_Psyscall``."""
+
+    IDLE = 0
+    """On the idle list, or handed to an M that has not started running it yet."""
+    RUNNING = 1
+    """Owned by an M that is scheduling or stepping a coroutine G."""
+    SYSCALL = 2
+    """Owned by an M that is inside a blocking call; sysmon may retake it."""
+
+
+class P:
+    """State of one logical processor. Mutated only under the driver's scheduler lock."""
+
+    __slots__ = (
+        "handoffs",
+        "id",
+        "m",
+        "preempt",
+        "preemptions",
+        "runnext",
+        "runq",
+        "runs",
+        "runtick",
+        "schedtick",
+        "status",
+        "steals",
+        "stolen",
+        "sysmon_runtick",
+        "sysmon_schedtick",
+        "sysmon_schedwhen",
+        "sysmon_when",
+        "timers",
+    )
+
+    def __init__(self, pid: int) -> None:
+        self.id = pid
+        self.status = PStatus.IDLE
+        self.runq: deque[G] = deque()
+        self.runnext: G | None = None
+        self.timers = TimerHeap()
+        # Go's schedtick: bumped per schedule that does not inherit a time slice.
+        self.schedtick = 0
+        # Bumped on every G switch, inherited or not: sysmon's sign of life.
+        self.runtick = 0
+        # Set by sysmon when the time slice ran out; consumed by find_runnable.
+        self.preempt = False
+        # Owner (the driver's M), or None when idle.
+        self.m: Any = None
+        # Counters reported by rt.stats().
+        self.runs = 0
+        self.steals = 0
+        self.stolen = 0
+        self.handoffs = 0
+        self.preemptions = 0
+        # Go's p.sysmontick: what sysmon saw last time and when.
+        self.sysmon_runtick = -1
+        self.sysmon_when = 0.0
+        self.sysmon_schedtick = -1
+        self.sysmon_schedwhen = 0.0
+
+    def runqsize(self) -> int:
+        return len(self.runq) + (self.runnext is not None)
+
+    def __repr__(self) -> str:
+        return f"<P {self.id} {self.status.name} runq={self.runqsize()}>"

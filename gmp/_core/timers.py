@@ -1,0 +1,95 @@
+"""Per-P timer heaps (Go's ``p.timers``, time.go).
+
+A timer carries a payload: a :class:`~gmp._core.g.G` to make runnable when it fires
+(``gmp.sleep``), or any other object the driver interprets (deadlines). Cancelling is
+lazy, as in Go: the entry stays in the heap, marked, and is dropped when it reaches the
+top, so cancel is O(1) and never reorders the heap.
+"""
+
+from __future__ import annotations
+
+import heapq
+
+PENDING = 0
+FIRED = 1
+CANCELLED = 2
+
+
+class Timer:
+    """One pending wake-up at virtual or real time ``when`` (the driver's clock)."""
+
+    __slots__ = ("payload", "state", "when")
+
+    def __init__(self, when: float, payload: object) -> None:
+        self.when = when
+        self.payload = payload
+        self.state = PENDING
+
+    def cancel(self) -> bool:
+        """Stop the timer; True if it had not fired or been cancelled yet (Go's Timer.Stop)."""
+        if self.state == PENDING:
+            self.state = CANCELLED
+            return True
+        return False
+
+    @property
+    def pending(self) -> bool:
+        return self.state == PENDING
+
+
+class TimerHeap:
+    """A min-heap of timers ordered by (when, insertion order)."""
+
+    __slots__ = ("_heap", "_seq")
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[float, int, Timer]] = []
+        self._seq = 0
+
+    def __len__(self) -> int:
+        """Entries held, cancelled ones not yet dropped included (cheap and conservative)."""
+        return len(self._heap)
+
+    def __bool__(self) -> bool:
+        return bool(self._heap)
+
+    def add(self, when: float, payload: object) -> Timer:
+        t = Timer(when, payload)
+        self.push(t)
+        return t
+
+    def push(self, t: Timer) -> None:
+        """Insert an existing pending timer (used when timers move between Ps)."""
+        self._seq += 1
+        heapq.heappush(self._heap, (t.when, self._seq, t))
+
+    def next_when(self) -> float | None:
+        """When the earliest live timer fires, or None; drops cancelled entries on top."""
+        h = self._heap
+        while h:
+            t = h[0][2]
+            if t.state == PENDING:
+                return t.when
+            heapq.heappop(h)
+        return None
+
+    def pop_due(self, now: float) -> list[object]:
+        """Fire every live timer with ``when <= now``, earliest first; return their payloads."""
+        h = self._heap
+        out: list[object] = []
+        while h and h[0][0] <= now:
+            t = heapq.heappop(h)[2]
+            if t.state == PENDING:
+                t.state = FIRED
+                out.append(t.payload)
+        return out
+
+    def drain(self) -> list[Timer]:
+        """Remove and return every live timer (a P being destroyed hands them on)."""
+        live = [e[2] for e in self._heap if e[2].state == PENDING]
+        self._heap.clear()
+        return live
+
+    def live(self) -> int:
+        """Number of timers that can still fire (O(n); for stats, not the hot path)."""
+        return sum(1 for e in self._heap if e[2].state == PENDING)

@@ -1,0 +1,1 @@
+"""Observability: structlog loggers and the Go-style schedtrace line."""

@@ -1,0 +1,218 @@
+"""The runtime's G: a coroutine or plain callable plus its outcome; also the user's handle.
+
+``gmp.go`` and ``rt.go`` return the G itself, so a spawn allocates one object (plus the
+coroutine and its context), like Go's ``newproc`` allocating one ``g``. The handle side
+(:meth:`G.join`, :meth:`G.result`) mirrors ``concurrent.futures.Future`` for code outside
+the runtime and an awaitable join for code inside it.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import threading
+import types
+from collections.abc import Callable, Coroutine, Generator
+from typing import TYPE_CHECKING, Any
+
+from gmp._core import g as gcore
+from gmp.errors import DeadlockError, NotInGError, RuntimeClosedError
+from gmp.observe.log import get_logger
+from gmp.runtime.traps import PARK, tls
+
+if TYPE_CHECKING:
+    from gmp.runtime.runtime import Runtime
+
+_log = get_logger("gmp.runtime")
+_DEAD = gcore.DEAD
+_WAITING = gcore.WAITING
+
+
+class _FailureReport:
+    """Logs a G's exception if nobody ever retrieved it (asyncio's "never retrieved").
+
+    Only failed Gs carry one, so the common path pays nothing. It fires when the G is
+    garbage: nobody joined it and nobody can any more.
+    """
+
+    __slots__ = ("armed", "exc", "gid", "name")
+
+    def __init__(self, gid: int, name: str | None, exc: BaseException) -> None:
+        self.gid = gid
+        self.name = name
+        self.exc = exc
+        self.armed = True
+
+    def __del__(self) -> None:
+        if self.armed:
+            self.armed = False
+            _log.error(
+                "G failed and nobody joined it",
+                g=self.gid,
+                name=self.name,
+                exc_info=(type(self.exc), self.exc, self.exc.__traceback__),
+            )
+
+
+class G(gcore.G):
+    """A G of the threaded runtime, and the handle user code holds to it."""
+
+    __slots__ = (
+        "abort",
+        "args",
+        "cancel_pending",
+        "coro",
+        "ctx",
+        "exc",
+        "ext_waiters",
+        "fn",
+        "name",
+        "report",
+        "rt",
+        "send",
+        "throw",
+        "value",
+        "waiters",
+    )
+
+    def __init__(
+        self,
+        rt: Runtime,
+        coro: Coroutine[Any, Any, Any] | None,
+        fn: Callable[..., Any] | None,
+        args: tuple[Any, ...],
+        name: str | None = None,
+    ) -> None:
+        self.id = 0
+        self.status = gcore.IDLE
+        self.rt = rt
+        self.coro = coro
+        self.fn = fn
+        self.args = args
+        self.ctx: contextvars.Context | None = contextvars.copy_context()
+        self.name = name
+        # What the next step sends or throws into the coroutine.
+        self.send: Any = None
+        self.throw: BaseException | None = None
+        # A cancellation to deliver at the next checkpoint (shutdown, cancel scopes).
+        self.cancel_pending: BaseException | None = None
+        # How to take the G back from whatever it is parked on (trio's abort_fn).
+        self.abort: Callable[[], bool] | None = None
+        self.value: Any = None
+        self.exc: BaseException | None = None
+        self.waiters: list[G] | None = None
+        self.ext_waiters: list[threading.Lock] | None = None
+        self.report: _FailureReport | None = None
+
+    def __repr__(self) -> str:
+        label = f" {self.name!r}" if self.name else ""
+        return f"<gmp.G {self.id}{label} {self.status.name}>"
+
+    # -- handle API --------------------------------------------------------------
+
+    def done(self) -> bool:
+        """True once the G has returned or raised."""
+        return self.status is _DEAD
+
+    def _outcome(self) -> Any:
+        exc = self.exc
+        if exc is not None:
+            report = self.report
+            if report is not None:
+                report.armed = False
+                self.report = None
+            raise exc
+        return self.value
+
+    def join(self) -> Coroutine[Any, Any, Any]:
+        """Wait for the G from inside another G; return its result or raise its exception.
+
+        Mirrors waiting on a Go channel/WaitGroup for a goroutine's result: the caller
+        parks (its thread keeps running other Gs) until this G finishes.
+        """
+        return _join(self)
+
+    def result(self, timeout: float | None = None) -> Any:
+        """Block the calling thread until the G finishes (for code outside the runtime).
+
+        Raises TimeoutError after ``timeout`` seconds, RuntimeClosedError if the runtime
+        was closed with this G unfinished, and the G's own exception if it raised.
+        """
+        m = tls.m
+        if m is not None and m.curg is not None:
+            raise RuntimeError(
+                "G.result() blocks its thread; inside a G use `await handle.join()` instead"
+            )
+        rt = self.rt
+        with rt.lock:
+            if self.status is _DEAD:
+                return self._outcome()
+            if rt.closed:
+                raise RuntimeClosedError(
+                    f"{self!r} never finished: its runtime was closed before it completed"
+                )
+            waiter = threading.Lock()
+            waiter.acquire()
+            if self.ext_waiters is None:
+                self.ext_waiters = [waiter]
+            else:
+                self.ext_waiters.append(waiter)
+        if waiter.acquire(timeout=-1 if timeout is None else max(timeout, 0.0)):
+            return self._outcome()
+        with rt.lock:
+            if self.status is _DEAD:
+                return self._outcome()
+            if self.ext_waiters is not None and waiter in self.ext_waiters:
+                self.ext_waiters.remove(waiter)
+            if rt.closed:
+                raise RuntimeClosedError(
+                    f"{self!r} never finished: its runtime was closed before it completed"
+                )
+        raise TimeoutError(f"{self!r} did not finish within {timeout} s")
+
+
+def _commit_join(target: G) -> Callable[[G], bool]:
+    def commit(g: G) -> bool:
+        # Runs under the scheduler lock with ``g`` off its stack (Go's unlockf).
+        if target.status is _DEAD:
+            return False
+        if target.waiters is None:
+            target.waiters = [g]
+        else:
+            target.waiters.append(g)
+
+        def abort() -> bool:
+            with target.rt.lock:
+                ws = target.waiters
+                if ws is not None and g in ws:
+                    ws.remove(g)
+                    return True
+                return False
+
+        g.abort = abort
+        return True
+
+    return commit
+
+
+@types.coroutine
+def _park_join(target: G) -> Generator[Any, Any, None]:
+    yield (PARK, _commit_join(target), None)
+
+
+async def _join(target: G) -> Any:
+    if target.status is not _DEAD:
+        m = tls.m
+        cur = m.curg if m is not None else None
+        if cur is None:
+            raise NotInGError(
+                "await handle.join() works only inside a G; outside use handle.result()"
+            )
+        if cur is target:
+            raise DeadlockError(f"{target!r} cannot join itself: it would wait forever")
+        if target.rt is not cur.rt:
+            raise RuntimeError(
+                f"{target!r} belongs to another runtime; join it with handle.result() "
+                "through gmp.syscall"
+            )
+        await _park_join(target)
+    return target._outcome()

@@ -1,0 +1,369 @@
+"""The M: an OS thread that must hold a P to run Gs (Go's ``m``, and ``schedule``).
+
+An M loops: find a runnable G for its P (the pure core decides which), step it without
+the scheduler lock, then act on the trap the G yielded. When nothing is runnable it puts
+its P on the idle list and parks on its own semaphore (Go's stopm/notesleep), so an idle
+M costs no interpreter time. When sysmon takes its P during a long step or a blocking
+call (handoff), the M finishes that step, then tries to get a P back (Go's exitsyscall):
+its old one if idle, any idle one, or else it queues the G globally and parks.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import types
+from typing import TYPE_CHECKING, Any
+
+from gmp._core import g as gcore
+from gmp._core.p import PStatus
+from gmp._core.runq import runqput
+from gmp._core.sched import find_runnable, globrunqput, pidleget, pidleput
+from gmp.errors import Cancelled
+from gmp.observe.log import get_logger
+from gmp.runtime.traps import GOSCHED, PARK, SLEEP, SYSCALL, YIELD, tls
+
+if TYPE_CHECKING:
+    from gmp._core.p import P
+    from gmp.runtime.g import G
+    from gmp.runtime.runtime import Runtime
+
+_log = get_logger("gmp.runtime")
+
+_RUNNING = gcore.RUNNING
+_WAITING = gcore.WAITING
+_SYSCALL = gcore.SYSCALL
+_P_RUNNING = PStatus.RUNNING
+_P_SYSCALL = PStatus.SYSCALL
+
+
+class M:
+    """One worker thread. Every field is guarded by the runtime's scheduler lock."""
+
+    __slots__ = (
+        "curg",
+        "id",
+        "nextp",
+        "p",
+        "parked",
+        "rt",
+        "sema",
+        "spinning",
+        "thread",
+    )
+
+    def __init__(self, rt: Runtime, mid: int) -> None:
+        self.rt = rt
+        self.id = mid
+        self.p: P | None = None
+        # A P handed to this M by wakep/handoff before it wakes (Go's m.nextp).
+        self.nextp: P | None = None
+        self.curg: G | None = None
+        self.spinning = False
+        self.parked = False
+        # Go's m.park note: a lock held while the M sleeps; released to wake it.
+        self.sema = threading.Lock()
+        self.sema.acquire()
+        self.thread = threading.Thread(target=self._main, name=f"gmp-M{mid}", daemon=True)
+
+    def __repr__(self) -> str:
+        return f"<M {self.id} p={None if self.p is None else self.p.id}>"
+
+    # -- thread body -----------------------------------------------------------
+
+    def _main(self) -> None:
+        tls.m = self
+        rt = self.rt
+        rt.lock.acquire()
+        try:
+            self._schedule()
+        except BaseException:
+            _log.critical("M died from an internal error", m=self.id, exc_info=True)
+            raise
+        finally:
+            rt.ms_alive -= 1
+            if self in rt.idle_ms:
+                rt.idle_ms.remove(self)
+            if self.spinning:
+                self.spinning = False
+                rt.nmspinning -= 1
+            p = self.p
+            if p is not None and p.m is self:
+                self.p = None
+                rt.handoff_or_idle(p)
+            rt.lock.release()
+            tls.m = None
+
+    def _schedule(self) -> None:
+        """Go's schedule() loop. Entered and left with the scheduler lock held."""
+        rt = self.rt
+        lock = rt.lock
+        core = rt.core
+        mono = time.monotonic
+        g: G | None = None
+        while True:
+            # ---- pick a G (lock held) -------------------------------------------------
+            if g is None:
+                p = self.p
+                if p is None:
+                    if rt.stopping:
+                        return
+                    p = self._acquirep()
+                    if p is None:
+                        self._park()
+                        continue
+                g, _ = find_runnable(core, p, mono())
+                if core.fired:
+                    rt.run_fired()
+                if g is None:
+                    self._stopm(p)
+                    continue
+                if self.spinning:
+                    self._resetspinning()
+            else:
+                p = self.p  # type: ignore[assignment]
+                g.status = _RUNNING
+            assert p is not None
+            p.runtick += 1
+            self.curg = g
+
+            # ---- run it (lock released) ------------------------------------------------
+            coro = g.coro
+            if coro is None:
+                g = self._run_callable(g, p)
+                continue
+            ctx = g.ctx
+            assert ctx is not None
+            exc = g.throw
+            lock.release()
+            try:
+                if exc is None:
+                    value = g.send
+                    g.send = None
+                    trap = ctx.run(coro.send, value)
+                else:
+                    g.throw = None
+                    trap = ctx.run(coro.throw, exc)
+            except StopIteration as stop:
+                lock.acquire()
+                self.curg = None
+                rt.finish(g, stop.value, None)
+                g = None
+                continue
+            except BaseException as err:
+                lock.acquire()
+                self.curg = None
+                rt.finish(g, None, err)
+                g = None
+                continue
+            lock.acquire()
+            self.curg = None
+            g = self._trap(g, p, trap)
+
+    # -- acting on traps (lock held) ---------------------------------------------
+
+    def _trap(self, g: G, oldp: P, trap: Any) -> G | None:
+        """Act on what ``g`` yielded. Returns ``g`` to continue it at once, else None."""
+        rt = self.rt
+        core = rt.core
+        if type(trap) is not tuple or not trap:
+            g.throw = TypeError(
+                f"a G awaited something gmp cannot run ({trap!r}); inside a G await only "
+                "gmp operations (use gmp.syscall for blocking calls, the trio bridge for trio)"
+            )
+            return self._continue(g)
+        kind = trap[0]
+        if g.cancel_pending is not None and kind != PARK:
+            # Every trap is a checkpoint: deliver a pending cancellation (trio semantics).
+            g.throw = g.cancel_pending
+            return self._continue(g)
+        p = self.p
+        if kind == GOSCHED:
+            globrunqput(core, g)
+            if core.idle and rt.nmspinning == 0:
+                rt.wakep()
+            return None
+        if kind == YIELD:
+            if p is not None:
+                runqput(core, p, g, False)
+            else:
+                globrunqput(core, g)
+                if core.idle and rt.nmspinning == 0:
+                    rt.wakep()
+            return None
+        if kind == SLEEP:
+            g.status = _WAITING
+            timer = (p or oldp).timers.add(trap[1], g)
+            g.abort = rt.timer_abort(timer)
+            return None
+        if kind == PARK:
+            g.status = _WAITING
+            g.abort = trap[2]
+            if g.cancel_pending is not None or not trap[1](g):
+                g.abort = None
+                if g.cancel_pending is not None:
+                    g.throw = g.cancel_pending
+                return self._continue(g)
+            return None
+        if kind == SYSCALL:
+            return self._syscall(g, oldp, trap[1], trap[2])
+        g.throw = TypeError(f"unknown gmp trap {trap!r}")
+        return self._continue(g)
+
+    def _continue(self, g: G) -> G | None:
+        """Resume ``g`` on this M if it still holds a P, else queue it globally."""
+        if self.p is not None:
+            return g
+        globrunqput(self.rt.core, g)
+        return None
+
+    def _syscall(self, g: G, oldp: P, fn: Any, args: tuple[Any, ...]) -> G | None:
+        """Run a blocking call for a coroutine G (Go's entersyscall ... exitsyscall)."""
+        rt = self.rt
+        p = self.p
+        if p is not None:
+            p.status = _P_SYSCALL
+            p.runtick += 1
+        g.status = _SYSCALL
+        self.curg = g
+        ctx = g.ctx
+        assert ctx is not None
+        rt.lock.release()
+        try:
+            g.send = ctx.run(fn, *args)
+        except BaseException as err:
+            g.throw = err
+        rt.lock.acquire()
+        self.curg = None
+        return self._exitsyscall(g)
+
+    def _exitsyscall(self, g: G) -> G | None:
+        """Go's exitsyscall: keep our P if sysmon left it, else any idle P, else queue g."""
+        rt = self.rt
+        p = self.p
+        if p is not None:
+            p.status = _P_RUNNING
+            return g
+        p = pidleget(rt.core)
+        if p is not None:
+            self._setp(p)
+            return g
+        globrunqput(rt.core, g)
+        return None
+
+    def _run_callable(self, g: G, p: P) -> G | None:
+        """Run a plain-callable G to completion as a syscall G (handoff protects the P)."""
+        rt = self.rt
+        fn, args = g.fn, g.args
+        g.fn = None
+        g.args = ()
+        cancel = g.throw or g.cancel_pending
+        if cancel is not None:
+            g.throw = None
+            self.curg = None
+            rt.finish(g, None, cancel)
+            return None
+        p.status = _P_SYSCALL
+        g.status = _SYSCALL
+        ctx = g.ctx
+        assert ctx is not None and fn is not None
+        rt.lock.release()
+        try:
+            value = ctx.run(fn, *args)
+        except BaseException as err:
+            rt.lock.acquire()
+            self.curg = None
+            self._reacquire_after_call()
+            rt.finish(g, None, err)
+            return None
+        rt.lock.acquire()
+        self.curg = None
+        self._reacquire_after_call()
+        if not isinstance(value, types.CoroutineType):
+            rt.finish(g, value, None)
+            return None
+        # A callable that returned a coroutine (functools.partial of an async function,
+        # a decorator...): the G goes on as a coroutine G.
+        g.coro = value
+        return self._continue(g)
+
+    def _reacquire_after_call(self) -> None:
+        p = self.p
+        if p is not None:
+            p.status = _P_RUNNING
+            return
+        p = pidleget(self.rt.core)
+        if p is not None:
+            self._setp(p)
+
+    # -- Ps, spinning, parking (lock held) ----------------------------------------------
+
+    def _setp(self, p: P) -> None:
+        """Go's acquirep."""
+        p.m = self
+        p.status = _P_RUNNING
+        self.p = p
+        self.rt.on_p_busy()
+
+    def _acquirep(self) -> P | None:
+        p = self.nextp
+        if p is not None:
+            self.nextp = None
+        else:
+            p = pidleget(self.rt.core)
+            if p is None:
+                return None
+        self._setp(p)
+        return p
+
+    def _resetspinning(self) -> None:
+        """Go's resetspinning: stop spinning and, if work remains, wake another M."""
+        rt = self.rt
+        self.spinning = False
+        rt.nmspinning -= 1
+        if rt.nmspinning == 0 and rt.core.idle and rt.runnable_work():
+            rt.wakep()
+
+    def _stopm(self, p: P) -> None:
+        """Nothing to run: give the P back and park (Go's stopm after findRunnable)."""
+        rt = self.rt
+        if self.spinning:
+            self.spinning = False
+            rt.nmspinning -= 1
+        self.p = None
+        pidleput(rt.core, p)
+        # Everything above happened in the same critical section as find_runnable, so a
+        # producer either saw our P busy (and its G was found) or sees it idle now and
+        # wakes an M: no lost wake-up.
+        self._park()
+
+    def _park(self) -> None:
+        """Sleep until woken by wakep/handoff or until the earliest timer is due."""
+        rt = self.rt
+        if rt.stopping:
+            return
+        timeout = rt.park_timeout(self)
+        self.parked = True
+        rt.idle_ms.append(self)
+        rt.lock.release()
+        if timeout is None:
+            got = self.sema.acquire()
+        else:
+            got = self.sema.acquire(timeout=timeout)
+        rt.lock.acquire()
+        if rt.timer_waiter is self:
+            rt.timer_waiter = None
+        if self.parked:
+            # Timed out and nobody woke us: leave the idle list ourselves.
+            self.parked = False
+            rt.idle_ms.remove(self)
+        elif not got:
+            # Woken just as the timeout expired: consume the wake-up.
+            self.sema.acquire()
+
+    def wake(self) -> None:
+        """Unpark this M (lock held). It must be parked."""
+        self.parked = False
+        self.sema.release()
+
+__all__ = ["M", "Cancelled"]

@@ -1,0 +1,482 @@
+"""The threaded runtime: Ms (threads) that hold Ps, a sysmon, and the shared core.
+
+One lock (Go's ``sched.lock``, widened) guards the pure core and every P and M field.
+Critical sections are short and never call user code, so the lock is uncontended most of
+the time; correctness does not depend on the GIL, only on that lock.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import random
+import threading
+import time
+import types
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from gmp._core import g as gcore
+from gmp._core.p import P, PStatus
+from gmp._core.runq import runqput
+from gmp._core.sched import Sched, globrunqput, has_work, pidleget, pidleput
+from gmp._core.timers import Timer
+from gmp.errors import Cancelled, NotInGError, RuntimeClosedError, ThreadLimitError
+from gmp.observe.log import get_logger
+from gmp.observe.schedtrace import parse_gmp_debug
+from gmp.runtime.g import G
+from gmp.runtime.m import M
+from gmp.runtime.stats import PStats, RuntimeStats
+from gmp.runtime.sysmon import Sysmon
+from gmp.runtime.traps import tls
+
+_log = get_logger("gmp.runtime")
+_DEAD = gcore.DEAD
+_WAITING = gcore.WAITING
+_CO_COROUTINE = inspect.CO_COROUTINE
+
+DEFAULT_MAX_THREADS = 10_000
+"""Go's default limit on OS threads (debug.SetMaxThreads)."""
+
+
+def default_procs() -> int:
+    """``GMP_PROCS`` if set (like GOMAXPROCS), else the number of CPUs."""
+    raw = os.environ.get("GMP_PROCS")
+    if raw is not None and raw.strip():
+        try:
+            n = int(raw)
+        except ValueError:
+            raise ValueError(f"GMP_PROCS must be a positive integer, got {raw!r}") from None
+        if n < 1:
+            raise ValueError(f"GMP_PROCS must be a positive integer, got {raw!r}")
+        return n
+    return os.cpu_count() or 1
+
+
+def _check_seconds(name: str, value: object, *, allow_zero: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"{name} must be a number of seconds, got {type(value).__name__}")
+    v = float(value)
+    if v != v or v < 0 or (v == 0 and not allow_zero):
+        raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
+    return v
+
+
+class Runtime:
+    """A Go-style M:N runtime: ``procs`` Ps, Ms created on demand, one sysmon thread.
+
+    Use it as a context manager (leaving the block waits for the Gs, then cancels what is
+    left) or call :meth:`close`. ``rt.go(fn, *args)`` starts a G from any thread.
+
+    Parameters mirror Go's knobs: ``procs`` is GOMAXPROCS (default ``GMP_PROCS`` or the
+    CPU count); ``max_threads`` is debug.SetMaxThreads; ``handoff_after`` is how long an M
+    may block or compute without yielding before sysmon hands its P to another M;
+    ``timeslice`` is Go's forcePreemptNS; ``schedtrace_ms`` is GODEBUG=schedtrace (default
+    from ``GMP_DEBUG``); ``seed`` makes stealing order reproducible.
+    """
+
+    def __init__(
+        self,
+        procs: int | None = None,
+        *,
+        max_threads: int = DEFAULT_MAX_THREADS,
+        handoff_after: float = 0.003,
+        sysmon_interval: float = 0.001,
+        timeslice: float = 0.010,
+        shutdown_timeout: float | None = 10.0,
+        cancel_grace: float = 2.0,
+        schedtrace_ms: int | None = None,
+        seed: int | None = None,
+    ) -> None:
+        if procs is None:
+            procs = default_procs()
+        if isinstance(procs, bool) or not isinstance(procs, int):
+            raise TypeError(f"procs must be an int, got {type(procs).__name__}")
+        if procs < 1:
+            raise ValueError(f"procs must be at least 1, got {procs}")
+        if isinstance(max_threads, bool) or not isinstance(max_threads, int):
+            raise TypeError(f"max_threads must be an int, got {type(max_threads).__name__}")
+        if max_threads < procs:
+            raise ValueError(
+                f"max_threads ({max_threads}) must be at least procs ({procs}): "
+                "every P needs a thread"
+            )
+        self.handoff_after = _check_seconds("handoff_after", handoff_after)
+        self.sysmon_interval = _check_seconds("sysmon_interval", sysmon_interval)
+        self.timeslice = _check_seconds("timeslice", timeslice)
+        self.cancel_grace = _check_seconds("cancel_grace", cancel_grace, allow_zero=True)
+        self.shutdown_timeout = (
+            None
+            if shutdown_timeout is None
+            else _check_seconds("shutdown_timeout", shutdown_timeout, allow_zero=True)
+        )
+        if schedtrace_ms is None:
+            schedtrace_ms = parse_gmp_debug().get("schedtrace") or None
+        self.schedtrace_ms = schedtrace_ms
+        self.max_threads = max_threads
+
+        self.lock = threading.Lock()
+        self.core = Sched(procs, random.Random(seed))
+        self.ms: list[M] = []
+        self.idle_ms: list[M] = []
+        self.ms_alive = 0
+        self.nmspinning = 0
+        self.timer_waiter: M | None = None
+        self.timer_waiter_deadline = 0.0
+        self.gs: set[G] = set()
+        self.gs_alive = 0
+        self.gs_created = 0
+        self.handoffs = 0
+        self.thread_limit_hits = 0
+        self.stopping = False
+        self.closing = False
+        self.closed = False
+        self._drain_waiters = 0
+        self._all_done = threading.Condition(self.lock)
+        self.started_at = time.monotonic()
+        self.sysmon = Sysmon(self)
+        self.sysmon.start()
+
+    # -- public API ----------------------------------------------------------------
+
+    @property
+    def procs(self) -> int:
+        return self.core.procs
+
+    def go(self, fn: Callable[..., Any] | Coroutine[Any, Any, Any], *args: Any) -> G:
+        """Start a G running ``fn(*args)`` (async or plain) or a coroutine object.
+
+        From a G of this runtime the new G goes to the current P's runnext (Go's newproc);
+        from any other thread it goes to the global queue and wakes an idle P.
+        """
+        return self.spawn(fn, args, None)
+
+    def spawn(
+        self,
+        fn: Callable[..., Any] | Coroutine[Any, Any, Any],
+        args: tuple[Any, ...],
+        name: str | None,
+    ) -> G:
+        g = self._newg(fn, args, name)
+        m = tls.m
+        with self.lock:
+            if self.stopping:
+                self._discard(g)
+                raise RuntimeClosedError("this runtime is closed; start Gs on a new Runtime")
+            self.gs_created += 1
+            g.id = self.gs_created
+            self.gs_alive += 1
+            self.gs.add(g)
+            core = self.core
+            if m is not None and m.rt is self and m.p is not None:
+                runqput(core, m.p, g, True)
+            else:
+                globrunqput(core, g)
+            if core.idle and self.nmspinning == 0:
+                self.wakep()
+        return g
+
+    def _newg(self, fn: Any, args: tuple[Any, ...], name: str | None) -> G:
+        if isinstance(fn, types.CoroutineType):
+            if args:
+                raise TypeError("gmp.go(coroutine) takes no extra arguments; pass the args to the async function")
+            return G(self, fn, None, (), name)
+        code = getattr(fn, "__code__", None)
+        if code is not None and type(fn) is types.FunctionType:
+            if code.co_flags & _CO_COROUTINE:
+                return G(self, fn(*args), None, (), name)
+            return G(self, None, fn, args, name)
+        if not callable(fn):
+            raise TypeError(
+                f"gmp.go() needs an async function, a plain callable or a coroutine, "
+                f"got {type(fn).__name__}"
+            )
+        if inspect.iscoroutinefunction(fn):
+            return G(self, fn(*args), None, (), name)
+        return G(self, None, fn, args, name)
+
+    @staticmethod
+    def _discard(g: G) -> None:
+        if g.coro is not None:
+            g.coro.close()
+
+    def stats(self) -> RuntimeStats:
+        """A consistent snapshot of every P and the runtime counters."""
+        with self.lock:
+            return self.stats_locked(time.monotonic())
+
+    def stats_locked(self, now: float) -> RuntimeStats:
+        core = self.core
+        procs = tuple(
+            PStats(
+                id=p.id,
+                status=p.status.name,
+                runq=p.runqsize(),
+                runs=p.runs,
+                steals=p.steals,
+                stolen=p.stolen,
+                handoffs=p.handoffs,
+                preemptions=p.preemptions,
+                timers=p.timers.live(),
+            )
+            for p in core.ps
+        )
+        return RuntimeStats(
+            procs=procs,
+            global_queue=len(core.runq),
+            gs_alive=self.gs_alive,
+            gs_created=self.gs_created,
+            threads=len(self.ms),
+            threads_alive=self.ms_alive,
+            idle_threads=len(self.idle_ms),
+            spinning_threads=self.nmspinning,
+            handoffs=self.handoffs,
+            steals=sum(p.steals for p in core.ps),
+            spills=core.spills,
+            thread_limit_hits=self.thread_limit_hits,
+            uptime_ms=int((now - self.started_at) * 1000),
+        )
+
+    def __enter__(self) -> Runtime:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close(self.shutdown_timeout)
+
+    def close(self, timeout: float | None = None) -> None:
+        """Wait up to ``timeout`` s for every G, cancel the rest, then join every thread.
+
+        Cancelled Gs see :class:`gmp.Cancelled` at their next checkpoint; they get
+        ``cancel_grace`` seconds to unwind. Gs still stuck in a blocking call after that
+        are reported (their threads are daemons and cannot be interrupted). Idempotent.
+        """
+        m = tls.m
+        if m is not None and m.rt is self:
+            raise RuntimeError("Runtime.close() called from inside one of its own Gs would deadlock")
+        if timeout is not None:
+            timeout = _check_seconds("timeout", timeout, allow_zero=True)
+        with self.lock:
+            if self.closed:
+                return
+            self.closing = True
+            if not self._wait_all_done(timeout):
+                self._cancel_all_locked()
+                self._wait_all_done(self.cancel_grace)
+            stuck = self.gs_alive
+            self.stopping = True
+            idle = list(self.idle_ms)
+            for parked in idle:
+                if parked.parked:
+                    self.idle_ms.remove(parked)
+                    parked.wake()
+        self.sysmon.stop()
+        self.sysmon.thread.join()
+        deadline = time.monotonic() + max(self.cancel_grace, 0.5)
+        left = []
+        for mm in list(self.ms):
+            mm.thread.join(max(deadline - time.monotonic(), 0.0))
+            if mm.thread.is_alive():
+                left.append(mm.id)
+        with self.lock:
+            self.closed = True
+            pending = [g for g in self.gs if g.status is not _DEAD]
+            for g in pending:
+                for w in g.ext_waiters or ():
+                    w.release()
+                g.ext_waiters = None
+        if stuck or left:
+            _log.warning(
+                "runtime closed with Gs that did not finish",
+                gs=stuck,
+                threads_still_blocked=left,
+            )
+
+    def _wait_all_done(self, timeout: float | None) -> bool:
+        self._drain_waiters += 1
+        try:
+            return self._all_done.wait_for(lambda: self.gs_alive == 0, timeout)
+        finally:
+            self._drain_waiters -= 1
+
+    def _cancel_all_locked(self) -> None:
+        """Deliver Cancelled to every live G (lock held; released around abort calls)."""
+        for g in list(self.gs):
+            if g.status is _DEAD or g.cancel_pending is not None:
+                continue
+            g.cancel_pending = Cancelled("the runtime is shutting down")
+            if g.status is _WAITING:
+                abort = g.abort
+                if abort is None:
+                    continue
+                self.lock.release()
+                try:
+                    ok = abort()
+                finally:
+                    self.lock.acquire()
+                if ok and g.status is _WAITING:
+                    g.abort = None
+                    g.throw = g.cancel_pending
+                    self.ready(g)
+            elif g.status is gcore.RUNNABLE and g.coro is not None:
+                g.throw = g.cancel_pending
+
+    # -- scheduler internals (all called with self.lock held) ---------------------
+
+    def wakep(self) -> None:
+        """Give an idle P to a spinning M so queued work starts (Go's wakep/startm)."""
+        p = pidleget(self.core)
+        if p is None:
+            return
+        try:
+            m = self._mget_or_new()
+        except ThreadLimitError:
+            pidleput(self.core, p)
+            return
+        m.spinning = True
+        self.nmspinning += 1
+        self._start_m_with(m, p)
+
+    def _start_m_with(self, m: M, p: P) -> None:
+        m.nextp = p
+        p.m = m
+        if m.thread.ident is None:
+            m.thread.start()
+        else:
+            m.wake()
+
+    def _mget_or_new(self) -> M:
+        while self.idle_ms:
+            m = self.idle_ms.pop()
+            if m.parked:
+                return m
+        n = len(self.ms)
+        if self.ms_alive >= self.max_threads:
+            self.thread_limit_hits += 1
+            if self.thread_limit_hits == 1 or self.thread_limit_hits % 1000 == 0:
+                _log.error(
+                    "thread limit reached: no M for a P whose M is blocked",
+                    max_threads=self.max_threads,
+                    hits=self.thread_limit_hits,
+                    hint="raise Runtime(max_threads=...) or block in fewer Gs at once",
+                )
+            raise ThreadLimitError(
+                f"starting another M would exceed max_threads={self.max_threads}"
+            )
+        m = M(self, n)
+        self.ms.append(m)
+        self.ms_alive += 1
+        return m
+
+    def handoff(self, p: P) -> None:
+        """Sysmon retake: move ``p`` from its stuck M to another M (Go's handoffp)."""
+        old = p.m
+        try:
+            m = self._mget_or_new()
+        except ThreadLimitError:
+            return
+        if old is not None:
+            old.p = None
+        p.handoffs += 1
+        self.handoffs += 1
+        p.status = PStatus.IDLE
+        self._start_m_with(m, p)
+
+    def handoff_or_idle(self, p: P) -> None:
+        """A P whose M is gone: hand it on if it has work, else make it idle."""
+        if has_work(self.core, p):
+            try:
+                m = self._mget_or_new()
+            except ThreadLimitError:
+                return
+            p.status = PStatus.IDLE
+            self._start_m_with(m, p)
+        else:
+            pidleput(self.core, p)
+
+    def ready(self, g: G) -> None:
+        """Make a parked G runnable (Go's goready): the waker P's runnext, or global."""
+        m = tls.m
+        core = self.core
+        if m is not None and m.rt is self and m.p is not None:
+            runqput(core, m.p, g, True)
+        else:
+            globrunqput(core, g)
+        if core.idle and self.nmspinning == 0:
+            self.wakep()
+
+    def finish(self, g: G, value: Any, exc: BaseException | None) -> None:
+        """Record a G's outcome and wake whoever waits for it."""
+        g.status = _DEAD
+        g.value = value
+        g.exc = exc
+        g.coro = None
+        g.ctx = None
+        g.abort = None
+        waiters = g.waiters
+        ext = g.ext_waiters
+        if waiters is not None:
+            g.waiters = None
+            for w in waiters:
+                self.ready(w)
+        if ext is not None:
+            g.ext_waiters = None
+            for lk in ext:
+                lk.release()
+        if exc is not None and waiters is None and ext is None:
+            from gmp.runtime.g import _FailureReport
+
+            g.report = _FailureReport(g.id, g.name, exc)
+        self.gs_alive -= 1
+        self.gs.discard(g)
+        if self.gs_alive == 0 and self._drain_waiters:
+            self._all_done.notify_all()
+
+    def timer_abort(self, timer: Timer) -> Callable[[], bool]:
+        def abort() -> bool:
+            with self.lock:
+                return timer.cancel()
+
+        return abort
+
+    def run_fired(self) -> None:
+        """Timer payloads that are not Gs (reserved for deadlines); none are used yet."""
+        fired = self.core.fired
+        self.core.fired = []
+        for payload in fired:
+            if callable(payload):
+                payload()
+
+    def runnable_work(self) -> bool:
+        core = self.core
+        if core.runq:
+            return True
+        return any(p.runnext is not None or p.runq for p in core.ps)
+
+    def park_timeout(self, m: M) -> float | None:
+        """How long a parking M may sleep: until the earliest timer if nobody else waits."""
+        earliest: float | None = None
+        for p in self.core.ps:
+            w = p.timers.next_when()
+            if w is not None and (earliest is None or w < earliest):
+                earliest = w
+        if earliest is None:
+            return None
+        if self.timer_waiter is not None and self.timer_waiter_deadline <= earliest:
+            return None
+        self.timer_waiter = m
+        self.timer_waiter_deadline = earliest
+        return max(earliest - time.monotonic(), 0.0)
+
+    def on_p_busy(self) -> None:
+        sm = self.sysmon
+        if sm.sleeping:
+            sm.sleeping = False
+            sm.wake_event.set()
+
+
+def current_runtime() -> Runtime:
+    """The runtime of the G calling this; raises NotInGError outside a G."""
+    m = tls.m
+    if m is None or m.curg is None:
+        raise NotInGError("gmp.current_runtime() works only inside a G")
+    return m.rt

@@ -1,0 +1,53 @@
+"""Snapshots returned by ``rt.stats()``: plain frozen values, safe to keep and compare."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+
+
+@attrs.frozen
+class PStats:
+    """One P at the moment of the snapshot."""
+
+    id: int
+    status: str
+    runq: int
+    """Gs in its local queue, runnext included."""
+    runs: int
+    """Gs it has scheduled (each resumption counts)."""
+    steals: int
+    """Successful steals it made from other Ps."""
+    stolen: int
+    """Gs it took in those steals."""
+    handoffs: int
+    """Times sysmon took it from an M stuck in a blocking call or a long step."""
+    preemptions: int
+    """Time slices that ran out while runnext Gs kept inheriting them."""
+    timers: int
+    """Timers pending on its heap."""
+
+
+@attrs.frozen
+class RuntimeStats:
+    """The whole runtime at the moment of the snapshot."""
+
+    procs: tuple[PStats, ...]
+    global_queue: int
+    gs_alive: int
+    gs_created: int
+    threads: int
+    """Ms (OS threads running Gs) created so far, sysmon not counted."""
+    threads_alive: int
+    idle_threads: int
+    spinning_threads: int
+    handoffs: int
+    steals: int
+    spills: int
+    """Times a full local queue moved half of itself to the global queue."""
+    thread_limit_hits: int
+    uptime_ms: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return attrs.asdict(self, recurse=True, retain_collection_types=False)

@@ -1,0 +1,114 @@
+"""sysmon: the monitor thread that keeps Ps moving (Go's sysmon and retake, proc.go).
+
+Every ``interval`` it looks at each busy P. If the P's ``runtick`` has not moved for
+``handoff_after`` seconds, its M is stuck in one step: a blocking call (a plain-callable G,
+``gmp.syscall``) or a coroutine that computes without awaiting. If that P has other work,
+sysmon hands it to another M (Go's handoffp), so the stuck G costs one thread, never the
+P's other Gs. If ``schedtick`` has not moved for a time slice while ``runtick`` has, runnext
+Gs are passing the slice between them; sysmon sets ``preempt`` so the queue's head gets a
+turn (Go's preemptone). It also fires timers nobody is waiting for and prints schedtrace.
+When every P is idle it sleeps until an M takes a P again.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import TYPE_CHECKING
+
+from gmp._core.p import PStatus
+from gmp._core.sched import has_work
+from gmp.observe.log import get_logger
+from gmp.observe.schedtrace import schedtrace_line
+
+if TYPE_CHECKING:
+    from gmp.runtime.runtime import Runtime
+
+_log = get_logger("gmp.sysmon")
+_IDLE = PStatus.IDLE
+
+
+class Sysmon:
+    __slots__ = ("_next_trace", "rt", "sleeping", "stop_event", "thread", "wake_event")
+
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+        self.stop_event = threading.Event()
+        self.wake_event = threading.Event()
+        self.sleeping = False
+        self._next_trace = 0.0
+        self.thread = threading.Thread(target=self._main, name="gmp-sysmon", daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        self.wake_event.set()
+
+    def _main(self) -> None:
+        rt = self.rt
+        interval = rt.sysmon_interval
+        trace_s = rt.schedtrace_ms / 1000.0 if rt.schedtrace_ms else 0.0
+        self._next_trace = time.monotonic() + trace_s
+        while not self.stop_event.is_set():
+            if self.sleeping:
+                timeout: float | None = None
+                if trace_s:
+                    timeout = max(self._next_trace - time.monotonic(), 0.0)
+                self.wake_event.wait(timeout)
+                self.wake_event.clear()
+            else:
+                self.stop_event.wait(interval)
+            if self.stop_event.is_set():
+                break
+            now = time.monotonic()
+            line = None
+            with rt.lock:
+                busy = self._retake(now)
+                self.sleeping = not busy
+                if trace_s and now >= self._next_trace:
+                    self._next_trace = now + trace_s
+                    line = schedtrace_line(rt.stats_locked(now))
+            if line is not None:
+                _log.info(line)
+
+    def _retake(self, now: float) -> bool:
+        """Go's retake. Returns whether any P is busy (else sysmon may sleep)."""
+        rt = self.rt
+        core = rt.core
+        threshold = rt.handoff_after
+        timeslice = rt.timeslice
+        busy = False
+        for p in core.ps:
+            if p.status is _IDLE or p.m is None:
+                p.sysmon_runtick = -1
+                continue
+            busy = True
+            if p.runtick != p.sysmon_runtick:
+                p.sysmon_runtick = p.runtick
+                p.sysmon_when = now
+            elif (
+                now - p.sysmon_when >= threshold
+                and p.m.curg is not None
+                and has_work(core, p)
+            ):
+                rt.handoff(p)
+                p.sysmon_runtick = -1
+                continue
+            if p.schedtick != p.sysmon_schedtick:
+                p.sysmon_schedtick = p.schedtick
+                p.sysmon_schedwhen = now
+            elif now - p.sysmon_schedwhen >= timeslice:
+                p.preempt = True
+                p.sysmon_schedwhen = now
+        # Timers due on idle Ps with no M waiting for them: start one (Go's sysmon
+        # "start an M to run timers" backstop).
+        if core.idle and rt.nmspinning == 0:
+            for p in core.idle:
+                when = p.timers.next_when()
+                if when is not None and when <= now:
+                    rt.wakep()
+                    busy = True
+                    break
+        return busy
