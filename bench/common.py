@@ -36,4 +36,3 @@ def lateness_metrics(lateness: Sequence[float], elapsed: float) -> Metrics:
         "p50_ms": percentile(lateness, 50) * 1e3,
         "wakeups_per_s": len(lateness) / elapsed if elapsed > 0 else math.nan,
     }
-

@@ -15,7 +15,6 @@ from time import perf_counter
 from typing import Any
 
 import gmp
-
 from bench.anchors import buffers
 from bench.common import Metrics, lateness_metrics
 

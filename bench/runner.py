@@ -34,6 +34,7 @@ class Case:
     warmup: dict[str, Any] | None = None  # parameter overrides for one untimed run
     fresh_per_rep: bool = False
     timeout: float = 120.0  # seconds per subprocess
+    reps: int | None = None  # overrides the run's repetition count (memory runs fewer)
 
     @property
     def is_gmp(self) -> bool:

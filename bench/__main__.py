@@ -1,0 +1,96 @@
+"""``python -m bench [--quick] [--only NAME ...] [--reps N]``: gmp beside its rivals.
+
+Prints one table per benchmark family (median, spread over the repetitions, reference
+figure) followed by gmp/anchor ratios and the targets, met or not. Progress goes to stderr,
+tables to stdout. Timed runs should hold the bench lock (``make bench`` takes it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import time
+from datetime import datetime
+from importlib import metadata
+
+from bench.families import FAMILIES, FULL, QUICK, Sizes
+from bench.runner import Result, run_case
+
+
+def _version(dist: str) -> str:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return "missing"
+
+
+def _gmp_status() -> str:
+    """Whether the runtime imports and exposes gmp.run, without importing it here."""
+    import subprocess
+
+    probe = subprocess.run(
+        [sys.executable, "-c", "import gmp; gmp.run"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    if probe.returncode == 0:
+        return "available"
+    tail = (probe.stderr.strip().splitlines() or ["?"])[-1]
+    return f"NOT available ({tail})"
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    names = [f.name for f in FAMILIES]
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="smaller N, fewer repetitions")
+    parser.add_argument(
+        "--only",
+        action="append",
+        choices=names,
+        metavar="NAME",
+        help=f"run only this family (repeatable): {', '.join(names)}",
+    )
+    parser.add_argument("--reps", type=int, help="timed repetitions per case (overrides all)")
+    return parser.parse_args(argv)
+
+
+def header(sizes: Sizes, quick: bool) -> None:
+    print(f"gmp benchmarks, {datetime.now():%Y-%m-%d %H:%M}, {'QUICK' if quick else 'full'} run")
+    print(
+        f"python {platform.python_version()} ({platform.python_implementation()}), "
+        f"{platform.machine()}, {os.cpu_count()} cpus; "
+        f"trio {_version('trio')}, uvloop {_version('uvloop')}; gmp {_gmp_status()}"
+    )
+    print(
+        f"median of {sizes.reps} repetitions (memory: {sizes.memory_reps}, "
+        "one fresh process each); spread = [min-max]; each case runs in a fresh process"
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    sizes = QUICK if args.quick else FULL
+    started = time.perf_counter()
+    header(sizes, args.quick)
+    for family in FAMILIES:
+        if args.only and family.name not in args.only:
+            continue
+        results: dict[str, Result] = {}
+        for case in family.cases(sizes):
+            reps = args.reps or case.reps or sizes.reps
+            print(f"[{family.name}] {case.label} ...", end="", file=sys.stderr, flush=True)
+            result = run_case(case, reps)
+            status = f" FAILED: {result.error}" if result.error else ""
+            print(f" {result.seconds:.1f} s{status}", file=sys.stderr, flush=True)
+            results[case.label] = result
+        family.report(sizes, results)
+        sys.stdout.flush()
+    print()
+    print(f"total {time.perf_counter() - started:.0f} s")
+
+
+if __name__ == "__main__":
+    main()

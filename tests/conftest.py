@@ -1,0 +1,26 @@
+"""Shared fixtures: every test that starts a runtime must leave no gmp thread behind."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+
+
+def gmp_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name.startswith("gmp-")]
+
+
+@pytest.fixture(autouse=True)
+def no_leaked_threads() -> Iterator[None]:
+    before = set(gmp_threads())
+    yield
+    deadline = time.monotonic() + 5.0
+    while time.monotonic() < deadline:
+        leaked = [t for t in gmp_threads() if t not in before and t.is_alive()]
+        if not leaked:
+            return
+        time.sleep(0.01)
+    pytest.fail(f"threads leaked by the test: {[t.name for t in leaked]}")
