@@ -5,7 +5,7 @@
 1. run the P's due timers (readying sleepers into its own queue);
 2. every :data:`GLOBAL_CHECK_INTERVAL`-th schedtick, take one G from the global queue
    first, so a P busy with its local queue cannot starve the global one (it runs at once
-   if the local queue is empty, else it joins the local tail: see find_runnable);
+   if the local ring is empty or full, else it joins the local tail: see find_runnable);
 3. the local queue (``runnext`` first);
 4. a batch from the global queue;
 5. steal: :data:`STEAL_TRIES` rounds over the other Ps in a random order, taking half of a
@@ -166,11 +166,13 @@ def find_runnable(sched: Sched, p: P, now: float | None) -> tuple[G | None, bool
             p.runnext = None
     if p.schedtick % GLOBAL_CHECK_INTERVAL == 0 and sched.runq:
         g = globrunqget(sched, p, 1)
-        if g is not None and p.runq:
+        if g is not None and p.runq and len(p.runq) < LOCAL_QUEUE_CAP:
             # Go runs the global G at once. gmp queues it behind the local Gs instead: they
             # came off the global queue earlier, so running it first would let the same G
             # overtake its peers every 61 ticks (an unbounded drift in turn counts for Gs
             # that gosched). It still leaves the global queue within 61 schedticks.
+            # A full ring runs it at once, as Go does: queuing it would spill it straight
+            # back to the global tail, and a ring kept full would starve it forever.
             runqput(sched, p, g, False)
             g = None
     if g is None:

@@ -46,7 +46,7 @@ def parse_gmp_debug(value: str | None = None) -> dict[str, int]:
 def schedtrace_line(stats: RuntimeStats) -> str:
     """Format one schedtrace line from a stats snapshot."""
     procs = stats.procs
-    idle = sum(1 for p in procs if p.status == "IDLE")
+    idle = stats.idle_procs
     qs = " ".join(str(p.runq) for p in procs)
     steals = " ".join(str(p.steals) for p in procs)
     handoffs = " ".join(str(p.handoffs) for p in procs)

@@ -224,6 +224,7 @@ class Runtime:
         return RuntimeStats(
             procs=procs,
             global_queue=len(core.runq),
+            idle_procs=len(core.idle),
             gs_alive=self.gs_alive,
             gs_created=self.gs_created,
             threads=len(self.ms),

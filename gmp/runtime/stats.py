@@ -35,6 +35,8 @@ class RuntimeStats:
 
     procs: tuple[PStats, ...]
     global_queue: int
+    idle_procs: int
+    """Ps on the idle list (Go's npidle)."""
     gs_alive: int
     gs_created: int
     threads: int
