@@ -18,6 +18,7 @@ from typing import Any
 import trio
 
 from bench.common import Metrics, digest, lateness_metrics, make_buffers
+from bench.worker import exit_with
 
 Params = dict[str, Any]
 AsyncRun = Callable[[Coroutine[Any, Any, Any]], Any]
@@ -251,7 +252,7 @@ def memory_asyncio(p: Params) -> Metrics:
         started[0] += 1
         await asyncio.sleep(3600)
 
-    async def main() -> float:
+    async def main() -> None:
         tracemalloc.start()
         base = tracemalloc.get_traced_memory()[0]
         for _ in range(n):
@@ -261,31 +262,7 @@ def memory_asyncio(p: Params) -> Metrics:
             await asyncio.sleep(0)
         current = tracemalloc.get_traced_memory()[0]
         tracemalloc.stop()
-        return (current - base) / n
+        exit_with({"bytes_per_task": (current - base) / n})
 
-    per_task: float = asyncio.run(main())
-    return {"bytes_per_task": per_task}
-
-
-def memory_trio(p: Params) -> Metrics:
-    n: int = p["n"]
-    started = [0]
-
-    async def sleeper() -> None:
-        started[0] += 1
-        await trio.sleep(3600)
-
-    async def main() -> float:
-        async with trio.open_nursery() as nursery:
-            tracemalloc.start()
-            base = tracemalloc.get_traced_memory()[0]
-            for _ in range(n):
-                nursery.start_soon(sleeper)
-            while started[0] < n:
-                await trio.sleep(0)
-            current = tracemalloc.get_traced_memory()[0]
-            tracemalloc.stop()
-            nursery.cancel_scope.cancel()
-        return (current - base) / n
-
-    return {"bytes_per_task": trio.run(main)}
+    asyncio.run(main())
+    raise AssertionError("unreachable: exit_with ends the process")

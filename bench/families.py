@@ -355,11 +355,7 @@ def blocking_report(s: Sizes, results: Results) -> None:
 
 # --- 5. memory per parked task -------------------------------------------------------------
 
-MEMORY_ROWS = {
-    "gmp": "gmp_side:memory",
-    "asyncio": "anchors:memory_asyncio",
-    "trio": "anchors:memory_trio",
-}
+MEMORY_ROWS = {"gmp": "gmp_side:memory", "asyncio": "anchors:memory_asyncio"}
 
 
 def memory_cases(s: Sizes) -> list[Case]:
@@ -391,14 +387,8 @@ def memory_report(s: Sizes, results: Results) -> None:
     print()
     g = results.get("gmp")
     print_table(
-        ["gmp / anchor (lower is better)", "vs asyncio", "vs trio"],
-        [
-            [
-                "bytes per task",
-                fmt(ratio(g, results.get("asyncio"), "bytes_per_task"), "x"),
-                fmt(ratio(g, results.get("trio"), "bytes_per_task"), "x"),
-            ]
-        ],
+        ["gmp / anchor (lower is better)", "vs asyncio"],
+        [["bytes per task", fmt(ratio(g, results.get("asyncio"), "bytes_per_task"), "x")]],
     )
     target = Target("target gmp / asyncio", "<=", 1.5, "x")
     print_verdicts([target.verdict(ratio(g, results.get("asyncio"), "bytes_per_task"))])

@@ -9,13 +9,15 @@ a heap that has already held 100,000 tasks is not the heap we want to measure.
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from bench.worker import RESULT_MARKER
 
@@ -60,26 +62,35 @@ class Result:
         return (min(vals), max(vals)) if vals else None
 
 
+def _tail(stream: IO[bytes], limit: int = 4096) -> str:
+    """The last line of what a worker wrote to stderr (which may be huge: a noisy runtime)."""
+    stream.seek(0, os.SEEK_END)
+    stream.seek(max(0, stream.tell() - limit))
+    lines = stream.read().decode(errors="replace").strip().splitlines()
+    return lines[-1] if lines else "(no output)"
+
+
 def _run_worker(case: Case, reps: int, warmup: dict[str, Any] | None) -> dict[str, Any]:
     spec = {"target": case.target, "params": case.params, "reps": reps, "warmup": warmup}
-    try:
-        proc = subprocess.run(
-            [sys.executable, "-m", "bench.worker", json.dumps(spec)],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=case.timeout,
-        )
-    except subprocess.TimeoutExpired:
-        return {"samples": {}, "error": f"timed out after {case.timeout:.0f} s"}
-    for line in reversed(proc.stdout.splitlines()):
-        if line.startswith(RESULT_MARKER):
-            result: dict[str, Any] = json.loads(line[len(RESULT_MARKER) :])
-            if result.get("error") and result.get("traceback"):
-                print(result["traceback"], file=sys.stderr)
-            return result
-    tail = (proc.stderr.strip().splitlines() or ["(no output)"])[-1]
-    return {"samples": {}, "error": f"worker exited {proc.returncode}: {tail}"}
+    with tempfile.TemporaryFile() as err:
+        try:
+            proc = subprocess.run(
+                [sys.executable, "-m", "bench.worker", json.dumps(spec)],
+                cwd=ROOT,
+                stdout=subprocess.PIPE,
+                stderr=err,
+                text=True,
+                timeout=case.timeout,
+            )
+        except subprocess.TimeoutExpired:
+            return {"samples": {}, "error": f"timed out after {case.timeout:.0f} s"}
+        for line in reversed(proc.stdout.splitlines()):
+            if line.startswith(RESULT_MARKER):
+                result: dict[str, Any] = json.loads(line[len(RESULT_MARKER) :])
+                if result.get("error") and result.get("traceback"):
+                    print(result["traceback"], file=sys.stderr)
+                return result
+        return {"samples": {}, "error": f"worker exited {proc.returncode}: {_tail(err)}"}
 
 
 def run_case(case: Case, reps: int) -> Result:

@@ -4,6 +4,7 @@ The spec names a benchmark function (``module:function``), its parameters, how m
 repetitions to run and an optional untimed warm-up. The worker prints one line,
 ``RESULT_MARKER`` followed by JSON ``{"samples": {metric: [values]}, "error": ...}``, and
 leaves with ``os._exit`` so that a runtime whose threads linger cannot hold the process.
+A single-repetition case may call :func:`exit_with` to report and leave before teardown.
 """
 
 from __future__ import annotations
@@ -49,11 +50,23 @@ def run_spec(spec: dict[str, Any]) -> dict[str, Any]:
     return {"samples": samples, "error": None}
 
 
-def main() -> None:
-    out = run_spec(json.loads(sys.argv[1]))
+def _emit(out: dict[str, Any]) -> None:
     sys.stderr.flush()
     print(RESULT_MARKER + json.dumps(out), flush=True)
     os._exit(0)
+
+
+def exit_with(metrics: dict[str, float]) -> None:
+    """Report one repetition's metrics and end the process at once, skipping teardown.
+
+    For single-repetition cases in a process of their own (memory): cancelling 100,000
+    parked tasks takes longer than measuring them and is not what is being measured.
+    """
+    _emit({"samples": {k: [v] for k, v in metrics.items()}, "error": None})
+
+
+def main() -> None:
+    _emit(run_spec(json.loads(sys.argv[1])))
 
 
 if __name__ == "__main__":

@@ -134,7 +134,7 @@ def steal_work(sched: Sched, p: P, now: float | None) -> G | None:
             victim = ps[idx]
             if victim is p:
                 continue
-            if last and now is not None and victim.timers:
+            if last and now is not None and victim.timers.heap:
                 run_timers(sched, victim, p, now)
                 g, _ = runqget(p)
                 if g is not None:
@@ -154,8 +154,10 @@ def find_runnable(sched: Sched, p: P, now: float | None) -> tuple[G | None, bool
     """
     g: G | None = None
     inherit = False
-    if now is not None and p.timers:
-        run_timers(sched, p, p, now)
+    if now is not None:
+        h = p.timers.heap
+        if h and h[0][0] <= now:
+            run_timers(sched, p, p, now)
     if p.preempt:
         # The time slice ran out while runnext Gs kept inheriting it (a ping-pong pair):
         # give the queue's head a turn, as Go's sysmon preemption does.
@@ -194,7 +196,7 @@ def find_runnable(sched: Sched, p: P, now: float | None) -> tuple[G | None, bool
 
 def has_work(sched: Sched, p: P) -> bool:
     """Whether ``p`` (or the global queue) holds something an M could run now or later."""
-    return bool(p.runnext is not None or p.runq or p.timers or sched.runq)
+    return bool(p.runnext is not None or p.runq or p.timers.heap or sched.runq)
 
 
 def pidleput(sched: Sched, p: P) -> None:

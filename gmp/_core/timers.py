@@ -40,18 +40,19 @@ class Timer:
 class TimerHeap:
     """A min-heap of timers ordered by (when, insertion order)."""
 
-    __slots__ = ("_heap", "_seq")
+    __slots__ = ("_seq", "heap")
 
     def __init__(self) -> None:
-        self._heap: list[tuple[float, int, Timer]] = []
+        # Public so drivers can test emptiness / the earliest entry without a call.
+        self.heap: list[tuple[float, int, Timer]] = []
         self._seq = 0
 
     def __len__(self) -> int:
         """Entries held, cancelled ones not yet dropped included (cheap and conservative)."""
-        return len(self._heap)
+        return len(self.heap)
 
     def __bool__(self) -> bool:
-        return bool(self._heap)
+        return bool(self.heap)
 
     def add(self, when: float, payload: object) -> Timer:
         t = Timer(when, payload)
@@ -61,11 +62,11 @@ class TimerHeap:
     def push(self, t: Timer) -> None:
         """Insert an existing pending timer (used when timers move between Ps)."""
         self._seq += 1
-        heapq.heappush(self._heap, (t.when, self._seq, t))
+        heapq.heappush(self.heap, (t.when, self._seq, t))
 
     def next_when(self) -> float | None:
         """When the earliest live timer fires, or None; drops cancelled entries on top."""
-        h = self._heap
+        h = self.heap
         while h:
             t = h[0][2]
             if t.state == PENDING:
@@ -75,7 +76,7 @@ class TimerHeap:
 
     def pop_due(self, now: float) -> list[object]:
         """Fire every live timer with ``when <= now``, earliest first; return their payloads."""
-        h = self._heap
+        h = self.heap
         out: list[object] = []
         while h and h[0][0] <= now:
             t = heapq.heappop(h)[2]
@@ -86,10 +87,10 @@ class TimerHeap:
 
     def drain(self) -> list[Timer]:
         """Remove and return every live timer (a P being destroyed hands them on)."""
-        live = [e[2] for e in self._heap if e[2].state == PENDING]
-        self._heap.clear()
+        live = [e[2] for e in self.heap if e[2].state == PENDING]
+        self.heap.clear()
         return live
 
     def live(self) -> int:
         """Number of timers that can still fire (O(n); for stats, not the hot path)."""
-        return sum(1 for e in self._heap if e[2].state == PENDING)
+        return sum(1 for e in self.heap if e[2].state == PENDING)

@@ -34,7 +34,7 @@ def go(fn: Callable[..., Any] | Coroutine[Any, Any, Any], *args: Any) -> G:
     m = tls.m
     if m is None or m.curg is None:
         raise _not_in_g("gmp.go()")
-    return m.rt.spawn(fn, args, None)
+    return m.rt.spawn(fn, args, None, m)
 
 
 def current_g() -> G:

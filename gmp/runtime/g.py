@@ -11,13 +11,13 @@ from __future__ import annotations
 import contextvars
 import threading
 import types
-from collections.abc import Callable, Coroutine, Generator
+from collections.abc import Awaitable, Callable, Coroutine, Generator
 from typing import TYPE_CHECKING, Any
 
 from gmp._core import g as gcore
 from gmp.errors import DeadlockError, NotInGError, RuntimeClosedError
 from gmp.observe.log import get_logger
-from gmp.runtime.traps import PARK, tls
+from gmp.runtime.traps import JOIN, tls
 
 if TYPE_CHECKING:
     from gmp.runtime.runtime import Runtime
@@ -95,8 +95,9 @@ class G(gcore.G):
         self.throw: BaseException | None = None
         # A cancellation to deliver at the next checkpoint (shutdown, cancel scopes).
         self.cancel_pending: BaseException | None = None
-        # How to take the G back from whatever it is parked on (trio's abort_fn).
-        self.abort: Callable[[], bool] | None = None
+        # What the G is parked on, so cancellation can take it back (trio's abort_fn):
+        # a Timer (sleep), a G (join) or a callable returning True if it got the G back.
+        self.abort: Any = None
         self.value: Any = None
         self.exc: BaseException | None = None
         self.waiters: list[G] | None = None
@@ -123,7 +124,7 @@ class G(gcore.G):
             raise exc
         return self.value
 
-    def join(self) -> Coroutine[Any, Any, Any]:
+    def join(self) -> Awaitable[Any]:
         """Wait for the G from inside another G; return its result or raise its exception.
 
         Mirrors waiting on a Go channel/WaitGroup for a goroutine's result: the caller
@@ -170,36 +171,8 @@ class G(gcore.G):
         raise TimeoutError(f"{self!r} did not finish within {timeout} s")
 
 
-def _commit_join(target: G) -> Callable[[G], bool]:
-    def commit(g: G) -> bool:
-        # Runs under the scheduler lock with ``g`` off its stack (Go's unlockf).
-        if target.status is _DEAD:
-            return False
-        if target.waiters is None:
-            target.waiters = [g]
-        else:
-            target.waiters.append(g)
-
-        def abort() -> bool:
-            with target.rt.lock:
-                ws = target.waiters
-                if ws is not None and g in ws:
-                    ws.remove(g)
-                    return True
-                return False
-
-        g.abort = abort
-        return True
-
-    return commit
-
-
 @types.coroutine
-def _park_join(target: G) -> Generator[Any, Any, None]:
-    yield (PARK, _commit_join(target), None)
-
-
-async def _join(target: G) -> Any:
+def _join(target: G) -> Generator[Any, Any, Any]:
     if target.status is not _DEAD:
         m = tls.m
         cur = m.curg if m is not None else None
@@ -214,5 +187,5 @@ async def _join(target: G) -> Any:
                 f"{target!r} belongs to another runtime; join it with handle.result() "
                 "through gmp.syscall"
             )
-        await _park_join(target)
+        yield (JOIN, target)
     return target._outcome()

@@ -21,7 +21,7 @@ from gmp._core.runq import runqput
 from gmp._core.sched import find_runnable, globrunqput, pidleget, pidleput
 from gmp.errors import Cancelled
 from gmp.observe.log import get_logger
-from gmp.runtime.traps import GOSCHED, PARK, SLEEP, SYSCALL, YIELD, tls
+from gmp.runtime.traps import GOSCHED, JOIN, PARK, SLEEP, SYSCALL, YIELD, tls
 
 if TYPE_CHECKING:
     from gmp._core.p import P
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
 _log = get_logger("gmp.runtime")
 
+_DEAD = gcore.DEAD
 _RUNNING = gcore.RUNNING
 _WAITING = gcore.WAITING
 _SYSCALL = gcore.SYSCALL
@@ -191,10 +192,21 @@ class M:
                 if core.idle and rt.nmspinning == 0:
                     rt.wakep()
             return None
+        if kind == JOIN:
+            target = trap[1]
+            if target.status is _DEAD:
+                return self._continue(g)
+            ws = target.waiters
+            if ws is None:
+                target.waiters = [g]
+            else:
+                ws.append(g)
+            g.status = _WAITING
+            g.abort = target
+            return None
         if kind == SLEEP:
             g.status = _WAITING
-            timer = (p or oldp).timers.add(trap[1], g)
-            g.abort = rt.timer_abort(timer)
+            g.abort = (p or oldp).timers.add(trap[1], g)
             return None
         if kind == PARK:
             g.status = _WAITING

@@ -149,16 +149,17 @@ class Runtime:
         From a G of this runtime the new G goes to the current P's runnext (Go's newproc);
         from any other thread it goes to the global queue and wakes an idle P.
         """
-        return self.spawn(fn, args, None)
+        return self.spawn(fn, args, None, tls.m)
 
     def spawn(
         self,
         fn: Callable[..., Any] | Coroutine[Any, Any, Any],
         args: tuple[Any, ...],
         name: str | None,
+        m: M | None,
     ) -> G:
+        """Create a G and queue it (Go's newproc); ``m`` is the calling thread's M."""
         g = self._newg(fn, args, name)
-        m = tls.m
         with self.lock:
             if self.stopping:
                 self._discard(g)
@@ -309,11 +310,20 @@ class Runtime:
                 abort = g.abort
                 if abort is None:
                     continue
-                self.lock.release()
-                try:
-                    ok = abort()
-                finally:
-                    self.lock.acquire()
+                if isinstance(abort, Timer):
+                    ok = abort.cancel()
+                elif isinstance(abort, G):
+                    ws = abort.waiters
+                    ok = ws is not None and g in ws
+                    if ok:
+                        ws.remove(g)  # type: ignore[union-attr]
+                else:
+                    # A wait structure with its own lock: call it without ours (lock order).
+                    self.lock.release()
+                    try:
+                        ok = abort()
+                    finally:
+                        self.lock.acquire()
                 if ok and g.status is _WAITING:
                     g.abort = None
                     g.throw = g.cancel_pending
@@ -417,8 +427,16 @@ class Runtime:
         ext = g.ext_waiters
         if waiters is not None:
             g.waiters = None
+            m = tls.m
+            core = self.core
+            p = m.p if m is not None and m.rt is self else None
             for w in waiters:
-                self.ready(w)
+                if p is not None:
+                    runqput(core, p, w, True)
+                else:
+                    globrunqput(core, w)
+            if core.idle and self.nmspinning == 0:
+                self.wakep()
         if ext is not None:
             g.ext_waiters = None
             for lk in ext:
@@ -431,13 +449,6 @@ class Runtime:
         self.gs.discard(g)
         if self.gs_alive == 0 and self._drain_waiters:
             self._all_done.notify_all()
-
-    def timer_abort(self, timer: Timer) -> Callable[[], bool]:
-        def abort() -> bool:
-            with self.lock:
-                return timer.cancel()
-
-        return abort
 
     def run_fired(self) -> None:
         """Timer payloads that are not Gs (reserved for deadlines); none are used yet."""

@@ -29,6 +29,9 @@ SYSCALL = 5
 """``(SYSCALL, fn, args)``: run ``fn(*args)`` on the M, keeping the P only until sysmon
 notices the call blocks (Go's entersyscall/exitsyscall)."""
 
+JOIN = 6
+"""``(JOIN, target)``: park until ``target`` finishes, unless it already has."""
+
 GOSCHED_TRAP = (GOSCHED,)
 YIELD_TRAP = (YIELD,)
 
