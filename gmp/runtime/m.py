@@ -18,10 +18,16 @@ from typing import TYPE_CHECKING, Any
 from gmp._core import g as gcore
 from gmp._core.p import PStatus
 from gmp._core.runq import runqput
-from gmp._core.sched import find_runnable, globrunqput, pidleget, pidleput
+from gmp._core.sched import (
+    GLOBAL_CHECK_INTERVAL,
+    find_runnable,
+    globrunqput,
+    pidleget,
+    pidleput,
+)
 from gmp.errors import Cancelled
 from gmp.observe.log import get_logger
-from gmp.runtime.traps import GOSCHED, JOIN, PARK, SLEEP, SYSCALL, YIELD, tls
+from gmp.runtime.traps import GOSCHED, GOSCHED_TRAP, JOIN, PARK, SLEEP, SYSCALL, YIELD, tls
 
 if TYPE_CHECKING:
     from gmp._core.p import P
@@ -31,6 +37,8 @@ if TYPE_CHECKING:
 _log = get_logger("gmp.runtime")
 
 _DEAD = gcore.DEAD
+_RUNNABLE = gcore.RUNNABLE
+_GLOBAL_CHECK = GLOBAL_CHECK_INTERVAL
 _RUNNING = gcore.RUNNING
 _WAITING = gcore.WAITING
 _SYSCALL = gcore.SYSCALL
@@ -113,7 +121,21 @@ class M:
                     if p is None:
                         self._park()
                         continue
-                g, _ = find_runnable(core, p, mono())
+                # Go's runqget, inlined for the common case; anything else (the 61st
+                # tick, timers, preemption, an empty local queue) takes the full
+                # find_runnable of the core.
+                g = p.runnext
+                if (
+                    g is not None
+                    and not p.preempt
+                    and p.schedtick % _GLOBAL_CHECK
+                    and not p.timers.heap
+                ):
+                    p.runnext = None
+                    p.runs += 1
+                    g.status = _RUNNING
+                else:
+                    g, _ = find_runnable(core, p, mono())
                 if core.fired:
                     rt.run_fired()
                 if g is None:
@@ -159,6 +181,14 @@ class M:
                 continue
             lock.acquire()
             self.curg = None
+            if trap is GOSCHED_TRAP and g.cancel_pending is None:
+                # Hot path of _trap's GOSCHED case, inlined (Go's goschedImpl).
+                g.status = _RUNNABLE
+                core.runq.append(g)
+                if core.idle and rt.nmspinning == 0:
+                    rt.wakep()
+                g = None
+                continue
             g = self._trap(g, p, trap)
 
     # -- acting on traps (lock held) ---------------------------------------------

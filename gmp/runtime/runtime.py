@@ -34,6 +34,7 @@ _log = get_logger("gmp.runtime")
 _DEAD = gcore.DEAD
 _WAITING = gcore.WAITING
 _CO_COROUTINE = inspect.CO_COROUTINE
+_FunctionType = types.FunctionType
 
 DEFAULT_MAX_THREADS = 10_000
 """Go's default limit on OS threads (debug.SetMaxThreads)."""
@@ -159,8 +160,13 @@ class Runtime:
         m: M | None,
     ) -> G:
         """Create a G and queue it (Go's newproc); ``m`` is the calling thread's M."""
-        g = self._newg(fn, args, name)
-        with self.lock:
+        if type(fn) is _FunctionType and fn.__code__.co_flags & _CO_COROUTINE:  # type: ignore[union-attr]
+            g = G(self, fn(*args), None, (), name)  # type: ignore[operator]
+        else:
+            g = self._newg(fn, args, name)
+        lock = self.lock
+        lock.acquire()
+        try:
             if self.stopping:
                 self._discard(g)
                 raise RuntimeClosedError("this runtime is closed; start Gs on a new Runtime")
@@ -175,18 +181,18 @@ class Runtime:
                 globrunqput(core, g)
             if core.idle and self.nmspinning == 0:
                 self.wakep()
+        finally:
+            lock.release()
         return g
 
     def _newg(self, fn: Any, args: tuple[Any, ...], name: str | None) -> G:
         if isinstance(fn, types.CoroutineType):
             if args:
-                raise TypeError("gmp.go(coroutine) takes no extra arguments; pass the args to the async function")
+                raise TypeError(
+                    "gmp.go(coroutine) takes no extra arguments; "
+                    "pass them to the async function instead"
+                )
             return G(self, fn, None, (), name)
-        code = getattr(fn, "__code__", None)
-        if code is not None and type(fn) is types.FunctionType:
-            if code.co_flags & _CO_COROUTINE:
-                return G(self, fn(*args), None, (), name)
-            return G(self, None, fn, args, name)
         if not callable(fn):
             raise TypeError(
                 f"gmp.go() needs an async function, a plain callable or a coroutine, "
@@ -431,8 +437,11 @@ class Runtime:
             core = self.core
             p = m.p if m is not None and m.rt is self else None
             for w in waiters:
+                # Joiners go to the local tail, not runnext: join is fan-in, and a joiner
+                # woken behind its siblings collects a whole batch of finished Gs in one
+                # resumption instead of ping-ponging with each (see docs/architecture.md).
                 if p is not None:
-                    runqput(core, p, w, True)
+                    runqput(core, p, w, False)
                 else:
                     globrunqput(core, w)
             if core.idle and self.nmspinning == 0:
