@@ -42,6 +42,14 @@ def _gmp_status() -> str:
     return f"NOT available ({tail})"
 
 
+def _load() -> str:
+    """The 1/5/15-minute load averages: figures taken on a busy machine are not comparable."""
+    try:
+        return "load average " + " ".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:
+        return "load average unknown"
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     names = [f.name for f in FAMILIES]
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
@@ -68,6 +76,7 @@ def header(sizes: Sizes, quick: bool) -> None:
         f"median of {sizes.reps} repetitions (memory: {sizes.memory_reps}, "
         "one fresh process each); spread = [min-max]; each case runs in a fresh process"
     )
+    print(f"{_load()} at start (on {os.cpu_count()} cpus; well above 0 means another job competes)")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -89,7 +98,7 @@ def main(argv: list[str] | None = None) -> None:
         family.report(sizes, results)
         sys.stdout.flush()
     print()
-    print(f"total {time.perf_counter() - started:.0f} s")
+    print(f"total {time.perf_counter() - started:.0f} s; {_load()} at the end")
 
 
 if __name__ == "__main__":

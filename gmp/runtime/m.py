@@ -124,14 +124,15 @@ class M:
                 # Go's runqget, inlined for the common case; anything else (the 61st
                 # tick, timers, preemption, an empty local queue) takes the full
                 # find_runnable of the core.
-                g = p.runnext
-                if (
-                    g is not None
-                    and not p.preempt
-                    and p.schedtick % _GLOBAL_CHECK
-                    and not p.timers.heap
-                ):
-                    p.runnext = None
+                g = None
+                if p.schedtick % _GLOBAL_CHECK and not p.preempt and not p.timers.heap:
+                    g = p.runnext
+                    if g is not None:
+                        p.runnext = None
+                    elif p.runq:
+                        g = p.runq.popleft()
+                        p.schedtick += 1
+                if g is not None:
                     p.runs += 1
                     g.status = _RUNNING
                 else:

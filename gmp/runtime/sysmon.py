@@ -63,52 +63,66 @@ class Sysmon:
             if self.stop_event.is_set():
                 break
             now = time.monotonic()
+            busy = self._retake(now)
             line = None
-            with rt.lock:
-                busy = self._retake(now)
-                self.sleeping = not busy
-                if trace_s and now >= self._next_trace:
-                    self._next_trace = now + trace_s
+            if trace_s and now >= self._next_trace:
+                self._next_trace = now + trace_s
+                with rt.lock:
                     line = schedtrace_line(rt.stats_locked(now))
+            self.sleeping = not busy
             if line is not None:
                 _log.info(line)
 
     def _retake(self, now: float) -> bool:
-        """Go's retake. Returns whether any P is busy (else sysmon may sleep)."""
+        """Go's retake. Returns whether any P is busy (else sysmon may sleep).
+
+        The scan reads P fields without the scheduler lock, as Go's sysmon does: each
+        read is a single attribute load (atomic with or without the GIL) and the
+        ``sysmon_*`` fields have no other writer. Only a decision to act takes the lock,
+        and it re-checks what it saw, so a stale read costs at most one tick. Taking the
+        lock on every tick would make sysmon a third contender for it on a busy runtime.
+        """
         rt = self.rt
         core = rt.core
         threshold = rt.handoff_after
         timeslice = rt.timeslice
         busy = False
         for p in core.ps:
-            if p.status is _IDLE or p.m is None:
+            m = p.m
+            if p.status is _IDLE or m is None:
                 p.sysmon_runtick = -1
                 continue
             busy = True
-            if p.runtick != p.sysmon_runtick:
-                p.sysmon_runtick = p.runtick
+            runtick = p.runtick
+            if runtick != p.sysmon_runtick:
+                p.sysmon_runtick = runtick
                 p.sysmon_when = now
-            elif (
-                now - p.sysmon_when >= threshold
-                and p.m.curg is not None
-                and has_work(core, p)
-            ):
-                rt.handoff(p)
-                p.sysmon_runtick = -1
-                continue
-            if p.schedtick != p.sysmon_schedtick:
-                p.sysmon_schedtick = p.schedtick
+            elif now - p.sysmon_when >= threshold and m.curg is not None:
+                with rt.lock:
+                    if (
+                        p.m is m
+                        and p.runtick == runtick
+                        and m.curg is not None
+                        and has_work(core, p)
+                    ):
+                        rt.handoff(p)
+                        p.sysmon_runtick = -1
+                        continue
+            schedtick = p.schedtick
+            if schedtick != p.sysmon_schedtick:
+                p.sysmon_schedtick = schedtick
                 p.sysmon_schedwhen = now
             elif now - p.sysmon_schedwhen >= timeslice:
-                p.preempt = True
+                p.preempt = True  # a hint read under the lock by find_runnable
                 p.sysmon_schedwhen = now
         # Timers due on idle Ps with no M waiting for them: start one (Go's sysmon
         # "start an M to run timers" backstop).
-        if core.idle and rt.nmspinning == 0:
-            for p in core.idle:
-                when = p.timers.next_when()
-                if when is not None and when <= now:
-                    rt.wakep()
-                    busy = True
-                    break
+        if rt.nmspinning == 0 and any(p.timers.heap for p in list(core.idle)):
+            with rt.lock:
+                for p in core.idle:
+                    when = p.timers.next_when()
+                    if when is not None and when <= now and rt.nmspinning == 0:
+                        rt.wakep()
+                        busy = True
+                        break
         return busy

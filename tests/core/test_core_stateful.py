@@ -171,9 +171,11 @@ class SchedulerMachine(RuleBasedStateMachine):
         self.now += dt
         for p in self.free_ps():
             self.find_and_run(p, self.now)
+            self.check_fifo()
         for pid, outcome in zip(sorted(self.running), outcomes, strict=False):
             if outcome != "keep running":
                 self.yield_running(pid, outcome, pid)
+                self.check_fifo()
 
     def find_and_run(self, p: P, now: float | None) -> None:
         candidates = {id(g) for g in self.queued()}
@@ -364,6 +366,10 @@ class SchedulerMachine(RuleBasedStateMachine):
 
     @invariant()
     def queues_only_lose_gs_at_the_head_and_gain_them_at_the_tail(self) -> None:
+        self.check_fifo()
+
+    def check_fifo(self) -> None:
+        """Compare every queue with its last snapshot (taken at most one core call ago)."""
         now = self.queues()
         for name, after in now.items():
             problem = fifo_violation(self.snapshots.get(name, []), after)
