@@ -23,7 +23,7 @@ class DeadlockError(GmpError, RuntimeError):
     """The operation can never complete (a G joining itself, for example)."""
 
 
-class Cancelled(BaseException):  # noqa: N818 - named after trio.Cancelled on purpose
+class Cancelled(BaseException):
     """Raised inside a G at a checkpoint when it is cancelled (trio's ``Cancelled``).
 
     It derives from BaseException, as trio's does, so ``except Exception`` in user code

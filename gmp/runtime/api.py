@@ -19,9 +19,7 @@ T = TypeVar("T")
 
 
 def _not_in_g(what: str) -> NotInGError:
-    return NotInGError(
-        f"{what} works only inside a G; start one with gmp.run(main) or rt.go(fn)"
-    )
+    return NotInGError(f"{what} works only inside a G; start one with gmp.run(main) or rt.go(fn)")
 
 
 def go(fn: Callable[..., Any] | Coroutine[Any, Any, Any], *args: Any) -> G:
@@ -92,7 +90,12 @@ def syscall(fn: Callable[..., T], *args: Any) -> Generator[Any, Any, T]:
     return result
 
 
-def run(main: Callable[..., Any] | Coroutine[Any, Any, Any], *args: Any, procs: int | None = None, **options: Any) -> Any:
+def run(
+    main: Callable[..., Any] | Coroutine[Any, Any, Any],
+    *args: Any,
+    procs: int | None = None,
+    **options: Any,
+) -> Any:
     """Start a runtime, run ``main(*args)`` as its first G, return its result, shut down.
 
     As in Go, when main returns the program is over: Gs still running are cancelled

@@ -109,7 +109,8 @@ class M:
         lock = rt.lock
         core = rt.core
         mono = time.monotonic
-        g: G | None = None
+        # Any: the core hands back core Gs; every G in this runtime is a runtime G.
+        g: Any = None
         while True:
             # ---- pick a G (lock held) -------------------------------------------------
             if g is None:
@@ -145,7 +146,7 @@ class M:
                 if self.spinning:
                     self._resetspinning()
             else:
-                p = self.p  # type: ignore[assignment]
+                p = self.p
                 g.status = _RUNNING
             assert p is not None
             p.runtick += 1
@@ -389,10 +390,7 @@ class M:
         self.parked = True
         rt.idle_ms.append(self)
         rt.lock.release()
-        if timeout is None:
-            got = self.sema.acquire()
-        else:
-            got = self.sema.acquire(timeout=timeout)
+        got = self.sema.acquire(timeout=-1 if timeout is None else timeout)
         rt.lock.acquire()
         if rt.timer_waiter is self:
             rt.timer_waiter = None
@@ -409,4 +407,5 @@ class M:
         self.parked = False
         self.sema.release()
 
-__all__ = ["M", "Cancelled"]
+
+__all__ = ["Cancelled", "M"]

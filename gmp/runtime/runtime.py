@@ -160,8 +160,8 @@ class Runtime:
         m: M | None,
     ) -> G:
         """Create a G and queue it (Go's newproc); ``m`` is the calling thread's M."""
-        if type(fn) is _FunctionType and fn.__code__.co_flags & _CO_COROUTINE:  # type: ignore[union-attr]
-            g = G(self, fn(*args), None, (), name)  # type: ignore[operator]
+        if type(fn) is _FunctionType and fn.__code__.co_flags & _CO_COROUTINE:
+            g = G(self, fn(*args), None, (), name)
         else:
             g = self._newg(fn, args, name)
         lock = self.lock
@@ -260,7 +260,9 @@ class Runtime:
         """
         m = tls.m
         if m is not None and m.rt is self:
-            raise RuntimeError("Runtime.close() called from inside one of its own Gs would deadlock")
+            raise RuntimeError(
+                "Runtime.close() called from inside one of its own Gs would deadlock"
+            )
         if timeout is not None:
             timeout = _check_seconds("timeout", timeout, allow_zero=True)
         with self.lock:
