@@ -452,7 +452,12 @@ class Runtime:
             g.ext_waiters = None
             for lk in ext:
                 lk.release()
-        if exc is not None and waiters is None and ext is None:
+        if (
+            exc is not None
+            and waiters is None
+            and ext is None
+            and not isinstance(exc, Cancelled)  # how a cancelled G unwinds: not a failure
+        ):
             from gmp.runtime.g import _FailureReport
 
             g.report = _FailureReport(g.id, g.name, exc)
