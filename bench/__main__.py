@@ -16,7 +16,7 @@ from datetime import datetime
 from importlib import metadata
 
 from bench.families import FAMILIES, FULL, QUICK, Sizes
-from bench.runner import Result, run_case
+from bench.runner import Case, run_family
 
 
 def _version(dist: str) -> str:
@@ -52,7 +52,10 @@ def _load() -> str:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     names = [f.name for f in FAMILIES]
-    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m bench",
+        description="Benchmark gmp beside asyncio, uvloop, trio and a ThreadPoolExecutor.",
+    )
     parser.add_argument("--quick", action="store_true", help="smaller N, fewer repetitions")
     parser.add_argument(
         "--only",
@@ -65,16 +68,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def header(sizes: Sizes, quick: bool) -> None:
+def header(sizes: Sizes, quick: bool, reps: int | None) -> None:
     print(f"gmp benchmarks, {datetime.now():%Y-%m-%d %H:%M}, {'QUICK' if quick else 'full'} run")
     print(
         f"python {platform.python_version()} ({platform.python_implementation()}), "
         f"{platform.machine()}, {os.cpu_count()} cpus; "
         f"trio {_version('trio')}, uvloop {_version('uvloop')}; gmp {_gmp_status()}"
     )
+    memory_reps = reps or sizes.memory_reps
     print(
-        f"median of {sizes.reps} repetitions (memory: {sizes.memory_reps}, "
-        "one fresh process each); spread = [min-max]; each case runs in a fresh process"
+        f"median of {reps or sizes.reps} repetitions (memory: {memory_reps}, a fresh process "
+        "each); spread = [min-max]; each case runs in its own fresh process, repetitions "
+        "interleaved round-robin across the cases of a family"
     )
     print(f"{_load()} at start (on {os.cpu_count()} cpus; well above 0 means another job competes)")
 
@@ -83,19 +88,28 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     sizes = QUICK if args.quick else FULL
     started = time.perf_counter()
-    header(sizes, args.quick)
+    header(sizes, args.quick, args.reps)
     for family in FAMILIES:
         if args.only and family.name not in args.only:
             continue
-        results: dict[str, Result] = {}
-        for case in family.cases(sizes):
-            reps = args.reps or case.reps or sizes.reps
-            print(f"[{family.name}] {case.label} ...", end="", file=sys.stderr, flush=True)
-            result = run_case(case, reps)
-            status = f" FAILED: {result.error}" if result.error else ""
-            print(f" {result.seconds:.1f} s{status}", file=sys.stderr, flush=True)
-            results[case.label] = result
+        cases = family.cases(sizes)
+
+        def reps(case: Case) -> int:
+            return args.reps or case.reps or sizes.reps
+
+        def progress(text: str, name: str = family.name) -> None:
+            print(f"[{name}] {text}", file=sys.stderr, flush=True)
+
+        progress(f"{len(cases)} cases: {', '.join(c.label for c in cases)}")
+        results = run_family(cases, reps, progress)
+        progress(
+            "per case: " + ", ".join(f"{r.case.label} {r.seconds:.1f} s" for r in results.values())
+        )
+        for r in results.values():
+            if r.error:
+                progress(f"{r.case.label} FAILED: {r.error}")
         family.report(sizes, results)
+        print(f"  ({_load()} after this family)")
         sys.stdout.flush()
     print()
     print(f"total {time.perf_counter() - started:.0f} s; {_load()} at the end")

@@ -308,13 +308,15 @@ def blocking_report(s: Sizes, results: Results) -> None:
                     median(r, "p50_ms", "ms"),
                     median(r, "wakeups_per_s", "rate"),
                     median(r, "handoffs", "int") if is_gmp else NA,
+                    median(r, "threads", "int") if is_gmp else NA,
                     ref or NA,
                 ]
             )
     print_table(
-        ["case", "worst", "spread", "p99", "p50", "wakeups/s", "handoffs", "ref"],
+        ["case", "worst", "spread", "p99", "p50", "wakeups/s", "handoffs", "Ms", "ref"],
         rows,
     )
+    print("handoffs = P handoffs made by sysmon; Ms = OS threads gmp created to run Gs")
     print()
     ratio_rows = []
     for scenario, gmp_rows, anchors in BLOCK_SCENARIOS:

@@ -25,19 +25,12 @@ async def _trivial() -> int:
     return 1
 
 
-def _qlen(queue: Any) -> int:
-    """A queue length from stats(), whether reported as a number or as the queue itself."""
-    return queue if isinstance(queue, int) else len(queue)
-
-
-def _stats_metrics(rt: Any) -> Metrics:
+def _stats_metrics(rt: gmp.Runtime) -> Metrics:
     """Scheduler counters worth printing beside a figure: did sysmon hand the P away?"""
     st = rt.stats()
-    procs = list(getattr(st, "procs", []))
     return {
-        "handoffs": float(sum(getattr(pp, "handoffs", 0) for pp in procs)),
-        "steals": float(sum(getattr(pp, "steals", 0) for pp in procs)),
-        "threads": float(getattr(st, "threads", 0)),
+        "handoffs": float(sum(pp.handoffs for pp in st.procs)),
+        "threads": float(st.threads),
     }
 
 
@@ -154,12 +147,12 @@ def blocking(p: Params) -> Metrics:
 # --- 5. memory per parked G ----------------------------------------------------------------
 
 
-def _wait_parked(rt: Any, n: int, timeout: float = 120.0) -> None:
+def _wait_parked(rt: gmp.Runtime, n: int, timeout: float = 120.0) -> None:
     """Wait until exactly n Gs are alive and every run queue is empty: all are asleep."""
     deadline = time.monotonic() + timeout
     while True:
         st = rt.stats()
-        queued = _qlen(st.global_queue) + sum(_qlen(pp.runq) for pp in st.procs)
+        queued = st.global_queue + sum(pp.runq for pp in st.procs)
         if st.gs_alive == n and queued == 0:
             return
         if time.monotonic() > deadline:

@@ -5,21 +5,55 @@ queues) run them, with work stealing, a global queue, ``gosched`` and a sysmon t
 a P away from a thread stuck in a blocking call.
 """
 
+from gmp.cancel import (
+    CancelScope,
+    TaskGroup,
+    fail_after,
+    fail_at,
+    move_on_after,
+    move_on_at,
+)
+from gmp.chan import Chan, Recv, RecvChan, Selected, Send, SendChan, select
 from gmp.errors import (
     Cancelled,
+    ChannelClosed,
     DeadlockError,
     GmpError,
     NotInGError,
     RuntimeClosedError,
     ThreadLimitError,
+    TooSlowError,
 )
 from gmp.runtime.api import current_g, go, gosched, run, sleep, syscall
 from gmp.runtime.g import G
 from gmp.runtime.runtime import Runtime, current_runtime, default_procs
 from gmp.runtime.stats import PStats, RuntimeStats
+from gmp.sync import AtomicInt, Cond, Mutex, Once, RWMutex, Semaphore, WaitGroup
 
 __all__ = [
+    "AtomicInt",
+    "CancelScope",
     "Cancelled",
+    "Chan",
+    "ChannelClosed",
+    "Cond",
+    "Mutex",
+    "Once",
+    "RWMutex",
+    "Recv",
+    "RecvChan",
+    "Selected",
+    "Semaphore",
+    "Send",
+    "SendChan",
+    "TaskGroup",
+    "TooSlowError",
+    "WaitGroup",
+    "fail_after",
+    "fail_at",
+    "move_on_after",
+    "move_on_at",
+    "select",
     "DeadlockError",
     "G",
     "GmpError",

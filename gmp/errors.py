@@ -27,5 +27,19 @@ class Cancelled(BaseException):
     """Raised inside a G at a checkpoint when it is cancelled (trio's ``Cancelled``).
 
     It derives from BaseException, as trio's does, so ``except Exception`` in user code
-    does not swallow it by accident.
+    does not swallow it by accident. ``scope`` is the cancel scope that caused it (None
+    when the runtime is shutting down); that scope catches it on exit.
     """
+
+    def __init__(self, *args: object, scope: object = None) -> None:
+        super().__init__(*args)
+        self.scope = scope
+
+
+class TooSlowError(GmpError):
+    """A ``gmp.fail_after`` / ``fail_at`` deadline expired (trio's ``TooSlowError``)."""
+
+
+class ChannelClosed(GmpError):
+    """Send on a closed channel, close of a closed channel, or receive from a closed and
+    drained channel through ``recv()`` (Go panics or reports ``ok == false``)."""

@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Generator
 from typing import TYPE_CHECKING, Any
 
 from gmp._core import g as gcore
-from gmp.errors import DeadlockError, NotInGError, RuntimeClosedError
+from gmp.errors import Cancelled, DeadlockError, NotInGError, RuntimeClosedError
 from gmp.observe.log import get_logger
 from gmp.runtime.traps import JOIN, tls
 
@@ -43,14 +43,18 @@ class _FailureReport:
         self.armed = True
 
     def __del__(self) -> None:
-        if self.armed:
-            self.armed = False
+        if not self.armed:
+            return
+        self.armed = False
+        try:
             _log.error(
                 "G failed and nobody joined it",
                 g=self.gid,
                 name=self.name,
                 exc_info=(type(self.exc), self.exc, self.exc.__traceback__),
             )
+        except Exception:  # interpreter shutdown: logging machinery may be gone
+            pass
 
 
 class G(gcore.G):
@@ -68,6 +72,7 @@ class G(gcore.G):
         "name",
         "report",
         "rt",
+        "scopes",
         "send",
         "throw",
         "value",
@@ -93,8 +98,11 @@ class G(gcore.G):
         # What the next step sends or throws into the coroutine.
         self.send: Any = None
         self.throw: BaseException | None = None
-        # A cancellation to deliver at the next checkpoint (shutdown, cancel scopes).
+        # A cancellation to deliver at the next checkpoint (runtime shutdown).
         self.cancel_pending: BaseException | None = None
+        # Cancel scopes this G is inside, outermost first (inherited ones included);
+        # None while it is in none, so the checkpoint test stays one attribute load.
+        self.scopes: list[Any] | None = None
         # What the G is parked on, so cancellation can take it back (trio's abort_fn):
         # a Timer (sleep), a G (join) or a callable returning True if it got the G back.
         self.abort: Any = None
@@ -169,6 +177,27 @@ class G(gcore.G):
                     f"{self!r} never finished: its runtime was closed before it completed"
                 )
         raise TimeoutError(f"{self!r} did not finish within {timeout} s")
+
+
+def cancel_exc(g: G) -> BaseException | None:
+    """The Cancelled to raise in ``g`` at a checkpoint now, or None (trio's
+    effectively-cancelled test). Runtime shutdown wins; otherwise the outermost cancelled
+    scope not hidden behind a shield, walking outwards from the innermost scope."""
+    pending = g.cancel_pending
+    if pending is not None:
+        return pending
+    scopes = g.scopes
+    if not scopes:
+        return None
+    found = None
+    for scope in reversed(scopes):
+        if scope.cancel_called:
+            found = scope
+        if scope.shield:
+            break
+    if found is None:
+        return None
+    return Cancelled(f"cancelled by {found!r}", scope=found)
 
 
 @types.coroutine

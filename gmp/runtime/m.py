@@ -10,6 +10,7 @@ its old one if idle, any idle one, or else it queues the G globally and parks.
 
 from __future__ import annotations
 
+import inspect
 import threading
 import time
 import types
@@ -26,12 +27,13 @@ from gmp._core.sched import (
     pidleput,
 )
 from gmp.errors import Cancelled
+from gmp.runtime.g import cancel_exc
 from gmp.observe.log import get_logger
 from gmp.runtime.traps import GOSCHED, GOSCHED_TRAP, JOIN, PARK, SLEEP, SYSCALL, YIELD, tls
 
 if TYPE_CHECKING:
     from gmp._core.p import P
-    from gmp.runtime.g import G
+    from gmp.runtime.g import G  # noqa: F401
     from gmp.runtime.runtime import Runtime
 
 _log = get_logger("gmp.runtime")
@@ -139,7 +141,11 @@ class M:
                 else:
                     g, _ = find_runnable(core, p, mono())
                 if core.fired:
+                    # Non-G timer payloads (cancel-scope deadlines) may take other locks:
+                    # run them without ours, then look again (they may ready Gs).
                     rt.run_fired()
+                    if g is None:
+                        continue
                 if g is None:
                     self._stopm(p)
                     continue
@@ -183,7 +189,7 @@ class M:
                 continue
             lock.acquire()
             self.curg = None
-            if trap is GOSCHED_TRAP and g.cancel_pending is None:
+            if trap is GOSCHED_TRAP and g.cancel_pending is None and not g.scopes:
                 # Hot path of _trap's GOSCHED case, inlined (Go's goschedImpl).
                 g.status = _RUNNABLE
                 core.runq.append(g)
@@ -206,10 +212,30 @@ class M:
             )
             return self._continue(g)
         kind = trap[0]
-        if g.cancel_pending is not None and kind != PARK:
+        if kind == PARK:
+            g.status = _WAITING
+            g.abort = trap[2]
+            if not trap[1](g):
+                # commit said the wait is already over: resume, still a checkpoint.
+                g.abort = None
+                exc = cancel_exc(g) if g.cancel_pending is not None or g.scopes else None
+                if exc is not None:
+                    g.throw = exc
+                return self._continue(g)
+            if g.cancel_pending is not None or g.scopes:
+                # Parked while cancelled: take the G back from its wait queue at once.
+                exc = cancel_exc(g)
+                if exc is not None and rt.abort_wait(g) and g.status is _WAITING:
+                    g.abort = None
+                    g.throw = exc
+                    return self._continue(g)
+            return None
+        if g.cancel_pending is not None or g.scopes:
             # Every trap is a checkpoint: deliver a pending cancellation (trio semantics).
-            g.throw = g.cancel_pending
-            return self._continue(g)
+            exc = cancel_exc(g)
+            if exc is not None:
+                g.throw = exc
+                return self._continue(g)
         p = self.p
         if kind == GOSCHED:
             globrunqput(core, g)
@@ -239,15 +265,6 @@ class M:
         if kind == SLEEP:
             g.status = _WAITING
             g.abort = (p or oldp).timers.add(trap[1], g)
-            return None
-        if kind == PARK:
-            g.status = _WAITING
-            g.abort = trap[2]
-            if g.cancel_pending is not None or not trap[1](g):
-                g.abort = None
-                if g.cancel_pending is not None:
-                    g.throw = g.cancel_pending
-                return self._continue(g)
             return None
         if kind == SYSCALL:
             return self._syscall(g, oldp, trap[1], trap[2])
@@ -279,6 +296,12 @@ class M:
             g.throw = err
         rt.lock.acquire()
         self.curg = None
+        if g.cancel_pending is not None or g.scopes:
+            # Returning from a blocking call is a checkpoint; its result is dropped.
+            exc = cancel_exc(g)
+            if exc is not None:
+                g.send = None
+                g.throw = exc
         return self._exitsyscall(g)
 
     def _exitsyscall(self, g: G) -> G | None:
@@ -301,7 +324,9 @@ class M:
         fn, args = g.fn, g.args
         g.fn = None
         g.args = ()
-        cancel = g.throw or g.cancel_pending
+        cancel = g.throw or (
+            cancel_exc(g) if g.cancel_pending is not None or g.scopes else None
+        )
         if cancel is not None:
             g.throw = None
             self.curg = None
@@ -323,11 +348,13 @@ class M:
         rt.lock.acquire()
         self.curg = None
         self._reacquire_after_call()
-        if not isinstance(value, types.CoroutineType):
+        if not inspect.isawaitable(value):
             rt.finish(g, value, None)
             return None
-        # A callable that returned a coroutine (functools.partial of an async function,
-        # a decorator...): the G goes on as a coroutine G.
+        # A callable that returned an awaitable (functools.partial of an async function,
+        # a decorator, gmp.sleep itself...): the G goes on as a coroutine G.
+        if not isinstance(value, types.CoroutineType | types.GeneratorType):
+            value = value.__await__()
         g.coro = value
         return self._continue(g)
 

@@ -24,7 +24,7 @@ from gmp._core.timers import Timer
 from gmp.errors import Cancelled, NotInGError, RuntimeClosedError, ThreadLimitError
 from gmp.observe.log import get_logger
 from gmp.observe.schedtrace import parse_gmp_debug
-from gmp.runtime.g import G
+from gmp.runtime.g import G, cancel_exc
 from gmp.runtime.m import M
 from gmp.runtime.stats import PStats, RuntimeStats
 from gmp.runtime.sysmon import Sysmon
@@ -158,8 +158,11 @@ class Runtime:
         args: tuple[Any, ...],
         name: str | None,
         m: M | None,
+        scopes: list[Any] | None = None,
     ) -> G:
-        """Create a G and queue it (Go's newproc); ``m`` is the calling thread's M."""
+        """Create a G and queue it (Go's newproc); ``m`` is the calling thread's M.
+
+        ``scopes`` are cancel scopes the G starts inside (a TaskGroup's, inherited)."""
         if type(fn) is _FunctionType and fn.__code__.co_flags & _CO_COROUTINE:
             g = G(self, fn(*args), None, (), name)
         else:
@@ -174,6 +177,10 @@ class Runtime:
             g.id = self.gs_created
             self.gs_alive += 1
             self.gs.add(g)
+            if scopes:
+                g.scopes = scopes
+                for scope in scopes:
+                    scope.gs.add(g)
             core = self.core
             if m is not None and m.rt is self and m.p is not None:
                 runqput(core, m.p, g, True)
@@ -315,29 +322,44 @@ class Runtime:
                 continue
             g.cancel_pending = Cancelled("the runtime is shutting down")
             if g.status is _WAITING:
-                abort = g.abort
-                if abort is None:
-                    continue
-                if isinstance(abort, Timer):
-                    ok = abort.cancel()
-                elif isinstance(abort, G):
-                    ws = abort.waiters
-                    ok = ws is not None and g in ws
-                    if ok:
-                        ws.remove(g)  # type: ignore[union-attr]
-                else:
-                    # A wait structure with its own lock: call it without ours (lock order).
-                    self.lock.release()
-                    try:
-                        ok = abort()
-                    finally:
-                        self.lock.acquire()
-                if ok and g.status is _WAITING:
-                    g.abort = None
-                    g.throw = g.cancel_pending
-                    self.ready(g)
+                self.interrupt(g)
             elif g.status is gcore.RUNNABLE and g.coro is not None:
                 g.throw = g.cancel_pending
+
+    def interrupt(self, g: G) -> None:
+        """Wake a parked G whose cancellation is due (lock held; trio's abort path)."""
+        if g.status is not _WAITING:
+            return
+        exc = cancel_exc(g)
+        if exc is None:
+            return
+        if self.abort_wait(g) and g.status is _WAITING:
+            g.abort = None
+            g.throw = exc
+            self.ready(g)
+
+    def abort_wait(self, g: G) -> bool:
+        """Take parked ``g`` back from what it waits on; True if this call got it.
+
+        Timers and joins are under our lock; any other wait structure has its own lock,
+        so its abort callable runs with ours released (lock order: theirs, then ours).
+        """
+        abort = g.abort
+        if abort is None:
+            return False
+        if isinstance(abort, Timer):
+            return abort.cancel()
+        if isinstance(abort, G):
+            ws = abort.waiters
+            if ws is not None and g in ws:
+                ws.remove(g)
+                return True
+            return False
+        self.lock.release()
+        try:
+            return bool(abort())
+        finally:
+            self.lock.acquire()
 
     # -- scheduler internals (all called with self.lock held) ---------------------
 
@@ -431,6 +453,11 @@ class Runtime:
         g.coro = None
         g.ctx = None
         g.abort = None
+        scopes = g.scopes
+        if scopes is not None:
+            g.scopes = None
+            for scope in scopes:
+                scope.gs.discard(g)
         waiters = g.waiters
         ext = g.ext_waiters
         if waiters is not None:
@@ -457,6 +484,7 @@ class Runtime:
             and waiters is None
             and ext is None
             and not isinstance(exc, Cancelled)  # how a cancelled G unwinds: not a failure
+            and g.report is None  # a TaskGroup already took the error
         ):
             from gmp.runtime.g import _FailureReport
 
@@ -467,12 +495,19 @@ class Runtime:
             self._all_done.notify_all()
 
     def run_fired(self) -> None:
-        """Timer payloads that are not Gs (reserved for deadlines); none are used yet."""
+        """Run timer payloads that are not Gs (cancel-scope deadlines), lock released."""
         fired = self.core.fired
         self.core.fired = []
-        for payload in fired:
-            if callable(payload):
-                payload()
+        self.lock.release()
+        try:
+            for payload in fired:
+                try:
+                    if callable(payload):
+                        payload()
+                except Exception:
+                    _log.exception("timer callback failed", callback=repr(payload))
+        finally:
+            self.lock.acquire()
 
     def runnable_work(self) -> bool:
         core = self.core

@@ -1,0 +1,334 @@
+"""Cancel scopes, deadlines and TaskGroups for Gs: trio's model on gmp's runtime.
+
+A :class:`CancelScope` is entered with a plain ``with`` inside a G (like trio's). When it
+is cancelled (``scope.cancel()`` or its deadline passes), every G inside it (the G that
+entered it and the children of TaskGroups opened inside it) gets :class:`gmp.Cancelled`
+at its next checkpoint: a sleep, a channel or lock wait, ``gosched``, the return from a
+``gmp.syscall``. A G parked at that moment is woken at once (its wait is aborted). The
+scope catches its own Cancelled on exit; ``shield=True`` hides outer cancellations from
+the scope's contents. Mirrors trio's ``CancelScope``, ``move_on_after``, ``fail_after``.
+
+:class:`TaskGroup` is trio's nursery (and asyncio's TaskGroup): it waits for its
+children; when one fails it cancels the others and the body, then raises every failure
+in an ExceptionGroup.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import time
+from collections.abc import Callable, Coroutine
+from types import TracebackType
+from typing import Any
+
+from gmp._core.timers import Timer
+from gmp.errors import Cancelled, TooSlowError
+from gmp.runtime.g import G
+from gmp.runtime.park import current, park
+from gmp.runtime.runtime import Runtime
+from gmp.runtime.traps import tls
+
+
+class CancelScope:
+    """A region of a G (and its TaskGroup children) that can be cancelled as a unit."""
+
+    __slots__ = (
+        "_deadline",
+        "_g",
+        "_rt",
+        "_timer",
+        "cancel_called",
+        "cancelled_caught",
+        "gs",
+        "shield",
+    )
+
+    def __init__(self, *, deadline: float = math.inf, shield: bool = False) -> None:
+        if isinstance(deadline, bool) or not isinstance(deadline, int | float):
+            raise TypeError(f"deadline must be a number, got {type(deadline).__name__}")
+        if math.isnan(deadline):
+            raise ValueError("deadline must not be NaN")
+        self._deadline = float(deadline)
+        self.shield = bool(shield)
+        self.cancel_called = False
+        self.cancelled_caught = False
+        # Gs currently inside this scope; guarded by the runtime's scheduler lock.
+        self.gs: set[G] = set()
+        self._g: G | None = None
+        self._rt: Runtime | None = None
+        self._timer: Timer | None = None
+
+    def __repr__(self) -> str:
+        state = "cancelled" if self.cancel_called else "active"
+        return f"<gmp.CancelScope {state} deadline={self._deadline}>"
+
+    @property
+    def deadline(self) -> float:
+        """Absolute deadline on ``time.monotonic()``'s clock (inf: none)."""
+        return self._deadline
+
+    def __enter__(self) -> CancelScope:
+        g = current()
+        if self._g is not None:
+            raise RuntimeError("a CancelScope can be entered only once")
+        rt = g.rt
+        self._g = g
+        self._rt = rt
+        with rt.lock:
+            if g.scopes is None:
+                g.scopes = [self]
+            else:
+                g.scopes.append(self)
+            self.gs.add(g)
+            if self._deadline != math.inf and not self.cancel_called:
+                m = tls.m
+                p = m.p if m is not None and m.p is not None else rt.core.ps[0]
+                self._timer = p.timers.add(self._deadline, self._deadline_reached)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool:
+        g = self._g
+        rt = self._rt
+        assert g is not None and rt is not None
+        if current() is not g:
+            raise RuntimeError("a CancelScope must be exited by the G that entered it")
+        with rt.lock:
+            scopes = g.scopes
+            if not scopes or scopes[-1] is not self:
+                raise RuntimeError(
+                    "cancel scopes exited out of order (an inner scope is still open)"
+                )
+            scopes.pop()
+            if not scopes:
+                g.scopes = None
+            self.gs.discard(g)
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+        if isinstance(exc, Cancelled) and exc.scope is self:
+            self.cancelled_caught = True
+            return True
+        return False
+
+    def _deadline_reached(self) -> None:
+        self.cancel()
+
+    def cancel(self) -> None:
+        """Cancel every G inside the scope; parked ones wake with Cancelled at once.
+
+        Safe to call from any G or thread, any number of times (trio's cancel()).
+        """
+        rt = self._rt
+        if rt is None:
+            # Not entered yet: it will be born cancelled.
+            self.cancel_called = True
+            return
+        with rt.lock:
+            if self.cancel_called:
+                return
+            self.cancel_called = True
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+            for g in list(self.gs):
+                rt.interrupt(g)
+
+
+def move_on_at(deadline: float, *, shield: bool = False) -> CancelScope:
+    """A scope cancelled at ``deadline`` (time.monotonic()); leaving it early is fine."""
+    return CancelScope(deadline=deadline, shield=shield)
+
+
+def move_on_after(seconds: float, *, shield: bool = False) -> CancelScope:
+    """A scope cancelled ``seconds`` from now; check ``scope.cancelled_caught`` after."""
+    return CancelScope(deadline=time.monotonic() + _seconds(seconds), shield=shield)
+
+
+class _FailScope:
+    """``fail_after``: like ``move_on_after``, but raises TooSlowError if it expired."""
+
+    __slots__ = ("scope",)
+
+    def __init__(self, deadline: float, shield: bool) -> None:
+        self.scope = CancelScope(deadline=deadline, shield=shield)
+
+    def __enter__(self) -> CancelScope:
+        return self.scope.__enter__()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool:
+        caught = self.scope.__exit__(exc_type, exc, tb)
+        if caught:
+            raise TooSlowError(f"deadline passed ({self.scope.deadline:.6f} monotonic)")
+        return False
+
+
+def fail_at(deadline: float, *, shield: bool = False) -> _FailScope:
+    """A scope that raises TooSlowError if ``deadline`` passes inside it."""
+    return _FailScope(deadline, shield)
+
+
+def fail_after(seconds: float, *, shield: bool = False) -> _FailScope:
+    """A scope that raises TooSlowError if it is still open ``seconds`` from now."""
+    return _FailScope(time.monotonic() + _seconds(seconds), shield)
+
+
+def _seconds(seconds: float) -> float:
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float):
+        raise TypeError(f"expected a number of seconds, got {type(seconds).__name__}")
+    if math.isnan(seconds) or seconds < 0:
+        raise ValueError(f"expected a non-negative number of seconds, got {seconds!r}")
+    return float(seconds)
+
+
+_OBSERVED = object()
+"""Marks a child G whose failure its TaskGroup reports (so it is not logged as lost)."""
+
+
+class TaskGroup:
+    """Structured concurrency for Gs (trio's nursery, asyncio's TaskGroup).
+
+    ``async with gmp.TaskGroup() as tg: tg.go(fn, *args)`` runs each child as a G inside
+    the group's cancel scope. Leaving the block waits for every child. The first failure
+    (of a child or of the body) cancels the rest; all failures are raised together as an
+    ExceptionGroup. Cancelling an enclosing scope cancels the children too.
+    """
+
+    __slots__ = ("_closed", "_errors", "_parent", "_remaining", "_rt", "_scope", "_waiter")
+
+    def __init__(self) -> None:
+        self._scope = CancelScope()
+        self._errors: list[BaseException] = []
+        self._remaining = 0
+        self._closed = False
+        self._parent: G | None = None
+        self._rt: Runtime | None = None
+        self._waiter: G | None = None
+
+    @property
+    def cancel_scope(self) -> CancelScope:
+        return self._scope
+
+    async def __aenter__(self) -> TaskGroup:
+        g = current()
+        self._parent = g
+        self._rt = g.rt
+        self._scope.__enter__()
+        return self
+
+    def go(self, fn: Callable[..., Any] | Coroutine[Any, Any, Any], *args: Any) -> G:
+        """Start a child G in this group; returns its handle."""
+        rt = self._rt
+        parent = self._parent
+        if rt is None or parent is None:
+            raise RuntimeError("TaskGroup.go() before `async with TaskGroup()`")
+        if self._closed:
+            raise RuntimeError("TaskGroup.go() after the group finished")
+        if not callable(fn) and not isinstance(fn, Coroutine):
+            raise TypeError(
+                f"TaskGroup.go() needs an async function, a plain callable or a coroutine, "
+                f"got {type(fn).__name__}"
+            )
+        m = tls.m
+        with rt.lock:
+            scopes = list(parent.scopes or ())
+            self._remaining += 1
+        try:
+            g = rt.spawn(_child, (self, fn, args), None, m if m is not None else None, scopes)
+        except BaseException:
+            with rt.lock:
+                self._remaining -= 1
+            raise
+        g.report = _OBSERVED  # type: ignore[assignment]
+        return g
+
+    def _child_failed(self, exc: BaseException) -> None:
+        rt = self._rt
+        assert rt is not None
+        with rt.lock:
+            self._errors.append(exc)
+        self._scope.cancel()
+
+    def _child_done(self) -> None:
+        rt = self._rt
+        assert rt is not None
+        with rt.lock:
+            self._remaining -= 1
+            waiter = self._waiter
+            if self._remaining == 0 and waiter is not None:
+                self._waiter = None
+                rt.ready(waiter)
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool:
+        rt = self._rt
+        assert rt is not None
+        if exc is not None and not isinstance(exc, Cancelled):
+            with rt.lock:
+                self._errors.append(exc)
+            self._scope.cancel()
+        # Wait for every child. The wait cannot be aborted: cancelling the parent only
+        # cancels the children, whose completion ends the wait (trio's nursery).
+        await park(self._commit_wait, self._abort_wait)
+        self._closed = True
+        swallowed = self._scope.__exit__(exc_type, exc, tb)
+        if self._errors:
+            group: BaseException
+            if all(isinstance(e, Exception) for e in self._errors):
+                group = ExceptionGroup("errors in gmp.TaskGroup", self._errors)  # type: ignore[type-var]
+            else:
+                group = BaseExceptionGroup("errors in gmp.TaskGroup", self._errors)
+            raise group
+        return swallowed
+
+    def _commit_wait(self, g: G) -> bool:
+        # Under the scheduler lock, after the parent G is off its stack.
+        if self._remaining == 0:
+            return False
+        self._waiter = g
+        return True
+
+    def _abort_wait(self) -> bool:
+        # The parent is being cancelled: pass it on to the children, keep waiting.
+        self._scope.cancel()
+        return False
+
+
+async def _child(tg: TaskGroup, fn: Any, args: tuple[Any, ...]) -> Any:
+    """The body of every TaskGroup child: run ``fn``, report a failure, count down.
+
+    Plain callables run through ``gmp.syscall`` so a blocking child keeps sysmon's
+    handoff protection; a Cancelled child is not a failure.
+    """
+    from gmp.runtime.api import syscall
+
+    try:
+        if isinstance(fn, Coroutine):
+            return await fn
+        if inspect.iscoroutinefunction(fn):
+            return await fn(*args)
+        res = await syscall(fn, *args)
+        if inspect.isawaitable(res):
+            return await res
+        return res
+    except Cancelled:
+        raise
+    except BaseException as e:
+        tg._child_failed(e)
+        raise
+    finally:
+        tg._child_done()

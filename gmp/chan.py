@@ -1,0 +1,416 @@
+"""Go channels for Gs: ``Chan``, ``select`` with ``Recv``/``Send`` cases.
+
+The shape follows Go's runtime/chan.go and select.go: a channel is a lock, a bounded
+buffer and two wait queues of *sudogs* (a parked G plus the value it sends or receives).
+A sender that finds a parked receiver hands the value over directly and readies it onto
+its own P's runnext (Go's goready), so a ping-pong pair stays on one P; otherwise it
+buffers, or parks. ``select`` locks every channel involved in a fixed order (Go's
+lockorder), polls the cases in a random order (Go's pollorder), and if none is ready and
+there is no default, parks on all of them; the first waker to claim the select wins, and
+the G removes its other sudogs when it wakes.
+
+Python shape: ``await ch.send(v)``; ``v = await ch.recv()`` (raises ChannelClosed once the
+channel is closed and drained); ``v, ok = await ch.recv_ok()`` (Go's ``v, ok := <-ch``);
+``async for v in ch``; ``ch.close()``; ``len(ch)``, ``ch.cap``.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections import deque
+from collections.abc import AsyncIterator, Sequence
+from typing import Any, Generic, Protocol, TypeVar
+
+import attrs
+
+from gmp.errors import ChannelClosed
+from gmp.runtime.g import G
+from gmp.runtime.park import current, park, raise_if_cancelled, ready
+
+T = TypeVar("T")
+T_co = TypeVar("T_co", covariant=True)
+T_contra = TypeVar("T_contra", contravariant=True)
+
+_rng = random.Random()
+
+
+class _Select:
+    """One blocked select: the first waker to claim it decides which case fires."""
+
+    __slots__ = ("_claim", "sudogs", "winner")
+
+    def __init__(self) -> None:
+        self._claim = threading.Lock()
+        self.winner: _Sudog | None = None
+        self.sudogs: list[_Sudog] = []
+
+    def claim(self) -> bool:
+        """Atomically win this select (Go's selectDone CAS)."""
+        return self._claim.acquire(blocking=False)
+
+
+class _Sudog:
+    """A G parked on a channel (Go's sudog)."""
+
+    __slots__ = ("case", "chan", "g", "ok", "sel", "value")
+
+    def __init__(self, g: G, chan: Chan[Any], value: Any, sel: _Select | None, case: int) -> None:
+        self.g = g
+        self.chan = chan
+        self.value = value
+        self.ok = False
+        self.sel = sel
+        self.case = case
+
+    def claim(self) -> bool:
+        """A waker that dequeued this sudog may complete it (always, unless a select
+        this sudog belongs to was already won through another channel)."""
+        sel = self.sel
+        if sel is None:
+            return True
+        if sel.claim():
+            sel.winner = self
+            return True
+        return False
+
+    # park() hooks for a single-channel wait ---------------------------------------
+
+    def commit(self, g: G) -> bool:
+        self.chan._lock.release()
+        return True
+
+    def abort(self) -> bool:
+        ch = self.chan
+        with ch._lock:
+            for q in (ch._recvq, ch._sendq):
+                try:
+                    q.remove(self)
+                except ValueError:
+                    continue
+                return True
+        return False
+
+
+class Chan(Generic[T]):
+    """A Go channel. ``Chan(0)`` is unbuffered (a rendezvous), ``Chan(n)`` buffers n."""
+
+    __slots__ = ("__weakref__", "_buf", "_cap", "_closed", "_lock", "_recvq", "_sendq")
+
+    def __init__(self, cap: int = 0) -> None:
+        if isinstance(cap, bool) or not isinstance(cap, int):
+            raise TypeError(f"Chan capacity must be an int, got {type(cap).__name__}")
+        if cap < 0:
+            raise ValueError(f"Chan capacity must be >= 0, got {cap}")
+        self._cap = cap
+        self._buf: deque[T] = deque()
+        self._recvq: deque[_Sudog] = deque()
+        self._sendq: deque[_Sudog] = deque()
+        self._closed = False
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        state = " closed" if self._closed else ""
+        return f"<gmp.Chan cap={self._cap} len={len(self._buf)}{state}>"
+
+    @property
+    def cap(self) -> int:
+        return self._cap
+
+    def __len__(self) -> int:
+        return len(self._buf)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    # -- operations done with self._lock held; they return a G to ready --------------
+
+    def _try_send_locked(self, value: T) -> _Sudog | None | bool:
+        """Complete a send now if possible. Returns the receiver sudog to ready, True if
+        buffered, False if the send must block. Raises if closed."""
+        if self._closed:
+            raise ChannelClosed("send on closed channel")
+        rq = self._recvq
+        while rq:
+            sg = rq.popleft()
+            if sg.claim():
+                sg.value = value
+                sg.ok = True
+                return sg
+        if len(self._buf) < self._cap:
+            self._buf.append(value)
+            return True
+        return False
+
+    def _try_recv_locked(self) -> tuple[bool, Any, bool, _Sudog | None]:
+        """Complete a receive now if possible: (done, value, ok, sender sudog to ready)."""
+        buf = self._buf
+        sq = self._sendq
+        if buf:
+            value = buf.popleft()
+            while sq:
+                sg = sq.popleft()
+                if sg.claim():
+                    buf.append(sg.value)
+                    sg.ok = True
+                    return True, value, True, sg
+            return True, value, True, None
+        while sq:
+            sg = sq.popleft()
+            if sg.claim():
+                sg.ok = True
+                return True, sg.value, True, sg
+        if self._closed:
+            return True, None, False, None
+        return False, None, False, None
+
+    # -- Go operations -----------------------------------------------------------------
+
+    async def send(self, value: T) -> None:
+        """``ch <- value``: block until a receiver takes it or the buffer has room."""
+        g = current()
+        raise_if_cancelled(g)
+        lock = self._lock
+        lock.acquire()
+        try:
+            done = self._try_send_locked(value)
+        except BaseException:
+            lock.release()
+            raise
+        if done is not False:
+            lock.release()
+            if done is not True:
+                ready(done.g)  # type: ignore[union-attr]
+            return
+        sg = _Sudog(g, self, value, None, 0)
+        self._sendq.append(sg)
+        await park(sg.commit, sg.abort)
+        if not sg.ok:
+            raise ChannelClosed("send on closed channel (closed while the sender waited)")
+
+    async def recv_ok(self) -> tuple[T | None, bool]:
+        """``v, ok := <-ch``: ``(value, True)``, or ``(None, False)`` once closed and drained."""
+        g = current()
+        raise_if_cancelled(g)
+        lock = self._lock
+        lock.acquire()
+        done, value, ok, sender = self._try_recv_locked()
+        if done:
+            lock.release()
+            if sender is not None:
+                ready(sender.g)
+            return value, ok
+        sg = _Sudog(g, self, None, None, 0)
+        self._recvq.append(sg)
+        await park(sg.commit, sg.abort)
+        return sg.value, sg.ok
+
+    async def recv(self) -> T:
+        """``<-ch``; raises ChannelClosed when the channel is closed and drained."""
+        value, ok = await self.recv_ok()
+        if not ok:
+            raise ChannelClosed("receive from closed channel")
+        return value  # type: ignore[return-value]
+
+    def close(self) -> None:
+        """Close the channel: receivers drain the buffer, then see ok=False; parked
+        senders raise ChannelClosed. Closing twice raises (Go panics)."""
+        with self._lock:
+            if self._closed:
+                raise ChannelClosed("close of closed channel")
+            self._closed = True
+            waiters = [sg for sg in (*self._recvq, *self._sendq) if sg.claim()]
+            self._recvq.clear()
+            self._sendq.clear()
+        for sg in waiters:
+            sg.value = None
+            sg.ok = False
+            ready(sg.g)
+
+    def __aiter__(self) -> AsyncIterator[T]:
+        return self._iter()
+
+    async def _iter(self) -> AsyncIterator[T]:
+        while True:
+            value, ok = await self.recv_ok()
+            if not ok:
+                return
+            yield value  # type: ignore[misc]
+
+    def send_only(self) -> SendChan[T]:
+        """This channel typed as send-only (Go's ``chan<- T``); a type checker enforces it."""
+        return self
+
+    def recv_only(self) -> RecvChan[T]:
+        """This channel typed as receive-only (Go's ``<-chan T``)."""
+        return self
+
+
+class SendChan(Protocol[T_contra]):
+    """Send-only view of a channel (Go's ``chan<- T``)."""
+
+    async def send(self, value: T_contra) -> None: ...
+
+    def close(self) -> None: ...
+
+    def __len__(self) -> int: ...
+
+
+class RecvChan(Protocol[T_co]):
+    """Receive-only view of a channel (Go's ``<-chan T``)."""
+
+    async def recv(self) -> T_co: ...
+
+    async def recv_ok(self) -> tuple[T_co | None, bool]: ...
+
+    def __aiter__(self) -> AsyncIterator[T_co]: ...
+
+    def __len__(self) -> int: ...
+
+
+# -- select -----------------------------------------------------------------------------
+
+
+@attrs.frozen
+class Recv:
+    """A receive case: ``case v, ok := <-ch``. A None channel never fires."""
+
+    chan: Chan[Any] | None
+
+
+@attrs.frozen
+class Send:
+    """A send case: ``case ch <- value``. A None channel never fires."""
+
+    chan: Chan[Any] | None
+    value: Any
+
+
+@attrs.frozen
+class Selected:
+    """Which case fired (``index``; -1 for the default) and, for a receive, what came."""
+
+    index: int
+    value: Any = None
+    ok: bool = True
+
+
+DEFAULT = Selected(-1, None, False)
+
+
+def _commit_all(locks: Sequence[threading.Lock]) -> Any:
+    def commit(g: G) -> bool:
+        for lk in reversed(locks):
+            lk.release()
+        return True
+
+    return commit
+
+
+async def select(*cases: Recv | Send, default: bool = False) -> Selected:
+    """Go's ``select``: wait until one case can proceed and do exactly that one.
+
+    Among ready cases one is chosen uniformly at random. With ``default=True`` it never
+    blocks and returns ``Selected(-1)`` when nothing is ready. With no cases (and no
+    default) it blocks until cancelled. A send case on a closed channel raises
+    ChannelClosed, as in Go.
+    """
+    g = current()
+    for c in cases:
+        if not isinstance(c, Recv | Send):
+            raise TypeError(f"select() cases must be gmp.Recv or gmp.Send, got {c!r}")
+        if c.chan is not None and not isinstance(c.chan, Chan):
+            raise TypeError(f"select() case on a non-channel: {c.chan!r}")
+    raise_if_cancelled(g)
+    chans = sorted({id(c.chan): c.chan for c in cases if c.chan is not None}.values(), key=id)
+    if not chans:
+        if default:
+            return DEFAULT
+        await park(_commit_all(()), _always_abort)  # blocks until cancelled
+        raise AssertionError("unreachable: an empty select only ends by cancellation")
+    locks = [ch._lock for ch in chans]
+    for lk in locks:
+        lk.acquire()
+    order = list(range(len(cases)))
+    if len(order) > 1:
+        _rng.shuffle(order)
+    to_ready: _Sudog | None = None
+    result: Selected | None = None
+    try:
+        for i in order:
+            c = cases[i]
+            ch = c.chan
+            if ch is None:
+                continue
+            if isinstance(c, Recv):
+                done, value, ok, sender = ch._try_recv_locked()
+                if done:
+                    to_ready = sender
+                    result = Selected(i, value, ok)
+                    break
+            else:
+                sent = ch._try_send_locked(c.value)
+                if sent is not False:
+                    to_ready = sent if sent is not True else None  # type: ignore[assignment]
+                    result = Selected(i, None, True)
+                    break
+    except BaseException:
+        for lk in reversed(locks):
+            lk.release()
+        raise
+    if result is not None or default:
+        for lk in reversed(locks):
+            lk.release()
+        if to_ready is not None:
+            ready(to_ready.g)
+        return result if result is not None else DEFAULT
+    # Block on every case.
+    sel = _Select()
+    for i, c in enumerate(cases):
+        ch = c.chan
+        if ch is None:
+            continue
+        if isinstance(c, Recv):
+            sg = _Sudog(g, ch, None, sel, i)
+            ch._recvq.append(sg)
+        else:
+            sg = _Sudog(g, ch, c.value, sel, i)
+            ch._sendq.append(sg)
+        sel.sudogs.append(sg)
+    try:
+        await park(_commit_all(locks), lambda: _abort_select(sel, chans))
+    finally:
+        _dequeue_losers(sel, chans)
+    winner = sel.winner
+    assert winner is not None
+    if isinstance(cases[winner.case], Send):
+        if not winner.ok:
+            raise ChannelClosed("send on closed channel (closed while select waited)")
+        return Selected(winner.case, None, True)
+    return Selected(winner.case, winner.value, winner.ok)
+
+
+def _always_abort() -> bool:
+    return True
+
+
+def _abort_select(sel: _Select, chans: Sequence[Chan[Any]]) -> bool:
+    if not sel.claim():
+        return False  # a waker won it first and will ready the G
+    return True
+
+
+def _dequeue_losers(sel: _Select, chans: Sequence[Chan[Any]]) -> None:
+    """Remove this select's sudogs that did not fire (Go's selectgo pass 3)."""
+    for ch in chans:
+        with ch._lock:
+            for sg in sel.sudogs:
+                if sg is sel.winner or sg.chan is not ch:
+                    continue
+                for q in (ch._recvq, ch._sendq):
+                    try:
+                        q.remove(sg)
+                    except ValueError:
+                        continue
+                    break

@@ -1,0 +1,59 @@
+"""gopark / goready for code that builds blocking primitives on the runtime.
+
+A primitive (channel, mutex, ...) keeps its own ``threading.Lock``. To block, a G takes
+that lock, enqueues itself, and awaits :func:`park` with a ``commit`` that releases the
+lock. The M runs ``commit`` only after the coroutine is suspended, under the scheduler
+lock, so a waker that takes the primitive's lock next finds a G that is really parked
+(Go's gopark with its unlockf). ``abort`` is how cancellation takes the G back: it must
+take the primitive's lock, remove the G if it is still queued and return True, or return
+False if a waker already dequeued it (trio's abort_fn).
+
+Lock order is always: a primitive's lock, then the scheduler lock. A waker dequeues a G
+under the primitive's lock and calls :func:`ready` after releasing it (or while holding
+it: ``ready`` only takes the scheduler lock).
+"""
+
+from __future__ import annotations
+
+import types
+from collections.abc import Callable, Generator
+from typing import Any
+
+from gmp.errors import NotInGError
+from gmp.runtime.g import G, cancel_exc
+from gmp.runtime.traps import PARK, tls
+
+
+@types.coroutine
+def park(commit: Callable[[G], bool], abort: Callable[[], bool] | None) -> Generator[Any, Any, Any]:
+    """Suspend the current G until :func:`ready` (Go's gopark). Returns what the waker
+    sent (``g.send``), or raises what it threw (``g.throw``, e.g. Cancelled)."""
+    value = yield (PARK, commit, abort)
+    return value
+
+
+def ready(g: G, value: Any = None, exc: BaseException | None = None) -> None:
+    """Make a parked G runnable on the waker's P (Go's goready); deliver ``value``/``exc``."""
+    rt = g.rt
+    with rt.lock:
+        g.send = value
+        if exc is not None:
+            g.throw = exc
+        rt.ready(g)
+
+
+def current() -> G:
+    """The running G, or NotInGError naming what needs one."""
+    m = tls.m
+    g = m.curg if m is not None else None
+    if g is None:
+        raise NotInGError("this gmp operation works only inside a G")
+    return g
+
+
+def raise_if_cancelled(g: G) -> None:
+    """A checkpoint that does not block: raise the G's due cancellation, if any."""
+    if g.cancel_pending is not None or g.scopes:
+        exc = cancel_exc(g)
+        if exc is not None:
+            raise exc

@@ -1,0 +1,43 @@
+"""The cost model: what each scheduler action costs in virtual time.
+
+Defaults are order-of-magnitude figures for a native runtime (Go, tokio) on a current
+x86 core, so that the *relative* cost of stealing, waking and switching shapes the
+results the way it does on real machines; :meth:`CostModel.zero` removes every overhead
+for comparisons with queueing theory. Everything is in seconds.
+"""
+
+from __future__ import annotations
+
+import attrs
+
+
+def _non_negative(_inst: object, attr: attrs.Attribute[float], value: float) -> None:
+    if value < 0 or value != value:
+        raise ValueError(f"cost {attr.name} must be a non-negative number of seconds, got {value}")
+
+
+@attrs.frozen(slots=True)
+class CostModel:
+    """Virtual-time costs charged by the simulator for scheduler actions."""
+
+    runq_op: float = attrs.field(default=50e-9, validator=_non_negative)
+    """Taking a G from the local queue or runnext (Go's runqget: a few atomics)."""
+    global_op: float = attrs.field(default=200e-9, validator=_non_negative)
+    """Taking a batch from the global queue (globrunqget under sched.lock)."""
+    steal: float = attrs.field(default=1e-6, validator=_non_negative)
+    """A successful steal: probing victims and moving half a queue (runqsteal)."""
+    steal_fail: float = attrs.field(default=4e-6, validator=_non_negative)
+    """A search that found nothing (all of stealWork's rounds) before the M parks."""
+    switch: float = attrs.field(default=200e-9, validator=_non_negative)
+    """Switching to the chosen G (Go's execute + gogo)."""
+    spawn: float = attrs.field(default=300e-9, validator=_non_negative)
+    """Creating and queuing a G, charged to the spawner (newproc)."""
+    wake: float = attrs.field(default=5e-6, validator=_non_negative)
+    """Latency from wakep/handoff to the woken M running (futex wake, notewakeup)."""
+    thread_start: float = attrs.field(default=50e-6, validator=_non_negative)
+    """Extra latency when no parked M exists and a new one must be created (newm)."""
+
+    @classmethod
+    def zero(cls) -> CostModel:
+        """No overheads at all: an ideal machine, for checks against queueing theory."""
+        return cls(0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)

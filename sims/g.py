@@ -1,0 +1,126 @@
+"""Simulated Gs: a core :class:`gmp._core.G` plus a modelled service time or a program.
+
+The core knows a G only by identity and status; the simulator's G adds what the runtime's
+G has instead of a coroutine: how long it computes, and optionally a small *program* of
+operations (compute, block in a syscall, sleep, gosched, spawn children, join them), the
+same traps a coroutine G yields to its M in :mod:`gmp.runtime.traps`.
+
+A plain G (``prog is None``) computes ``service`` seconds and exits: the common case, kept
+free of any per-operation overhead because a benchmark run holds a million of them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Final, TypeAlias
+
+from gmp._core.g import G
+
+if TYPE_CHECKING:
+    from gmp._core.p import P
+
+RUN: Final = 0
+"""Compute for ``arg`` seconds while holding a P (a coroutine step)."""
+BLOCK: Final = 1
+"""A blocking call of ``arg`` seconds (Go's entersyscall/exitsyscall): no CPU, keeps the M,
+may lose the P to a handoff."""
+SLEEP: Final = 2
+"""Park on a timer for ``arg`` seconds (``gmp.sleep``, Go's time.Sleep): no CPU, no M."""
+GOSCHED: Final = 3
+"""Yield the P (``gmp.gosched``, Go's Gosched): the G goes to the policy's yield queue."""
+SPAWN: Final = 4
+"""Start the Gs in ``arg`` (Go's newproc); the spawner keeps running."""
+JOIN: Final = 5
+"""Wait until every child spawned so far has finished (``await h.join()`` for each)."""
+
+OP_NAMES: Final = ("run", "block", "sleep", "gosched", "spawn", "join")
+
+Op: TypeAlias = tuple[int, object]
+"""One program step: ``(kind, arg)``; build them with the helpers below."""
+
+Program: TypeAlias = Iterator[Op]
+
+
+def run(seconds: float) -> Op:
+    """Compute for ``seconds`` while holding a P."""
+    return (RUN, seconds)
+
+
+def block(seconds: float) -> Op:
+    """A blocking syscall of ``seconds``: the M blocks, its P may be handed off."""
+    return (BLOCK, seconds)
+
+
+def sleep(seconds: float) -> Op:
+    """Sleep on a timer for ``seconds`` (the G parks; its M runs other Gs)."""
+    return (SLEEP, seconds)
+
+
+def gosched() -> Op:
+    """Yield the processor, as ``gmp.gosched()`` does."""
+    return (GOSCHED, None)
+
+
+def spawn(children: Sequence[SimG]) -> Op:
+    """Start ``children`` from this G (they land on the spawner's P under gmp)."""
+    return (SPAWN, children)
+
+
+def join() -> Op:
+    """Wait for every child spawned so far."""
+    return (JOIN, None)
+
+
+class SimG(G):
+    """A simulated G.
+
+    A plain slotted subclass of the core's plain slotted :class:`~gmp._core.g.G` (not an
+    attrs class: attrs cannot extend a foreign ``__slots__`` base's ``__init__``), built a
+    million times per benchmark run, so construction stays one short ``__init__``.
+
+    ``id`` is assigned by the simulator when the G enters the system (arrival or spawn),
+    so ids follow entry order whatever the workload does.
+    """
+
+    __slots__ = (
+        "arrive",
+        "cpu",
+        "ideal",
+        "joining",
+        "lastp",
+        "parent",
+        "pending",
+        "prog",
+        "service",
+        "start",
+    )
+
+    def __init__(self, service: float = 0.0, prog: Program | None = None) -> None:
+        super().__init__(0)
+        self.service = service
+        """CPU seconds of a plain G (``prog is None``)."""
+        self.prog = prog
+        """The program of a G with behaviour, consumed as it runs."""
+        self.arrive = 0.0
+        """When it entered the system (arrival or spawn), virtual seconds."""
+        self.start = -1.0
+        """When it first ran; -1 until then."""
+        self.cpu = service
+        """CPU seconds consumed (programs: accumulated as RUN steps complete)."""
+        self.ideal = service
+        """Its running time alone on an idle machine: RUN + BLOCK + SLEEP durations."""
+        self.parent: SimG | None = None
+        self.pending = 0
+        """Children spawned and not yet finished."""
+        self.joining = False
+        """Parked in JOIN until ``pending`` drops to zero."""
+        self.lastp: P | None = None
+        """The P it last ran on (placement hint for rival policies)."""
+
+
+def program(ops: Iterator[Op] | Sequence[Op]) -> SimG:
+    """A G that runs ``ops`` (a list, or a generator that builds them lazily)."""
+    return SimG(0.0, iter(ops))
+
+
+ChildFactory: TypeAlias = Callable[[], Sequence[SimG]]
