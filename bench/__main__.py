@@ -15,6 +15,7 @@ import time
 from datetime import datetime
 from importlib import metadata
 
+from bench import machine
 from bench.families import FAMILIES, FULL, QUICK, Sizes
 from bench.runner import Case, run_family
 
@@ -40,14 +41,6 @@ def _gmp_status() -> str:
         return "available"
     tail = (probe.stderr.strip().splitlines() or ["?"])[-1]
     return f"NOT available ({tail})"
-
-
-def _load() -> str:
-    """The 1/5/15-minute load averages: figures taken on a busy machine are not comparable."""
-    try:
-        return "load average " + " ".join(f"{x:.2f}" for x in os.getloadavg())
-    except OSError:
-        return "load average unknown"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -81,7 +74,12 @@ def header(sizes: Sizes, quick: bool, reps: int | None) -> None:
         "each); spread = [min-max]; each case runs in its own fresh process, repetitions "
         "interleaved round-robin across the cases of a family"
     )
-    print(f"{_load()} at start (on {os.cpu_count()} cpus; well above 0 means another job competes)")
+    before = machine.sample()
+    time.sleep(0.5)
+    print(
+        f"before starting, {machine.describe(before, machine.sample())}; figures are comparable "
+        "only when that stays near 0 (it is printed again after each family)"
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -101,7 +99,9 @@ def main(argv: list[str] | None = None) -> None:
             print(f"[{name}] {text}", file=sys.stderr, flush=True)
 
         progress(f"{len(cases)} cases: {', '.join(c.label for c in cases)}")
+        family_start = machine.sample()
         results = run_family(cases, reps, progress)
+        family_end = machine.sample()
         progress(
             "per case: " + ", ".join(f"{r.case.label} {r.seconds:.1f} s" for r in results.values())
         )
@@ -109,10 +109,10 @@ def main(argv: list[str] | None = None) -> None:
             if r.error:
                 progress(f"{r.case.label} FAILED: {r.error}")
         family.report(sizes, results)
-        print(f"  ({_load()} after this family)")
+        print(f"  (during this family, {machine.describe(family_start, family_end)})")
         sys.stdout.flush()
     print()
-    print(f"total {time.perf_counter() - started:.0f} s; {_load()} at the end")
+    print(f"total {time.perf_counter() - started:.0f} s")
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ from typing import Any
 from gmp._core.timers import Timer
 from gmp.errors import Cancelled, TooSlowError
 from gmp.runtime.g import G
-from gmp.runtime.park import current, park
+from gmp.runtime.park import current, park, raise_if_cancelled
 from gmp.runtime.runtime import Runtime
 from gmp.runtime.traps import tls
 
@@ -166,11 +166,9 @@ class _FailScope:
         exc_type: type[BaseException] | None,
         exc: BaseException | None,
         tb: TracebackType | None,
-    ) -> bool:
-        caught = self.scope.__exit__(exc_type, exc, tb)
-        if caught:
+    ) -> None:
+        if self.scope.__exit__(exc_type, exc, tb):
             raise TooSlowError(f"deadline passed ({self.scope.deadline:.6f} monotonic)")
-        return False
 
 
 def fail_at(deadline: float, *, shield: bool = False) -> _FailScope:
@@ -293,6 +291,10 @@ class TaskGroup:
             else:
                 group = BaseExceptionGroup("errors in gmp.TaskGroup", self._errors)
             raise group
+        if exc is None or swallowed:
+            # Leaving the group is a checkpoint: an enclosing cancellation that reached
+            # the children while we waited is raised here (trio's nursery does the same).
+            raise_if_cancelled(current())
         return swallowed
 
     def _commit_wait(self, g: G) -> bool:

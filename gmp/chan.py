@@ -126,7 +126,7 @@ class Chan(Generic[T]):
 
     # -- operations done with self._lock held; they return a G to ready --------------
 
-    def _try_send_locked(self, value: T) -> _Sudog | None | bool:
+    def _try_send_locked(self, value: T) -> _Sudog | bool | None:
         """Complete a send now if possible. Returns the receiver sudog to ready, True if
         buffered, False if the send must block. Raises if closed."""
         if self._closed:
@@ -352,7 +352,7 @@ async def select(*cases: Recv | Send, default: bool = False) -> Selected:
             else:
                 sent = ch._try_send_locked(c.value)
                 if sent is not False:
-                    to_ready = sent if sent is not True else None  # type: ignore[assignment]
+                    to_ready = sent if sent is not True else None
                     result = Selected(i, None, True)
                     break
     except BaseException:
@@ -396,9 +396,8 @@ def _always_abort() -> bool:
 
 
 def _abort_select(sel: _Select, chans: Sequence[Chan[Any]]) -> bool:
-    if not sel.claim():
-        return False  # a waker won it first and will ready the G
-    return True
+    # False: a waker won the select first and will ready the G itself.
+    return sel.claim()
 
 
 def _dequeue_losers(sel: _Select, chans: Sequence[Chan[Any]]) -> None:

@@ -433,7 +433,7 @@ class Once:
         if self._done:
             return
         async with self._mu:
-            if self._done:
+            if self.done:  # someone finished it while we waited for the mutex
                 return
             try:
                 res = fn()

@@ -8,6 +8,7 @@ the runtime and an awaitable join for code inside it.
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import threading
 import types
@@ -46,15 +47,14 @@ class _FailureReport:
         if not self.armed:
             return
         self.armed = False
-        try:
+        # At interpreter shutdown the logging machinery may already be gone.
+        with contextlib.suppress(Exception):
             _log.error(
                 "G failed and nobody joined it",
                 g=self.gid,
                 name=self.name,
                 exc_info=(type(self.exc), self.exc, self.exc.__traceback__),
             )
-        except Exception:  # interpreter shutdown: logging machinery may be gone
-            pass
 
 
 class G(gcore.G):

@@ -27,13 +27,13 @@ from gmp._core.sched import (
     pidleput,
 )
 from gmp.errors import Cancelled
-from gmp.runtime.g import cancel_exc
 from gmp.observe.log import get_logger
+from gmp.runtime.g import cancel_exc
 from gmp.runtime.traps import GOSCHED, GOSCHED_TRAP, JOIN, PARK, SLEEP, SYSCALL, YIELD, tls
 
 if TYPE_CHECKING:
     from gmp._core.p import P
-    from gmp.runtime.g import G  # noqa: F401
+    from gmp.runtime.g import G
     from gmp.runtime.runtime import Runtime
 
 _log = get_logger("gmp.runtime")
@@ -216,11 +216,9 @@ class M:
             g.status = _WAITING
             g.abort = trap[2]
             if not trap[1](g):
-                # commit said the wait is already over: resume, still a checkpoint.
+                # commit said the wait is already over: resume at once (Go's gopark when
+                # unlockf returns false). Not a checkpoint: primitives check on entry.
                 g.abort = None
-                exc = cancel_exc(g) if g.cancel_pending is not None or g.scopes else None
-                if exc is not None:
-                    g.throw = exc
                 return self._continue(g)
             if g.cancel_pending is not None or g.scopes:
                 # Parked while cancelled: take the G back from its wait queue at once.
@@ -324,9 +322,7 @@ class M:
         fn, args = g.fn, g.args
         g.fn = None
         g.args = ()
-        cancel = g.throw or (
-            cancel_exc(g) if g.cancel_pending is not None or g.scopes else None
-        )
+        cancel = g.throw or (cancel_exc(g) if g.cancel_pending is not None or g.scopes else None)
         if cancel is not None:
             g.throw = None
             self.curg = None

@@ -58,7 +58,7 @@ def test_result_inside_a_g_is_refused() -> None:
         return 1
 
     async def main() -> None:
-        with pytest.raises(RuntimeError, match="await handle.join"):
+        with pytest.raises(RuntimeError, match=r"await handle\.join"):
             gmp.go(child).result()
 
     gmp.run(main, procs=1)

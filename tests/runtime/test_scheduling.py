@@ -178,10 +178,9 @@ def test_thread_limit_is_enforced_with_a_clear_log() -> None:
         for h in hs:
             await h.join()
 
-    with capture_logs() as logs:
-        with gmp.Runtime(procs=1, max_threads=1) as rt:
-            rt.go(main).result(timeout=30)
-            st = rt.stats()
+    with capture_logs() as logs, gmp.Runtime(procs=1, max_threads=1) as rt:
+        rt.go(main).result(timeout=30)
+        st = rt.stats()
     assert st.threads == 1
     assert st.thread_limit_hits >= 1
     assert any("thread limit" in e["event"] and e.get("max_threads") == 1 for e in logs)

@@ -1,0 +1,539 @@
+"""The discrete-event simulator: virtual time, simulated Ms, and gmp's core deciding.
+
+The simulator is a third driver of :mod:`gmp._core`, beside the threaded runtime. Ps are
+the core's :class:`~gmp._core.p.P` objects inside a core :class:`~gmp._core.sched.Sched`
+whose RNG is the run's; Ms are :class:`~sims.m.SimM` records; time is a float that
+jumps from event to event (a binary heap of ``(time, seq, kind, payload)``; ``seq``
+breaks ties in insertion order, so a run is a pure function of its seed).
+
+The M life cycle mirrors :mod:`gmp.runtime.m` and :mod:`gmp.runtime.runtime`:
+
+- *schedule* (Go's schedule): the policy picks a G for the M's P (``find_runnable``
+  for gmp); none found: the P goes idle (pidleput) and the M parks (stopm).
+- *wakep*: queuing work while a P is idle and no M spins hands an idle P (pidleget) to a
+  parked or new M, marked spinning, which runs after the wake latency; a spinning M
+  that finds work wakes the next one if work remains (resetspinning).
+- *entersyscall / sysmon retake / exitsyscall*: a G that blocks keeps its M; sysmon,
+  ticking every ``sysmon_interval``, hands the P to another M once the call has lasted
+  ``handoff_after`` and the P has work (handoffp); when the call returns the M takes its
+  P back, else any idle P, else queues the G and parks.
+- *timers*: a sleeping G sits on its P's core timer heap; ``find_runnable`` fires due
+  timers (its own, or a victim's in the last steal round), and an event at the due
+  time wakes an idle P if nobody would look (the runtime's timed park).
+
+Randomness: one ``random.Random(seed)`` is the root. It seeds two streams, one for the
+workload and one injected into the core's Sched (stealing order, rival placements), so
+that every policy sees the *same* arrivals and service times for a seed (common random
+numbers: differences between policies are not sampling noise).
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+import random
+import time
+from array import array
+from collections.abc import Callable, Iterator
+from typing import Any, Final, Protocol
+
+import attrs
+
+from gmp._core.g import DEAD, RUNNING, SYSCALL, WAITING
+from gmp._core.p import P, PStatus
+from gmp._core.sched import Sched, pidleget, pidleput
+from gmp.observe.log import get_logger
+from sims.cost import CostModel
+from sims.g import BLOCK, GOSCHED, JOIN, RUN, SLEEP, SPAWN, SimG
+from sims.m import SimM
+from sims.metrics import Metrics, Recorder
+from sims.policies import Policy, make_policy
+
+_log = get_logger("sims.sim")
+
+EV_WAKE: Final = 0
+EV_RUN_END: Final = 1
+EV_UNBLOCK: Final = 2
+EV_SYSMON: Final = 3
+EV_TIMER: Final = 4
+
+_P_IDLE = PStatus.IDLE
+_P_RUNNING = PStatus.RUNNING
+_P_SYSCALL = PStatus.SYSCALL
+_INF = math.inf
+
+
+class SimulationError(RuntimeError):
+    """The simulation cannot go on (a G can never finish, or a limit was exceeded)."""
+
+
+class Workload(Protocol):
+    """What the simulator needs from a workload (see :mod:`sims.workloads`)."""
+
+    def arrivals(self, rng: random.Random, procs: int) -> Iterator[tuple[float, SimG]]:
+        """Gs arriving from outside, in nondecreasing time order."""
+        ...
+
+    def expected_gs(self, procs: int) -> int | None:
+        """How many Gs the run will finish in all, if known (for progress bars)."""
+        ...
+
+
+def _positive(_inst: object, attr: attrs.Attribute[Any], value: float) -> None:
+    if not value > 0:
+        raise ValueError(f"{attr.name} must be positive, got {value!r}")
+
+
+@attrs.frozen
+class SimConfig:
+    """Machine and runtime knobs of a simulation (times in seconds)."""
+
+    procs: int = attrs.field(default=4)
+    """Ps (GOMAXPROCS)."""
+    seed: int = 0
+    handoff: bool = True
+    """Whether sysmon hands the P of a blocked M to another M (False: the P waits)."""
+    handoff_after: float = attrs.field(default=3e-3, validator=_positive)
+    """How long a call blocks before sysmon retakes its P (the runtime's default)."""
+    sysmon_interval: float = attrs.field(default=1e-3, validator=_positive)
+    """sysmon's tick: retakes happen on this grid."""
+    max_threads: int = 10_000
+    """Bound on Ms (Go's debug.SetMaxThreads); past it handoffs are skipped."""
+    util_bin: float = attrs.field(default=1e-3, validator=_positive)
+    """Resolution of the utilisation-over-time series."""
+    cost: CostModel = attrs.field(factory=CostModel)
+    max_events: int = 500_000_000
+    """Safety limit: a run that processes more events than this raises."""
+
+    @procs.validator
+    def _check_procs(self, _attr: attrs.Attribute[int], value: int) -> None:
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"procs must be a positive int, got {value!r}")
+
+    @max_threads.validator
+    def _check_threads(self, _attr: attrs.Attribute[int], value: int) -> None:
+        if value < self.procs:
+            raise ValueError(f"max_threads ({value}) must be at least procs ({self.procs})")
+
+
+@attrs.frozen
+class SimResult:
+    """A finished run: the summary and the raw per-G samples (for CDFs and plots)."""
+
+    metrics: Metrics
+    latency: array[float]
+    """Per-G latency in finishing order."""
+    wait: array[float]
+    """Per-G wait (first run minus arrival) in finishing order."""
+
+
+class Simulator:
+    """One simulation run of ``workload`` under ``policy`` on ``config.procs`` Ps.
+
+    Construct, then call :meth:`run` once. The simulator is single-threaded and touches
+    no clock but its own; two runs with equal arguments give equal results.
+    """
+
+    def __init__(
+        self,
+        workload: Workload,
+        config: SimConfig | None = None,
+        policy: Policy | str = "gmp",
+    ) -> None:
+        self.config = cfg = config if config is not None else SimConfig()
+        self.workload = workload
+        root = random.Random(cfg.seed)
+        self.wl_rng = random.Random(root.getrandbits(64))
+        self.sched = Sched(cfg.procs, random.Random(root.getrandbits(64)))
+        self.policy = make_policy(policy) if isinstance(policy, str) else policy
+        self.policy.bind(self.sched, cfg.cost)
+        self.cost = cfg.cost
+        self.rec = Recorder(cfg.procs, cfg.util_bin)
+        self.now = 0.0
+        self.heap: list[tuple[float, int, int, Any]] = []
+        self.seq = 0
+        self.ms: list[SimM] = []
+        self.idle_ms: list[SimM] = []
+        self.nmspinning = 0
+        self.gs_alive = 0
+        self.next_gid = 0
+        self.handoffs = 0
+        self.thread_limit_hits = 0
+        self.events = 0
+        self._ran = False
+
+    # -- the event loop ------------------------------------------------------------
+
+    def run(
+        self,
+        progress: Callable[[int], None] | None = None,
+        progress_every: int = 20_000,
+    ) -> SimResult:
+        """Run to completion: every arrival has come and every G has finished.
+
+        ``progress(n)`` is called with the number of Gs finished since the last call,
+        every ``progress_every`` finishes and once at the end.
+        """
+        if self._ran:
+            raise RuntimeError("a Simulator runs once; create a new one for another run")
+        self._ran = True
+        cfg = self.config
+        wall0 = time.perf_counter()
+        arrivals = iter(self.workload.arrivals(self.wl_rng, cfg.procs))
+        heap = self.heap
+        heappop = heapq.heappop
+        rec = self.rec
+        max_events = cfg.max_events
+        events = 0
+        reported = 0
+        next_t, next_g = next(arrivals, (_INF, None))
+        on_run_end = self._on_run_end
+        while True:
+            if heap and heap[0][0] < next_t:
+                now, _, kind, obj = heappop(heap)
+                self.now = now
+                events += 1
+                if kind == EV_RUN_END:
+                    on_run_end(obj)
+                elif kind == EV_WAKE:
+                    self._on_wake(obj)
+                elif kind == EV_UNBLOCK:
+                    self._on_unblock(obj)
+                elif kind == EV_SYSMON:
+                    self._on_sysmon(obj[0], obj[1])
+                else:
+                    self._on_timer(obj)
+            elif next_g is not None:
+                self.now = next_t
+                events += 1
+                self._arrive(next_g)
+                t, next_g = next(arrivals, (_INF, None))
+                if t < next_t:
+                    raise SimulationError(
+                        f"workload arrivals go back in time ({t} after {next_t}); "
+                        "a workload must yield arrivals in nondecreasing time order"
+                    )
+                next_t = t
+            else:
+                break
+            if progress is not None and len(rec.latency) - reported >= progress_every:
+                done = len(rec.latency)
+                progress(done - reported)
+                reported = done
+            if events > max_events:
+                raise SimulationError(
+                    f"more than max_events={max_events} events; raise SimConfig.max_events "
+                    "or check the workload for a G that never ends"
+                )
+        self.events = events
+        if progress is not None and len(rec.latency) > reported:
+            progress(len(rec.latency) - reported)
+        if self.gs_alive:
+            raise SimulationError(
+                f"{self.gs_alive} G(s) never finished under policy {self.policy.name!r}: "
+                "they are queued where no P looks, or wait for something that never comes"
+            )
+        wall = time.perf_counter() - wall0
+        metrics = rec.summarise(
+            policy=self.policy.name,
+            seed=cfg.seed,
+            events=events,
+            steals=self.policy.steals(),
+            handoffs=self.handoffs,
+            threads=len(self.ms),
+            wall_seconds=wall,
+        )
+        _log.debug(
+            "simulation finished",
+            policy=self.policy.name,
+            procs=cfg.procs,
+            gs=metrics.gs,
+            events=events,
+            makespan=metrics.makespan,
+            wall_s=round(wall, 3),
+        )
+        return SimResult(metrics, rec.latency, rec.wait)
+
+    def _push(self, when: float, kind: int, obj: Any) -> None:
+        self.seq += 1
+        heapq.heappush(self.heap, (when, self.seq, kind, obj))
+
+    # -- Gs entering and leaving ---------------------------------------------------
+
+    def _arrive(self, g: SimG) -> None:
+        """A G from outside (``rt.go`` from a foreign thread): the policy places it."""
+        self.next_gid += 1
+        g.id = self.next_gid
+        g.arrive = self.now
+        self.gs_alive += 1
+        self._notify(self.policy.inject(g))
+
+    def _finish(self, m: SimM, g: SimG) -> None:
+        """Record a finished G and wake its joiner if it was the last child (finish)."""
+        now = self.now
+        g.status = DEAD
+        g.prog = None
+        m.curg = None
+        rec = self.rec
+        rec.latency.append(now - g.arrive)
+        rec.wait.append(g.start - g.arrive)
+        rec.ideal.append(g.ideal)
+        rec.last_finish = now
+        self.gs_alive -= 1
+        parent = g.parent
+        if parent is not None:
+            g.parent = None
+            parent.pending -= 1
+            if parent.pending == 0 and parent.joining:
+                parent.joining = False
+                self._notify(self.policy.ready(parent, m.p))
+
+    # -- waking Ms (Go's wakep, startm, handoffp) ------------------------------------
+
+    def _notify(self, target: P | None) -> None:
+        """Work was queued: wake a P for it if one is needed (Go's wakep condition)."""
+        if self.policy.targeted:
+            if target is not None and target.m is None:
+                self.sched.idle.remove(target)
+                self._startm(target, False)
+        elif self.sched.idle and self.nmspinning == 0:
+            self._wakep()
+
+    def _wakep(self) -> None:
+        """Hand an idle P to a spinning M (Go's wakep)."""
+        p = pidleget(self.sched)
+        if p is not None and not self._startm(p, True):
+            pidleput(self.sched, p)
+
+    def _startm(self, p: P, spinning: bool) -> bool:
+        """Give ``p`` to a parked M, or a new one, which starts after the wake latency."""
+        delay = self.cost.wake
+        if self.idle_ms:
+            m = self.idle_ms.pop()
+            m.parked = False
+        else:
+            if len(self.ms) >= self.config.max_threads:
+                self.thread_limit_hits += 1
+                return False
+            m = SimM(len(self.ms))
+            self.ms.append(m)
+            delay += self.cost.thread_start
+        m.nextp = p
+        p.m = m
+        if spinning:
+            m.spinning = True
+            self.nmspinning += 1
+        self._push(self.now + delay, EV_WAKE, m)
+        return True
+
+    def _on_wake(self, m: SimM) -> None:
+        """The woken M takes its P (Go's acquirep) and schedules."""
+        p = m.nextp
+        assert p is not None
+        m.nextp = None
+        m.p = p
+        p.status = _P_RUNNING
+        self._schedule(m)
+
+    def _resetspinning(self, m: SimM) -> None:
+        """A spinning M found work: stop spinning; wake another if work remains."""
+        m.spinning = False
+        self.nmspinning -= 1
+        if self.nmspinning == 0 and self.sched.idle and self.policy.runnable_work():
+            self._wakep()
+
+    # -- scheduling and running ------------------------------------------------------
+
+    def _schedule(self, m: SimM) -> None:
+        """Go's schedule(): find a G for the M's P and run it, or give the P up and park.
+
+        A loop, not recursion: Gs that park or yield at once hand the M straight back.
+        """
+        policy = self.policy
+        rec = self.rec
+        switch = self.cost.switch
+        while True:
+            p = m.p
+            assert p is not None
+            g = policy.find(p, self.now)
+            if g is None:
+                rec.overhead += policy.last_cost
+                self._stopm(m, p)
+                return
+            if m.spinning:
+                self._resetspinning(m)
+            overhead = policy.last_cost + switch
+            rec.overhead += overhead
+            t = self.now + overhead
+            m.curg = g
+            g.lastp = p
+            rec.runs[p.id] += 1
+            if g.start < 0.0:
+                g.start = t
+            if g.prog is None:
+                m.seg_start = t
+                self._push(t + g.service, EV_RUN_END, m)
+                return
+            if not self._step(m, g, t):
+                return
+
+    def _stopm(self, m: SimM, p: P) -> None:
+        """Nothing to run: the P goes idle and the M parks (Go's stopm)."""
+        if m.spinning:
+            m.spinning = False
+            self.nmspinning -= 1
+        m.p = None
+        pidleput(self.sched, p)
+        m.parked = True
+        self.idle_ms.append(m)
+
+    def _on_run_end(self, m: SimM) -> None:
+        """A compute segment ended: account it, then finish the G or go on with it."""
+        g = m.curg
+        p = m.p
+        assert g is not None and p is not None
+        self.rec.busy_interval(p.id, m.seg_start, self.now)
+        if g.prog is None:
+            self._finish(m, g)
+            self._schedule(m)
+        elif self._step(m, g, self.now):
+            self._schedule(m)
+
+    def _step(self, m: SimM, g: SimG, t: float) -> bool:
+        """Run ``g``'s program from its next operation, at virtual time ``t``.
+
+        Instantaneous operations (spawn, a join with nothing to wait for) are applied at
+        once; the first one that takes time schedules the event that ends it. Returns
+        whether the M is free to schedule another G (``g`` finished, parked or yielded).
+        """
+        p = m.p
+        assert p is not None
+        policy = self.policy
+        prog = g.prog
+        assert prog is not None
+        for kind, arg in prog:
+            if kind == RUN:
+                d = float(arg)  # type: ignore[arg-type]
+                g.cpu += d
+                g.ideal += d
+                m.seg_start = t
+                self._push(t + d, EV_RUN_END, m)
+                return False
+            if kind == SPAWN:
+                spawn_cost = self.cost.spawn
+                for c in arg:  # type: ignore[attr-defined]
+                    t += spawn_cost
+                    self.next_gid += 1
+                    c.id = self.next_gid
+                    c.arrive = self.now
+                    c.parent = g
+                    g.pending += 1
+                    self.gs_alive += 1
+                    self._notify(policy.spawn(c, p))
+                self.rec.overhead += spawn_cost * len(arg)  # type: ignore[arg-type]
+                continue
+            if kind == JOIN:
+                if g.pending == 0:
+                    continue
+                g.status = WAITING
+                g.joining = True
+                m.curg = None
+                return True
+            if kind == BLOCK:
+                d = float(arg)  # type: ignore[arg-type]
+                g.ideal += d
+                self._entersyscall(m, g, p, t, d)
+                return False
+            if kind == SLEEP:
+                d = float(arg)  # type: ignore[arg-type]
+                g.ideal += d
+                g.status = WAITING
+                m.curg = None
+                when = t + d
+                self._push(when, EV_TIMER, None if policy.sleep(g, p, when) else g)
+                return True
+            if kind == GOSCHED:
+                m.curg = None
+                self._notify(policy.gosched(g, p))
+                return True
+            raise SimulationError(f"G {g.id}: unknown program operation {kind!r}")
+        self._finish(m, g)
+        return True
+
+    # -- blocking calls and handoff (entersyscall, sysmon retake, exitsyscall) ---------
+
+    def _entersyscall(self, m: SimM, g: SimG, p: P, t: float, d: float) -> None:
+        g.status = SYSCALL
+        p.status = _P_SYSCALL
+        p.runtick += 1
+        m.block_id += 1
+        self._push(t + d, EV_UNBLOCK, m)
+        if self.config.handoff:
+            self._push(self._sysmon_tick(t + self.config.handoff_after), EV_SYSMON, (m, m.block_id))
+
+    def _sysmon_tick(self, t: float) -> float:
+        """The first sysmon tick at or after ``t`` (sysmon samples on a fixed grid)."""
+        iv = self.config.sysmon_interval
+        return math.ceil(t / iv - 1e-9) * iv
+
+    def _on_sysmon(self, m: SimM, block_id: int) -> None:
+        """sysmon's retake for one blocked M: hand its P on if the P has work (handoffp)."""
+        if m.block_id != block_id or m.curg is None or m.curg.status != SYSCALL:
+            return
+        p = m.p
+        if p is None:
+            return
+        if self.policy.has_work(p):
+            p.status = _P_IDLE
+            if self._startm(p, False):
+                m.p = None
+                p.handoffs += 1
+                self.handoffs += 1
+                return
+            p.status = _P_SYSCALL
+        self._push(self.now + self.config.sysmon_interval, EV_SYSMON, (m, block_id))
+
+    def _on_unblock(self, m: SimM) -> None:
+        """The blocking call returned (Go's exitsyscall)."""
+        g = m.curg
+        assert g is not None
+        g.status = RUNNING
+        p = m.p
+        if p is None:
+            p = pidleget(self.sched)
+            if p is None:
+                # exitsyscall0: no P anywhere; queue the G and park the M.
+                m.curg = None
+                self._notify(self.policy.inject(g))
+                m.parked = True
+                self.idle_ms.append(m)
+                return
+            m.p = p
+            p.m = m
+        p.status = _P_RUNNING
+        p.runtick += 1
+        if g.prog is None or self._step(m, g, self.now):
+            if g.prog is None:
+                self._finish(m, g)
+            self._schedule(m)
+
+    # -- timers -------------------------------------------------------------------------
+
+    def _on_timer(self, g: SimG | None) -> None:
+        """A sleep ends. A core timer fires in find_runnable: wake an idle P to look."""
+        if g is not None:
+            g.status = RUNNING
+            self._notify(self.policy.inject(g))
+            return
+        if self.sched.idle and self.nmspinning == 0:
+            self._wakep()
+
+
+def simulate(
+    workload: Workload,
+    policy: Policy | str = "gmp",
+    config: SimConfig | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> SimResult:
+    """Run ``workload`` under ``policy``; a shorthand for ``Simulator(...).run()``."""
+    return Simulator(workload, config, policy).run(progress)
