@@ -32,7 +32,7 @@ def test_nested_scopes_unwind_to_the_cancelled_one() -> None:
     async def main() -> tuple[bool, bool, bool]:
         reached = False
         with gmp.CancelScope() as outer:
-            with gmp.CancelScope() as inner:  # noqa: SIM117 - the gap between is the point
+            with gmp.CancelScope() as inner:
                 outer.cancel()
                 await gmp.gosched()
             reached = True  # not reached: the Cancelled unwinds to the outer scope
