@@ -208,10 +208,24 @@ class Chan(Generic[T]):
 
     async def recv(self) -> T:
         """``<-ch``; raises ChannelClosed when the channel is closed and drained."""
-        value, ok = await self.recv_ok()
+        # recv_ok's body, inlined: this is the hot path of every ping-pong.
+        g = current()
+        raise_if_cancelled(g)
+        lock = self._lock
+        lock.acquire()
+        done, value, ok, sender = self._try_recv_locked()
+        if done:
+            lock.release()
+            if sender is not None:
+                ready(sender.g)
+        else:
+            sg = _Sudog(g, self, None, None, 0)
+            self._recvq.append(sg)
+            await park(sg.commit, sg.abort)
+            value, ok = sg.value, sg.ok
         if not ok:
             raise ChannelClosed("receive from closed channel")
-        return value  # type: ignore[return-value]
+        return value  # type: ignore[no-any-return]
 
     def close(self) -> None:
         """Close the channel: receivers drain the buffer, then see ok=False; parked

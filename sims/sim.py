@@ -42,14 +42,11 @@ import attrs
 from gmp._core.g import DEAD, RUNNING, SYSCALL, WAITING
 from gmp._core.p import P, PStatus
 from gmp._core.sched import Sched, pidleget, pidleput
-from gmp.observe.log import get_logger
 from sims.cost import CostModel
 from sims.g import BLOCK, GOSCHED, JOIN, RUN, SLEEP, SPAWN, SimG
 from sims.m import SimM
 from sims.metrics import Metrics, Recorder
 from sims.policies import Policy, make_policy
-
-_log = get_logger("sims.sim")
 
 EV_WAKE: Final = 0
 EV_RUN_END: Final = 1
@@ -97,7 +94,7 @@ class SimConfig:
     """How long a call blocks before sysmon retakes its P (the runtime's default)."""
     sysmon_interval: float = attrs.field(default=1e-3, validator=_positive)
     """sysmon's tick: retakes happen on this grid."""
-    max_threads: int = 10_000
+    max_threads: int = attrs.field(default=10_000)
     """Bound on Ms (Go's debug.SetMaxThreads); past it handoffs are skipped."""
     util_bin: float = attrs.field(default=1e-3, validator=_positive)
     """Resolution of the utilisation-over-time series."""
@@ -242,15 +239,6 @@ class Simulator:
             handoffs=self.handoffs,
             threads=len(self.ms),
             wall_seconds=wall,
-        )
-        _log.debug(
-            "simulation finished",
-            policy=self.policy.name,
-            procs=cfg.procs,
-            gs=metrics.gs,
-            events=events,
-            makespan=metrics.makespan,
-            wall_s=round(wall, 3),
         )
         return SimResult(metrics, rec.latency, rec.wait)
 
@@ -512,9 +500,7 @@ class Simulator:
             p.m = m
         p.status = _P_RUNNING
         p.runtick += 1
-        if g.prog is None or self._step(m, g, self.now):
-            if g.prog is None:
-                self._finish(m, g)
+        if self._step(m, g, self.now):
             self._schedule(m)
 
     # -- timers -------------------------------------------------------------------------

@@ -197,6 +197,19 @@ class M:
                     rt.wakep()
                 g = None
                 continue
+            if type(trap) is tuple and trap and trap[0] == PARK and g.cancel_pending is None:
+                # _trap's PARK case, inlined for the uncancelled G (channel, lock waits).
+                g.status = _WAITING
+                g.abort = trap[2]
+                if trap[1](g):
+                    if not g.scopes:
+                        g = None
+                        continue
+                    g = self._after_park(g)
+                else:
+                    g.abort = None
+                    g = self._continue(g)
+                continue
             g = self._trap(g, p, trap)
 
     # -- acting on traps (lock held) ---------------------------------------------
@@ -221,12 +234,7 @@ class M:
                 g.abort = None
                 return self._continue(g)
             if g.cancel_pending is not None or g.scopes:
-                # Parked while cancelled: take the G back from its wait queue at once.
-                exc = cancel_exc(g)
-                if exc is not None and rt.abort_wait(g) and g.status is _WAITING:
-                    g.abort = None
-                    g.throw = exc
-                    return self._continue(g)
+                return self._after_park(g)
             return None
         if g.cancel_pending is not None or g.scopes:
             # Every trap is a checkpoint: deliver a pending cancellation (trio semantics).
@@ -268,6 +276,15 @@ class M:
             return self._syscall(g, oldp, trap[1], trap[2])
         g.throw = TypeError(f"unknown gmp trap {trap!r}")
         return self._continue(g)
+
+    def _after_park(self, g: G) -> G | None:
+        """Parked while cancelled: take the G back from its wait queue at once."""
+        exc = cancel_exc(g)
+        if exc is not None and self.rt.abort_wait(g) and g.status is _WAITING:
+            g.abort = None
+            g.throw = exc
+            return self._continue(g)
+        return None
 
     def _continue(self, g: G) -> G | None:
         """Resume ``g`` on this M if it still holds a P, else queue it globally."""
