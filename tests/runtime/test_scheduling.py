@@ -200,3 +200,30 @@ def test_schedtrace_lines_show_queues_steals_and_handoffs() -> None:
     lines = [e["event"] for e in logs if str(e["event"]).startswith("SCHED ")]
     assert lines, logs
     assert "gomaxprocs=2" in lines[0] and "steals=[" in lines[0] and "handoffs=[" in lines[0]
+
+
+def test_gmp_debug_schedtrace_environment_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GMP_DEBUG", "schedtrace=25")
+    with gmp.Runtime(procs=1) as rt:
+        assert rt.schedtrace_ms == 25
+    monkeypatch.setenv("GMP_DEBUG", "schedtrace")
+    with pytest.raises(ValueError, match="GMP_DEBUG"):
+        gmp.Runtime(procs=1)
+
+
+def test_an_idle_runtime_parks_its_threads_instead_of_spinning() -> None:
+    """Idle Ms sleep on their semaphores and sysmon sleeps too: an idle runtime with
+    four Ps uses (almost) no CPU. Spinning under the GIL would burn a core."""
+
+    async def warm(i: int) -> int:
+        return i
+
+    with gmp.Runtime(procs=4) as rt:
+        for h in [rt.go(warm, i) for i in range(200)]:
+            h.result(timeout=10)
+        time.sleep(0.05)
+        c0 = time.process_time()
+        time.sleep(0.5)
+        used = time.process_time() - c0
+        assert rt.stats().idle_procs == 4
+    assert used < 0.1, f"idle runtime used {used:.3f} s of CPU in 0.5 s"
