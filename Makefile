@@ -3,7 +3,8 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-PY313 ?= $(shell command -v python3.13 2>/dev/null || echo $(HOME)/.pyenv/versions/3.13.0/bin/python3.13)
+# pyenv's 3.13 first (its shim may not be active), then any python3.13 on PATH.
+PY313 ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.13*/bin/python3.13) $(shell command -v python3.13 2>/dev/null))
 VENV313 ?= .venv313
 
 .PHONY: run test lint bench test-313 clean
@@ -30,6 +31,7 @@ bench: $(STAMP)
 	flock /tmp/gmp-bench.lock $(PY) -m bench
 
 $(VENV313)/.installed: pyproject.toml
+	@test -n "$(PY313)" || { echo "make test-313: no python3.13 found (set PY313=/path/to/python3.13)"; exit 2; }
 	$(PY313) -m venv $(VENV313)
 	$(VENV313)/bin/python -m pip install --quiet --upgrade pip
 	$(VENV313)/bin/python -m pip install --quiet -e '.[test]'

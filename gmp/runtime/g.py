@@ -217,4 +217,7 @@ def _join(target: G) -> Generator[Any, Any, Any]:
                 "through gmp.syscall"
             )
         yield (JOIN, target)
-    return target._outcome()
+    # The outcome was written under the scheduler lock; taking it orders our reads after
+    # those writes on free-threaded builds too (an unlocked status check is only a hint).
+    with target.rt.lock:
+        return target._outcome()
