@@ -49,6 +49,10 @@ def percentile(sorted_xs: Sequence[float], q: float) -> float:
     return sorted_xs[lo] + (sorted_xs[hi] - sorted_xs[lo]) * frac
 
 
+def _mean(xs: Sequence[float]) -> float:
+    return math.fsum(xs) / len(xs) if len(xs) else math.nan
+
+
 def coarsen(bins: Sequence[float], width: float, max_points: int) -> tuple[float, list[float]]:
     """Merge adjacent bins so that at most ``max_points`` remain; returns the new width."""
     if len(bins) <= max_points:
@@ -108,13 +112,11 @@ class Metrics:
     events_per_second: float
 
     def as_dict(self) -> dict[str, Any]:
-        return attrs.asdict(self, retain_collection_types=False)
+        return attrs.asdict(self)
 
     def row(self) -> dict[str, Any]:
         """Scalar fields only: one CSV row."""
-        return {
-            k: v for k, v in self.as_dict().items() if not isinstance(v, list | tuple | dict)
-        }
+        return {k: v for k, v in self.as_dict().items() if not isinstance(v, list | tuple | dict)}
 
 
 @attrs.define(eq=False)
@@ -148,6 +150,8 @@ class Recorder:
         bins = self.bins
         b0 = int(t0 / w)
         b1 = int(t1 / w)
+        if b1 > b0 and b1 * w >= t1:
+            b1 -= 1  # ends exactly on a boundary: nothing spills into the next bin
         if b1 >= len(bins):
             bins.extend([0.0] * (b1 + 1 - len(bins)))
         if b0 == b1:
@@ -168,20 +172,16 @@ class Recorder:
         handoffs: int,
         threads: int,
         wall_seconds: float,
-        max_points: int = 400,
+        max_points: int = 100,
     ) -> Metrics:
         n = len(self.latency)
         makespan = self.last_finish
         lat = sorted(self.latency)
         wait = sorted(self.wait)
-        mean = (lambda xs: math.fsum(xs) / len(xs) if xs else math.nan)
         shares = [
             (i / x if x > 0.0 else 1.0) for i, x in zip(self.ideal, self.latency, strict=True)
         ]
-        slow = [
-            (x / i if i > 0.0 else 1.0) for i, x in zip(self.ideal, self.latency, strict=True)
-        ]
-        cap = self.procs * self.util_bin
+        slow = [(x / i if i > 0.0 else 1.0) for i, x in zip(self.ideal, self.latency, strict=True)]
         width, series = coarsen(self.bins, self.util_bin, max_points)
         cap = self.procs * width
         return Metrics(
@@ -193,15 +193,15 @@ class Recorder:
             makespan=makespan,
             throughput=n / makespan if makespan > 0 else math.nan,
             utilisation=math.fsum(self.busy) / (self.procs * makespan) if makespan > 0 else 0.0,
-            latency_mean=mean(self.latency),
+            latency_mean=_mean(self.latency),
             latency_p50=percentile(lat, 50),
             latency_p95=percentile(lat, 95),
             latency_p99=percentile(lat, 99),
-            wait_mean=mean(self.wait),
+            wait_mean=_mean(self.wait),
             wait_p50=percentile(wait, 50),
             wait_p95=percentile(wait, 95),
             wait_p99=percentile(wait, 99),
-            slowdown_mean=mean(slow),
+            slowdown_mean=_mean(slow),
             jain_gs=jain(shares),
             jain_ps=jain(self.busy),
             steals=sum(steals),

@@ -1,8 +1,8 @@
 """Writing results: JSON and CSV always, PNG plots when matplotlib is there.
 
 Files are written in a fixed order with sorted keys, so two runs of the same scenario
-and seed produce byte-identical JSON and CSV (wall-clock fields aside, which are kept
-out of the CSV for that reason).
+and seed produce byte-identical ``summary.json`` and CSV files; host-dependent figures
+(wall time, events per second) go to ``timing.json`` alone.
 """
 
 from __future__ import annotations
@@ -43,12 +43,17 @@ def write_run(
     """Write one scenario's results under ``out``; returns the files written."""
     out.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
+    metrics = [r.metrics.as_dict() for r in results]
     summary = {
         "scenario": dict(scenario),
-        "results": [r.metrics.as_dict() for r in results],
+        "results": [{k: v for k, v in m.items() if k not in WALL_FIELDS} for m in metrics],
     }
     p = out / "summary.json"
     p.write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    written.append(p)
+    timing = {m["policy"]: {k: m[k] for k in ("events", *WALL_FIELDS)} for m in metrics}
+    p = out / "timing.json"
+    p.write_text(json.dumps(timing, indent=2, sort_keys=True) + "\n")
     written.append(p)
     p = out / "summary.csv"
     _write_csv(p, [r.metrics.row() for r in results])
@@ -103,18 +108,21 @@ def write_sweep(
     out.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     p = out / "sweep.json"
-    p.write_text(
-        json.dumps({"scenario": dict(scenario), "params": list(params), "rows": list(rows)},
-                   indent=2, sort_keys=True) + "\n"
-    )
+    clean = [{k: v for k, v in r.items() if k not in WALL_FIELDS} for r in rows]
+    doc = {"scenario": dict(scenario), "params": list(params), "rows": clean}
+    p.write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n")
     written.append(p)
     p = out / "sweep.csv"
     _write_csv(p, rows)
     written.append(p)
     if plot:
         for param in params:
-            if all(isinstance(r[param], int | float) and not isinstance(r[param], bool) for r in rows):
+            if all(
+                isinstance(r[param], int | float) and not isinstance(r[param], bool) for r in rows
+            ):
                 p = out / f"sweep_{param.replace('.', '_')}.png"
-                plots.sweep(rows, param, title=f"{scenario.get('name', '')}: sweep over {param}").savefig(p, dpi=100)
+                plots.sweep(
+                    rows, param, title=f"{scenario.get('name', '')}: sweep over {param}"
+                ).savefig(p, dpi=100)
                 written.append(p)
     return written

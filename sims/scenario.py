@@ -38,7 +38,17 @@ from sims.policies import POLICIES
 from sims.sim import SimConfig, SimResult, Simulator
 from sims.workloads import make_workload
 
-_TOP_KEYS = {"name", "description", "seed", "procs", "policies", "workload", "config", "cost", "sweep"}
+_TOP_KEYS = {
+    "name",
+    "description",
+    "seed",
+    "procs",
+    "policies",
+    "workload",
+    "config",
+    "cost",
+    "sweep",
+}
 _CONFIG_KEYS = {f.name for f in attrs.fields(SimConfig)} - {"procs", "seed", "cost"}
 
 
@@ -86,7 +96,9 @@ def validate(data: Mapping[str, Any], where: str = "scenario") -> None:
     """Check a scenario dict by building everything it describes once."""
     unknown = set(data) - _TOP_KEYS
     if unknown:
-        raise ScenarioError(f"{where}: unknown keys {sorted(unknown)}; allowed: {sorted(_TOP_KEYS)}")
+        raise ScenarioError(
+            f"{where}: unknown keys {sorted(unknown)}; allowed: {sorted(_TOP_KEYS)}"
+        )
     if "workload" not in data:
         raise ScenarioError(f"{where}: a [workload] table with a kind is required")
     for pol in policies_of(data):
@@ -96,7 +108,9 @@ def validate(data: Mapping[str, Any], where: str = "scenario") -> None:
             )
     bad = set(data.get("config", {})) - _CONFIG_KEYS
     if bad:
-        raise ScenarioError(f"{where}: unknown [config] keys {sorted(bad)}; allowed: {sorted(_CONFIG_KEYS)}")
+        raise ScenarioError(
+            f"{where}: unknown [config] keys {sorted(bad)}; allowed: {sorted(_CONFIG_KEYS)}"
+        )
     sweep = data.get("sweep", {})
     for key, values in sweep.items():
         if not isinstance(values, list) or not values:

@@ -17,7 +17,9 @@ from typing import Any
 from sims.scenario import override, policies_of, run_policy
 
 
-def points(data: Mapping[str, Any], params: Mapping[str, list[Any]] | None = None) -> list[dict[str, Any]]:
+def points(
+    data: Mapping[str, Any], params: Mapping[str, list[Any]] | None = None
+) -> list[dict[str, Any]]:
     """Every ``{"params": {...}, "policy": name, "scenario": {...}}`` task of a sweep.
 
     ``params`` (from the command line) replaces the scenario's own ``[sweep]`` table.
@@ -31,7 +33,9 @@ def points(data: Mapping[str, Any], params: Mapping[str, list[Any]] | None = Non
         for k, v in zip(keys, combo, strict=True):
             scen = override(scen, k, v)
         for pol in policies_of(scen):
-            out.append({"params": dict(zip(keys, combo, strict=True)), "policy": pol, "scenario": scen})
+            out.append(
+                {"params": dict(zip(keys, combo, strict=True)), "policy": pol, "scenario": scen}
+            )
     return out
 
 

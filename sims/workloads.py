@@ -113,16 +113,16 @@ def make_dist(spec: ServiceDist | Mapping[str, Any] | float) -> ServiceDist:
 
     A bare number is a constant; an object that already is a distribution is returned.
     """
-    if isinstance(spec, int | float) and not isinstance(spec, bool):
+    if isinstance(spec, bool):
+        raise ValueError(f"a service time must be a number or a table, got {spec!r}")
+    if isinstance(spec, int | float):
         return Constant(float(spec))
     if not isinstance(spec, Mapping):
         return spec
     params = dict(spec)
     name = params.pop("dist", None)
     if name not in DISTS:
-        raise ValueError(
-            f"service distribution needs dist = one of {sorted(DISTS)}, got {name!r}"
-        )
+        raise ValueError(f"service distribution needs dist = one of {sorted(DISTS)}, got {name!r}")
     try:
         return DISTS[name](**params)  # type: ignore[no-any-return]
     except TypeError as e:
@@ -248,9 +248,10 @@ class ForkJoin:
 
     def work(self) -> float:
         """T_1 of all trees: every G's computing time (leaf at its mean)."""
-        leaves = self.fanout**self.depth
+        leaves: int = self.fanout**self.depth
         inner = self.nodes() - leaves
-        return self.trees * (leaves * self.leaf.mean + inner * (self.split + self.combine))
+        leaf_mean: float = self.leaf.mean
+        return self.trees * (leaves * leaf_mean + inner * (self.split + self.combine))
 
     def span(self) -> float:
         """T_inf of one tree: the longest chain of dependent computing (leaf at its mean)."""

@@ -147,11 +147,11 @@ def test_gosched_turn_counts_never_differ_by_more_than_one(
     count = dict.fromkeys(gs, 0)
 
     for _ in range(turns):
-        g, _inherit = find_runnable(sched, p, None)
-        assert g is not None
-        count[g] += 1
+        ran, _inherit = find_runnable(sched, p, None)
+        assert ran is not None
+        count[ran] += 1
         assert max(count.values()) - min(count.values()) <= 1
-        globrunqput(sched, g)  # gosched
+        globrunqput(sched, ran)  # gosched
 
 
 def test_a_fairness_tick_does_not_let_a_goscheding_g_overtake_the_local_queue() -> None:

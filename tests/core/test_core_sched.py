@@ -175,9 +175,9 @@ def test_globrunqget_takes_a_fair_share_capped_by_max_and_half_a_local_queue(
     for g in gs:
         globrunqput(sched, g)
 
-    g = globrunqget(sched, p, max_)
+    got = globrunqget(sched, p, max_)
 
-    assert g is gs[0], "the oldest global G runs"
+    assert got is gs[0], "the oldest global G runs"
     assert list(p.runq) == gs[1:taken], "the rest of the share lands on the local queue in order"
     assert list(sched.runq) == gs[taken:]
     assert len(p.runq) <= LOCAL_QUEUE_CAP // 2

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 
 from hypothesis import event, settings
 from hypothesis import strategies as st
@@ -54,17 +54,30 @@ picks = st.integers(0, 63)
 """An index reduced modulo the number of candidates, so rules never need assume()."""
 
 
-def fifo_violation(before: Sequence[G], after: Sequence[G]) -> str | None:
+def fifo_violation(before: list[G], after: list[G]) -> str | None:
     """Why ``after`` is not ``before`` minus a head plus a tail, or None if it is."""
-    old = set(map(id, before))
-    kept = 0
-    while kept < len(after) and id(after[kept]) in old:
-        kept += 1
-    if any(id(g) in old for g in after[kept:]):
-        return "a queued G moved behind a newcomer"
-    if list(after[:kept]) != list(before[len(before) - kept :]):
+    if after == before or not after:
+        return None
+    try:
+        start = before.index(after[0])
+    except ValueError:
+        start = len(before)
+    kept = len(before) - start
+    if after[:kept] != before[start:]:
         return "queued Gs were reordered or removed from the middle"
+    if not set(map(id, after[kept:])).isdisjoint(map(id, before)):
+        return "a queued G moved behind a newcomer"
     return None
+
+
+PLACE_STATUS = {
+    "runnext": GStatus.RUNNABLE,
+    "runq": GStatus.RUNNABLE,
+    "global": GStatus.RUNNABLE,
+    "timer": GStatus.WAITING,
+    "parked": GStatus.WAITING,
+    "running": GStatus.RUNNING,
+}
 
 
 class SchedulerMachine(RuleBasedStateMachine):
@@ -315,42 +328,54 @@ class SchedulerMachine(RuleBasedStateMachine):
 
     # -- invariants ------------------------------------------------------------------
 
+    def places(self) -> list[tuple[str, list[G]]]:
+        """Every place a G can be, with the Gs found there."""
+        out: list[tuple[str, list[G]]] = []
+        for p in self.sched.ps:
+            out.append((f"runnext{p.id}", [] if p.runnext is None else [p.runnext]))
+            out.append((f"runq{p.id}", list(p.runq)))
+        out.append(("global", list(self.sched.runq)))
+        out.append(("timer", [self.gs[gid] for gid in self.sleeping]))
+        out.append(("parked", list(self.parked.values())))
+        out.append(("running", list(self.running.values())))
+        return out
+
     @invariant()
     def every_live_g_is_in_exactly_one_place_with_a_matching_status(self) -> None:
-        places: dict[int, list[str]] = {}
-
-        def at(g: G, place: str) -> None:
-            assert self.gs.get(g.id) is g, f"unknown G {g!r} in {place}"
-            places.setdefault(g.id, []).append(place)
-
-        for p in self.sched.ps:
-            if p.runnext is not None:
-                at(p.runnext, f"runnext{p.id}")
-            for g in p.runq:
-                at(g, f"runq{p.id}")
-        for g in self.sched.runq:
-            at(g, "global")
-        for g in self.queued():
-            assert g.status is GStatus.RUNNABLE, f"{g!r} is queued but not RUNNABLE"
-        for gid, (pid, t) in self.sleeping.items():
+        places = self.places()
+        located = [g for _, gs in places for g in gs]
+        # Unique, known, not dead, and as many as the live Gs: a bijection with them.
+        if (
+            len(set(map(id, located))) != len(located)
+            or len(located) != self.live()
+            or any(self.gs.get(g.id) is not g or g.id in self.dead for g in located)
+        ):
+            raise AssertionError(self.misplaced(places))
+        for name, gs in places:
+            want = PLACE_STATUS[name.rstrip("0123456789")]
+            wrong = [g for g in gs if g.status is not want]
+            assert not wrong, f"{wrong[:3]} in {name} should be {want.name}"
+        for gid in self.dead:
+            assert self.gs[gid].status is GStatus.DEAD
+        for gid, (_, t) in self.sleeping.items():
             assert t.pending
             assert t.payload is self.gs[gid]
-            at(self.gs[gid], f"timer{pid}")
-            assert self.gs[gid].status is GStatus.WAITING
-        for g in self.parked.values():
-            at(g, "parked")
-            assert g.status is GStatus.WAITING
-        for pid, g in self.running.items():
-            at(g, f"running{pid}")
-            assert g.status is GStatus.RUNNING
 
+    def misplaced(self, places: list[tuple[str, list[G]]]) -> str:
+        """The slow path: say which G is lost, duplicated, unknown or resurrected."""
+        where: dict[int, list[str]] = {}
+        for name, gs in places:
+            for g in gs:
+                if self.gs.get(g.id) is not g:
+                    return f"unknown G {g!r} in {name}"
+                where.setdefault(g.id, []).append(name)
         for gid, g in self.gs.items():
-            where = places.get(gid, [])
-            if gid in self.dead:
-                assert where == [], f"DEAD {g!r} found in {where}"
-                assert g.status is GStatus.DEAD
-            else:
-                assert len(where) == 1, f"{g!r} is in {where or 'no place: lost'}"
+            found = where.get(gid, [])
+            if gid in self.dead and found:
+                return f"DEAD {g!r} found in {found}"
+            if gid not in self.dead and len(found) != 1:
+                return f"{g!r} is in {found or 'no place: lost'}"
+        return "inconsistent places"
 
     @invariant()
     def timer_heaps_hold_exactly_the_pending_sleeps_and_deadlines(self) -> None:

@@ -1,0 +1,714 @@
+"""The HTTP/1.1 server: trio owns the sockets, every request's handler runs as a G.
+
+Shape (Go's ``net/http`` ``Server.Serve`` / ``conn.serve``, on trio's structured
+lifetime):
+
+- one accept task per listening socket, taking a connection slot first
+  (``max_connections``, Go's ``netutil.LimitListener``), backing off on ``EMFILE`` as Go's
+  ``Serve`` does;
+- one trio task per connection (the ``conn.serve`` goroutine): read, feed the parser
+  (:mod:`gmp.http.parser`), and for each complete request start its handler as a G
+  (:mod:`gmp.http.dispatch`) and write the response when the G finishes. Requests on one
+  connection are answered one at a time, in order, which is how pipelined requests stay
+  ordered (Go does the same); a connection does not read ahead while its handler runs,
+  so a client cannot pile up work on one connection.
+
+A plain ``def`` handler runs as a plain-callable G, which the runtime treats as a
+blocking "syscall" G: if it blocks, sysmon hands its P to another thread and the other
+requests keep being served. An ``async def`` handler runs as a coroutine G. Trio's loop
+never waits on a handler: the G's completion reaches it through ``run_sync_soon``.
+
+Lifecycle: :meth:`Server.serve` (inside trio) or :meth:`Server.run` (blocking, with
+SIGINT/SIGTERM handling). :meth:`Server.shutdown` is Go's ``Server.Shutdown``: stop
+accepting, close idle keep-alive connections, let in-flight requests finish (answered
+with ``Connection: close``) up to ``shutdown_timeout``, then cancel what is left.
+"""
+
+from __future__ import annotations
+
+import errno
+import inspect
+import math
+import signal
+import socket
+import threading
+import time
+from typing import Any
+
+import attrs
+import outcome
+import trio
+
+from gmp.errors import RuntimeClosedError
+from gmp.http.config import ServerConfig, ServerStats
+from gmp.http.dispatch import Dispatcher, Exchange, Handler
+from gmp.http.parser import ParseError, RequestParser
+from gmp.http.request import Request
+from gmp.http.response import (
+    CHUNK_END,
+    CONTINUE,
+    HeaderError,
+    Response,
+    body_allowed,
+    encode_chunk,
+    encode_head,
+    simple_response,
+)
+from gmp.observe.log import get_logger
+from gmp.runtime.runtime import Runtime
+
+__all__ = ["Server", "is_async_handler"]
+
+_log = get_logger("gmp.http.server")
+_access = get_logger("gmp.http.access")
+
+# What a connection is doing; the shutdown drain closes only IDLE ones at once.
+_IDLE = 0  # waiting for the first byte of the next request
+_READING = 1  # part of a request has arrived
+_HANDLING = 2  # the handler's G runs
+_WRITING = 3  # writing a response
+
+_RECV = 65536
+_ACCEPT_RETRY = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
+_ACCEPT_SKIP = (errno.ECONNABORTED, errno.EPROTO, errno.EPERM, errno.EAGAIN, errno.EINTR)
+_CONN_ERRORS = (OSError, trio.BrokenResourceError, trio.ClosedResourceError)
+
+
+def is_async_handler(app: object) -> bool:
+    """Whether ``app`` is an ``async def`` handler (function or object with one)."""
+    if inspect.iscoroutinefunction(app):
+        return True
+    call = getattr(app, "__call__", None)  # noqa: B004 - we want the bound method itself
+    return not inspect.isroutine(app) and inspect.iscoroutinefunction(call)
+
+
+class _Conn:
+    """One connection's state, on trio's thread only."""
+
+    __slots__ = ("draining", "phase", "scope")
+
+    def __init__(self) -> None:
+        self.scope = trio.CancelScope()
+        self.phase = _IDLE
+        self.draining = False
+
+
+@attrs.define
+class _Counters:
+    connections_total: int = 0
+    requests: int = 0
+    rejected: int = 0
+    bad_requests: int = 0
+    too_large: int = 0
+    timeouts: int = 0
+    handler_errors: int = 0
+
+
+class Server:
+    """An HTTP/1.1 server whose handlers run as Gs on a gmp runtime.
+
+    ``app`` is a handler: ``def app(req: Request) -> Response`` or ``async def``. Pass a
+    :class:`ServerConfig` or its fields as keywords. ``runtime``: an existing
+    :class:`gmp.Runtime` to run handlers on (the caller closes it); without one the
+    server creates one (``config.procs``) for the duration of :meth:`serve`.
+    """
+
+    def __init__(
+        self,
+        app: Handler,
+        config: ServerConfig | None = None,
+        *,
+        runtime: Runtime | None = None,
+        **options: Any,
+    ) -> None:
+        if not callable(app):
+            raise TypeError(f"app must be a callable handler, got {type(app).__name__}")
+        if config is None:
+            config = ServerConfig(**options)
+        elif options:
+            config = attrs.evolve(config, **options)
+        self.app = app
+        self.config = config
+        self.is_async = is_async_handler(app)
+        self.runtime = runtime
+        self.addresses: list[tuple[str, int]] = []
+        self._owns_runtime = runtime is None
+        self._counters = _Counters()
+        self._inflight = 0
+        self._conns: set[_Conn] = set()
+        self._dispatcher: Dispatcher | None = None
+        self._token: trio.lowlevel.TrioToken | None = None
+        self._shutdown = trio.Event()
+        self._force = trio.Event()
+        self._no_conns = trio.Event()
+        self._stopping = False
+        self._started = threading.Event()
+        self._slots = trio.Semaphore(config.max_connections)
+
+    # -- public API ----------------------------------------------------------------
+
+    @property
+    def port(self) -> int:
+        """The port of the first listening socket (after the server started)."""
+        if not self.addresses:
+            raise RuntimeError("the server is not listening yet")
+        return self.addresses[0][1]
+
+    def stats(self) -> ServerStats:
+        """A snapshot of the counters (read without locks; each field is one load)."""
+        c = self._counters
+        d = self._dispatcher
+        return ServerStats(
+            connections_open=len(self._conns),
+            connections_total=c.connections_total,
+            requests=c.requests,
+            inflight=self._inflight,
+            rejected=c.rejected,
+            bad_requests=c.bad_requests,
+            too_large=c.too_large,
+            timeouts=c.timeouts,
+            handler_errors=c.handler_errors,
+            wakeups=d.wakeups if d is not None else 0,
+        )
+
+    def shutdown(self) -> None:
+        """Begin a graceful shutdown (trio's thread; idempotent). A second call after
+        the drain has begun forces it: in-flight requests are cancelled."""
+        if self._shutdown.is_set():
+            self._force.set()
+        self._shutdown.set()
+
+    def shutdown_threadsafe(self, *, force: bool = False) -> None:
+        """:meth:`shutdown` from any thread (tests, signal handlers of an embedding app)."""
+        token = self._token
+        if token is None:
+            raise RuntimeError("the server is not running")
+
+        def go() -> None:
+            self.shutdown()
+            if force:
+                self.shutdown()
+
+        try:
+            token.run_sync_soon(go)
+        except trio.RunFinishedError:
+            pass
+
+    def wait_started(self, timeout: float | None = None) -> bool:
+        """Block until the server listens (for code that started it in another thread)."""
+        return self._started.wait(timeout)
+
+    def run(self, *, handle_signals: bool = True) -> int:
+        """Serve until SIGINT/SIGTERM (or :meth:`shutdown`), then shut down gracefully.
+
+        A second signal forces the shutdown. Returns the process exit code (0).
+        """
+        return trio.run(self._run, handle_signals)
+
+    async def _run(self, handle_signals: bool) -> int:
+        async with trio.open_nursery() as nursery:
+            if handle_signals and threading.current_thread() is threading.main_thread():
+                nursery.start_soon(self._watch_signals)
+            await self.serve()
+            nursery.cancel_scope.cancel()
+        return 0
+
+    async def _watch_signals(self) -> None:
+        with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            async for signum in signals:
+                _log.info(
+                    "signal received, shutting down" if not self._shutdown.is_set()
+                    else "second signal, forcing shutdown",
+                    signal=signal.Signals(signum).name,
+                    inflight=self._inflight,
+                )
+                self.shutdown()
+
+    async def serve(
+        self,
+        *,
+        sockets: list[trio.socket.SocketType] | None = None,
+        task_status: trio.TaskStatus[list[tuple[str, int]]] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """Listen and serve until :meth:`shutdown`; then drain and return.
+
+        ``sockets``: already-bound listening sockets to serve on instead of binding
+        ``config.host:config.port``. ``task_status.started`` receives the addresses.
+        """
+        cfg = self.config
+        self._token = trio.lowlevel.current_trio_token()
+        self._dispatcher = Dispatcher(self._token, batch=cfg.batch_wakeups)
+        if self.runtime is None:
+            self.runtime = Runtime(
+                cfg.procs,
+                handoff_after=cfg.handoff_after,
+                shutdown_timeout=cfg.shutdown_timeout,
+                cancel_grace=min(1.0, cfg.shutdown_timeout),
+            )
+        listeners = sockets if sockets is not None else await self._bind()
+        self.addresses = [tuple(s.getsockname()[:2]) for s in listeners]  # type: ignore[misc]
+        try:
+            async with trio.open_nursery() as conns:
+                async with trio.open_nursery() as acceptors:
+                    for listener in listeners:
+                        acceptors.start_soon(self._accept_loop, listener, conns)
+                    _log.info(
+                        "listening",
+                        addresses=[f"{h}:{p}" for h, p in self.addresses],
+                        host=self.addresses[0][0],
+                        port=self.addresses[0][1],
+                        procs=self.runtime.procs,
+                        handler="async" if self.is_async else "sync",
+                    )
+                    task_status.started(self.addresses)
+                    self._started.set()
+                    await self._shutdown.wait()
+                    acceptors.cancel_scope.cancel()
+                for listener in listeners:
+                    listener.close()
+                await self._drain(conns)
+        finally:
+            for listener in listeners:
+                listener.close()
+            await self._close_runtime()
+
+    # -- lifecycle internals ---------------------------------------------------------
+
+    async def _bind(self) -> list[trio.socket.SocketType]:
+        cfg = self.config
+        infos = await trio.socket.getaddrinfo(
+            cfg.host, cfg.port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )
+        family, type_, proto, _, addr = infos[0]
+        sock = trio.socket.socket(family, type_, proto)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if cfg.reuse_port:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            await sock.bind(addr)
+            sock.listen(cfg.backlog)
+        except BaseException:
+            sock.close()
+            raise
+        return [sock]
+
+    async def _drain(self, conns: trio.Nursery) -> None:
+        """Go's Shutdown: close idle connections, let busy ones finish, then force."""
+        cfg = self.config
+        self._stopping = True
+        busy = 0
+        for conn in self._conns:
+            conn.draining = True
+            if conn.phase == _IDLE:
+                conn.scope.cancel()
+            else:
+                busy += 1
+        _log.info("draining", connections_busy=busy, inflight=self._inflight)
+        if self._conns:
+            with trio.move_on_after(cfg.shutdown_timeout):
+                async with trio.open_nursery() as waiters:
+
+                    async def until(event: trio.Event) -> None:
+                        await event.wait()
+                        waiters.cancel_scope.cancel()
+
+                    waiters.start_soon(until, self._no_conns)
+                    waiters.start_soon(until, self._force)
+        if self._conns:
+            _log.warning(
+                "shutdown deadline passed or forced: cancelling requests still running",
+                connections=len(self._conns),
+                inflight=self._inflight,
+            )
+            conns.cancel_scope.cancel()
+
+    async def _close_runtime(self) -> None:
+        rt = self.runtime
+        if rt is None or not self._owns_runtime:
+            return
+        timeout = self.config.shutdown_timeout if self._inflight else 0.0
+        with trio.CancelScope(shield=True):
+            await trio.to_thread.run_sync(rt.close, timeout)
+        self.runtime = None
+
+    async def _accept_loop(self, listener: trio.socket.SocketType, conns: trio.Nursery) -> None:
+        delay = 0.0
+        while True:
+            await self._slots.acquire()
+            try:
+                sock, addr = await listener.accept()
+            except OSError as e:
+                self._slots.release()
+                if e.errno in _ACCEPT_SKIP:
+                    continue
+                if e.errno in _ACCEPT_RETRY:
+                    # Go's Serve: back off 5 ms, doubling to 1 s, while out of descriptors.
+                    delay = min(max(delay * 2, 0.005), 1.0)
+                    _log.error("accept failed; retrying", error=str(e), retry_in=delay)
+                    await trio.sleep(delay)
+                    continue
+                raise
+            except BaseException:
+                self._slots.release()
+                raise
+            delay = 0.0
+            conns.start_soon(self._connection, sock, addr)
+
+    async def _connection(self, sock: trio.socket.SocketType, addr: Any) -> None:
+        conn = _Conn()
+        if self._stopping:
+            conn.draining = True
+            conn.scope.cancel()
+        self._conns.add(conn)
+        self._counters.connections_total += 1
+        try:
+            with sock:
+                try:
+                    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                except OSError:
+                    pass
+                client = (str(addr[0]), int(addr[1])) if isinstance(addr, tuple) else None
+                try:
+                    await self._serve_conn(conn, sock, client)
+                except _CONN_ERRORS:
+                    pass  # reset by peer, broken pipe: nothing to answer
+        finally:
+            self._conns.discard(conn)
+            self._slots.release()
+            if not self._conns and self._stopping:
+                self._no_conns.set()
+
+    # -- one connection ---------------------------------------------------------------
+
+    async def _serve_conn(
+        self, conn: _Conn, sock: trio.socket.SocketType, client: tuple[str, int] | None
+    ) -> None:
+        cfg = self.config
+        counters = self._counters
+        parser = RequestParser(
+            max_request_line=cfg.max_request_line,
+            max_header_bytes=cfg.max_header_bytes,
+            max_body=cfg.max_body,
+            client=client,
+        )
+        ready = parser.ready
+        recv = sock.recv
+        now = trio.current_time
+        scope = conn.scope
+        idle_timeout = cfg.header_timeout
+        request_deadline = math.inf
+        continue_sent = False
+        linger = False
+        error: ParseError | None = None
+        with scope:
+            while True:
+                # -- read until a request is complete ----------------------------------
+                while not ready:
+                    if parser.error is not None or parser.upgraded:
+                        break
+                    if parser.in_message:
+                        if parser.awaiting_continue and not continue_sent:
+                            continue_sent = True
+                            await self._write(conn, sock, CONTINUE)
+                        conn.phase = _READING
+                        scope.deadline = request_deadline
+                    else:
+                        if conn.draining:
+                            return
+                        conn.phase = _IDLE
+                        scope.deadline = now() + idle_timeout
+                    data = await recv(_RECV)
+                    if not data:
+                        return  # the client closed (mid-request: nothing to answer)
+                    if not parser.in_message:
+                        request_deadline = now() + cfg.read_timeout
+                        continue_sent = False
+                    parser.feed(data)
+                if not ready:
+                    error = parser.error
+                    linger = error is not None
+                    break
+                req = ready.popleft()
+                idle_timeout = cfg.keepalive_timeout
+                # The last request before an Upgrade/CONNECT stop ends the connection.
+                keep_alive = req.keep_alive and not conn.draining
+                if parser.upgraded and not ready:
+                    keep_alive = False
+                counters.requests += 1
+                keep_alive = await self._respond(conn, sock, req, keep_alive)
+                if not keep_alive:
+                    linger = bool(ready) or parser.in_message
+                    break
+        if scope.cancelled_caught:
+            phase = conn.phase
+            if phase == _READING:
+                counters.timeouts += 1
+                error = ParseError(408, "request not received in time")
+                linger = True
+            elif phase == _WRITING:
+                counters.timeouts += 1
+                return
+            else:
+                return  # idle timeout, or closed by the shutdown drain
+        if error is not None:
+            if error.status == 413:
+                counters.too_large += 1
+            elif error.status != 408:
+                counters.bad_requests += 1
+            await self._send_error(sock, error)
+            if cfg.access_log:
+                _access.info(
+                    "request rejected",
+                    status=error.status,
+                    reason=error.reason,
+                    client=f"{client[0]}:{client[1]}" if client else None,
+                )
+        if linger:
+            await self._linger_close(sock)
+
+    async def _respond(
+        self, conn: _Conn, sock: trio.socket.SocketType, req: Request, keep_alive: bool
+    ) -> bool:
+        """Run the handler of ``req`` as a G and write its response; returns keep-alive."""
+        cfg = self.config
+        started = time.perf_counter()
+        if self._inflight >= cfg.max_inflight:
+            self._counters.rejected += 1
+            data = simple_response(
+                503,
+                "server busy, retry later\n",
+                keep_alive=keep_alive,
+                extra=[("retry-after", str(cfg.retry_after))],
+            )
+            await self._write(conn, sock, data if req.method != "HEAD" else _head_only(data))
+            self._log_access(req, 503, 0, started)
+            return keep_alive
+        rt = self.runtime
+        assert rt is not None and self._dispatcher is not None
+        ex = Exchange(self._dispatcher, cfg.stream_window, self._on_finished)
+        conn.phase = _HANDLING
+        conn.scope.deadline = math.inf
+        try:
+            self._inflight += 1
+            try:
+                ex.start(rt, self.app, self.is_async, req)
+            except RuntimeClosedError:
+                self._inflight -= 1
+                ex.t_done = True
+                data = simple_response(503, "server shutting down\n", keep_alive=False)
+                await self._write(conn, sock, data)
+                return False
+            await ex.wait()
+            if ex.head is not None:
+                return await self._write_stream(conn, sock, req, ex, keep_alive, started)
+            result = ex.outcome()
+            try:
+                resp = result.unwrap()
+                if not isinstance(resp, Response):  # a runner always normalizes; be safe
+                    raise TypeError(f"handler G returned {type(resp).__name__}")
+                body = resp.body
+                assert isinstance(body, bytes)
+                status = resp.status
+                send_body = req.method != "HEAD" and body_allowed(status)
+                length: int | None = len(body) if body_allowed(status) else None
+                if not body and req.method == "HEAD":
+                    length = None  # the handler may announce its own Content-Length
+                head, keep_alive, user_length = encode_head(
+                    resp,
+                    content_length=length,
+                    chunked=False,
+                    keep_alive=keep_alive,
+                    http10_keep_alive=req.http_version == "1.0",
+                )
+                if length is None and user_length is not None and req.method == "HEAD":
+                    head = head[:-2] + b"content-length: %d\r\n\r\n" % user_length
+            except Exception as e:  # the handler raised, or produced an unsendable response
+                return await self._handler_failed(conn, sock, req, e, keep_alive, started)
+            if send_body and body:
+                if len(body) <= 65536:
+                    await self._write(conn, sock, head + body)
+                else:
+                    await self._write(conn, sock, head)
+                    await self._write(conn, sock, body)
+            else:
+                await self._write(conn, sock, head)
+            self._log_access(req, status, len(body) if send_body else 0, started)
+            return keep_alive
+        finally:
+            if not ex.t_done:
+                ex.abandon()
+
+    async def _handler_failed(
+        self,
+        conn: _Conn,
+        sock: trio.socket.SocketType,
+        req: Request,
+        exc: BaseException,
+        keep_alive: bool,
+        started: float,
+    ) -> bool:
+        self._counters.handler_errors += 1
+        _log.error(
+            "handler failed",
+            method=req.method,
+            path=req.path,
+            exc_info=(type(exc), exc, exc.__traceback__),
+        )
+        data = simple_response(500, "internal server error\n", keep_alive=keep_alive)
+        await self._write(conn, sock, data if req.method != "HEAD" else _head_only(data))
+        self._log_access(req, 500, 0, started)
+        return keep_alive
+
+    async def _write_stream(
+        self,
+        conn: _Conn,
+        sock: trio.socket.SocketType,
+        req: Request,
+        ex: Exchange,
+        keep_alive: bool,
+        started: float,
+    ) -> bool:
+        """Write a streaming body as its G produces it (chunked, or raw with a length)."""
+        resp = ex.head
+        assert resp is not None
+        head_only = req.method == "HEAD" or not body_allowed(resp.status)
+        http11 = req.http_version == "1.1"
+        try:
+            user_length = _user_length(resp)
+            chunked = not head_only and http11 and user_length is None
+            if not head_only and not chunked and user_length is None:
+                keep_alive = False  # HTTP/1.0 without a length: the close ends the body
+            head, keep_alive, _ = encode_head(
+                resp,
+                content_length=user_length if not head_only or user_length is not None else None,
+                chunked=chunked,
+                keep_alive=keep_alive,
+                http10_keep_alive=req.http_version == "1.0",
+            )
+        except HeaderError as e:
+            ex.abandon()
+            return await self._handler_failed(conn, sock, req, e, keep_alive, started)
+        await self._write(conn, sock, head)
+        total = 0
+        while True:
+            await ex.wait()
+            chunks = ex.take_chunks()
+            if chunks:
+                n = sum(len(c) for c in chunks)
+                if not head_only:
+                    if chunked:
+                        data = b"".join([encode_chunk(c) for c in chunks])
+                    else:
+                        data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+                        if user_length is not None and total + n > user_length:
+                            data = data[: user_length - total]
+                    await self._write(conn, sock, data)
+                total += n
+                ex.sent(n)
+            elif ex.t_done:
+                break
+        result = ex.outcome()
+        if isinstance(result, outcome.Error):
+            self._counters.handler_errors += 1
+            err = result.error
+            _log.error(
+                "streaming handler failed after the response started; dropping the connection",
+                method=req.method,
+                path=req.path,
+                exc_info=(type(err), err, err.__traceback__),
+            )
+            self._log_access(req, resp.status, total, started)
+            return False
+        if chunked:
+            await self._write(conn, sock, CHUNK_END)
+        elif user_length is not None and not head_only and total != user_length:
+            _log.warning(
+                "streaming body shorter than its Content-Length; closing the connection",
+                path=req.path,
+                sent=total,
+                content_length=user_length,
+            )
+            keep_alive = False
+        self._log_access(req, resp.status, total if not head_only else 0, started)
+        return keep_alive
+
+    def _on_finished(self, ex: Exchange) -> None:
+        self._inflight -= 1
+
+    async def _write(self, conn: _Conn, sock: trio.socket.SocketType, data: bytes) -> None:
+        """Send all of ``data`` within ``write_timeout`` (trio's thread)."""
+        phase = conn.phase
+        conn.phase = _WRITING
+        scope = conn.scope
+        deadline = scope.deadline
+        scope.deadline = trio.current_time() + self.config.write_timeout
+        sent = await sock.send(data)
+        if sent < len(data):
+            view = memoryview(data)
+            while sent < len(data):
+                sent += await sock.send(view[sent:])
+        scope.deadline = deadline
+        conn.phase = phase
+
+    async def _send_error(self, sock: trio.socket.SocketType, error: ParseError) -> None:
+        data = simple_response(error.status, error.reason + "\n", keep_alive=False)
+        with trio.move_on_after(self.config.linger_timeout) as scope:
+            scope.shield = True
+            try:
+                view = memoryview(data)
+                sent = 0
+                while sent < len(data):
+                    sent += await sock.send(view[sent:])
+            except _CONN_ERRORS:
+                pass
+
+    async def _linger_close(self, sock: trio.socket.SocketType) -> None:
+        """Half-close, then read and drop what the client still sends, so it gets our
+        last response instead of a reset (Go's closeWriteAndWait, nginx's lingering_close)."""
+        try:
+            sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            return
+        with trio.move_on_after(self.config.linger_timeout) as scope:
+            scope.shield = True
+            drained = 0
+            try:
+                while drained < 1 << 20:
+                    data = await sock.recv(_RECV)
+                    if not data:
+                        break
+                    drained += len(data)
+            except _CONN_ERRORS:
+                pass
+
+    def _log_access(self, req: Request, status: int, nbytes: int, started: float) -> None:
+        if self.config.access_log:
+            client = req.client
+            _access.info(
+                "request",
+                method=req.method,
+                path=req.path,
+                status=status,
+                bytes=nbytes,
+                ms=round((time.perf_counter() - started) * 1000, 3),
+                client=f"{client[0]}:{client[1]}" if client else None,
+            )
+
+
+def _head_only(data: bytes) -> bytes:
+    """The head of a complete response (for HEAD requests)."""
+    return data[: data.index(b"\r\n\r\n") + 4]
+
+
+def _user_length(resp: Response) -> int | None:
+    for name, value in resp.headers:
+        if name.lower() == "content-length":
+            try:
+                n = int(value)
+            except ValueError:
+                raise HeaderError(f"invalid Content-Length {value!r}") from None
+            if n < 0:
+                raise HeaderError(f"invalid Content-Length {value!r}")
+            return n
+    return None
+
