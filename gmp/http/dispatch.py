@@ -185,7 +185,7 @@ class Exchange:
         task = self.t_task
         if task is not None:
             self.t_task = None
-            trio.lowlevel.reschedule(task, _VALUE_NONE)
+            trio.lowlevel.reschedule(task)
 
     async def wait(self) -> None:
         """Wait until the G finished, or (streaming) a head or chunks are available."""
@@ -340,7 +340,6 @@ class Exchange:
             return True
 
 
-_VALUE_NONE: outcome.Value[None] = outcome.Value(None)
 
 
 def _is_async_iterable(body: object) -> bool:
@@ -433,9 +432,11 @@ def _as_bytes(chunk: object) -> bytes:
 
 def _close_iter(it: Iterator[bytes], body: Iterable[bytes] | AsyncIterable[bytes]) -> None:
     """Close a generator body early (and a WSGI result, which ``body.close`` covers)."""
-    for obj in (it, body):
-        close = getattr(obj, "close", None)
+    close = getattr(it, "close", None)
+    if close is not None:
+        close()
+    if body is not it:
+        close = getattr(body, "close", None)
         if close is not None:
             close()
-            return
 

@@ -52,4 +52,6 @@ class RuntimeStats:
     uptime_ms: int
 
     def as_dict(self) -> dict[str, Any]:
-        return attrs.asdict(self, recurse=True, retain_collection_types=False)
+        out = attrs.asdict(self, recurse=True)
+        out["procs"] = list(out["procs"])
+        return out

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
 _log = get_logger("gmp.sysmon")
 _IDLE = PStatus.IDLE
+_SYSCALL = PStatus.SYSCALL
 
 
 class Sysmon:
@@ -85,6 +86,11 @@ class Sysmon:
         rt = self.rt
         core = rt.core
         threshold = rt.handoff_after
+        # Go retakes a P from a syscall quickly but preempts a running G only after a
+        # time slice (forcePreemptNS). A coroutine step that computes is our "running G":
+        # handing its P off earlier would pay cross-core cache traffic for steps that
+        # are merely long (the GIL runs only one of the two threads at a time anyway).
+        hog_threshold = max(threshold, rt.timeslice)
         timeslice = rt.timeslice
         busy = False
         for p in core.ps:
@@ -97,7 +103,11 @@ class Sysmon:
             if runtick != p.sysmon_runtick:
                 p.sysmon_runtick = runtick
                 p.sysmon_when = now
-            elif now - p.sysmon_when >= threshold and m.curg is not None:
+            elif (
+                now - p.sysmon_when
+                >= (threshold if p.status is _SYSCALL else hog_threshold)
+                and m.curg is not None
+            ):
                 with rt.lock:
                     if (
                         p.m is m

@@ -227,3 +227,10 @@ def test_an_idle_runtime_parks_its_threads_instead_of_spinning() -> None:
         used = time.process_time() - c0
         assert rt.stats().idle_procs == 4
     assert used < 0.1, f"idle runtime used {used:.3f} s of CPU in 0.5 s"
+
+
+def test_stats_snapshot_converts_to_plain_dicts() -> None:
+    with gmp.Runtime(procs=2) as rt:
+        d = rt.stats().as_dict()
+    assert [p["id"] for p in d["procs"]] == [0, 1]
+    assert {"gs_alive", "threads", "handoffs", "steals", "global_queue"} <= d.keys()
