@@ -22,8 +22,8 @@ test: $(STAMP)
 	$(PY) -m pytest -q
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check gmp tests bench
-	$(VENV)/bin/ruff format --check gmp tests bench
+	$(VENV)/bin/ruff check gmp sims tests bench notebooks
+	$(VENV)/bin/ruff format --check gmp sims tests bench notebooks
 	$(VENV)/bin/mypy
 
 bench: $(STAMP)

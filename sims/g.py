@@ -11,7 +11,7 @@ free of any per-operation overhead because a benchmark run holds a million of th
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Final, TypeAlias
 
 from gmp._core.g import G
@@ -32,8 +32,11 @@ SPAWN: Final = 4
 """Start the Gs in ``arg`` (Go's newproc); the spawner keeps running."""
 JOIN: Final = 5
 """Wait until every child spawned so far has finished (``await h.join()`` for each)."""
+CALL: Final = 6
+"""A plain callable's blocking body, the G's last step: like BLOCK, but when the call
+returns the G is done without needing a P again (the runtime's ``_run_callable``)."""
 
-OP_NAMES: Final = ("run", "block", "sleep", "gosched", "spawn", "join")
+OP_NAMES: Final = ("run", "block", "sleep", "gosched", "spawn", "join", "call")
 
 Op: TypeAlias = tuple[int, object]
 """One program step: ``(kind, arg)``; build them with the helpers below."""
@@ -49,6 +52,11 @@ def run(seconds: float) -> Op:
 def block(seconds: float) -> Op:
     """A blocking syscall of ``seconds``: the M blocks, its P may be handed off."""
     return (BLOCK, seconds)
+
+
+def call(seconds: float) -> Op:
+    """The blocking body of a plain-callable G (``rt.go(time.sleep, s)``); ends the G."""
+    return (CALL, seconds)
 
 
 def sleep(seconds: float) -> Op:
@@ -84,6 +92,7 @@ class SimG(G):
 
     __slots__ = (
         "arrive",
+        "asleep",
         "cpu",
         "ideal",
         "joining",
@@ -116,6 +125,8 @@ class SimG(G):
         """Parked in JOIN until ``pending`` drops to zero."""
         self.lastp: P | None = None
         """The P it last ran on (placement hint for rival policies)."""
+        self.asleep = False
+        """Asleep on a policy-kept timer (the core's) and not yet run again."""
 
 
 def program(ops: Iterator[Op] | Sequence[Op]) -> SimG:
@@ -123,4 +134,6 @@ def program(ops: Iterator[Op] | Sequence[Op]) -> SimG:
     return SimG(0.0, iter(ops))
 
 
-ChildFactory: TypeAlias = Callable[[], Sequence[SimG]]
+def blocking_callable(seconds: float) -> SimG:
+    """A plain-callable G that blocks for ``seconds`` (``rt.go(time.sleep, seconds)``)."""
+    return program([call(seconds)])

@@ -32,3 +32,5 @@ class SimM:
     """When the current compute segment started (for utilisation accounting)."""
     block_id: int = 0
     """Bumped per blocking call, so a stale sysmon check can tell it is stale."""
+    call_ends_g: bool = False
+    """The blocking call is a plain callable's whole body: its return ends the G."""

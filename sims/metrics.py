@@ -176,12 +176,25 @@ class Recorder:
     ) -> Metrics:
         n = len(self.latency)
         makespan = self.last_finish
+        # One sorted copy at a time, and streaming sums for the per-G indices: a
+        # million-G run should not hold several million-element lists at once.
         lat = sorted(self.latency)
+        lat_q = (percentile(lat, 50), percentile(lat, 95), percentile(lat, 99))
+        del lat
         wait = sorted(self.wait)
-        shares = [
-            (i / x if x > 0.0 else 1.0) for i, x in zip(self.ideal, self.latency, strict=True)
-        ]
-        slow = [(x / i if i > 0.0 else 1.0) for i, x in zip(self.ideal, self.latency, strict=True)]
+        wait_q = (percentile(wait, 50), percentile(wait, 95), percentile(wait, 99))
+        del wait
+        share_sum = share_sq = slow_sum = 0.0
+        for ideal, latency in zip(self.ideal, self.latency, strict=True):
+            if latency > 0.0:
+                share = ideal / latency
+                slow_sum += latency / ideal if ideal > 0.0 else 1.0
+            else:
+                share = 1.0
+                slow_sum += 1.0
+            share_sum += share
+            share_sq += share * share
+        jain_gs = (share_sum * share_sum) / (n * share_sq) if n and share_sq > 0.0 else 1.0
         width, series = coarsen(self.bins, self.util_bin, max_points)
         cap = self.procs * width
         return Metrics(
@@ -194,15 +207,15 @@ class Recorder:
             throughput=n / makespan if makespan > 0 else math.nan,
             utilisation=math.fsum(self.busy) / (self.procs * makespan) if makespan > 0 else 0.0,
             latency_mean=_mean(self.latency),
-            latency_p50=percentile(lat, 50),
-            latency_p95=percentile(lat, 95),
-            latency_p99=percentile(lat, 99),
+            latency_p50=lat_q[0],
+            latency_p95=lat_q[1],
+            latency_p99=lat_q[2],
             wait_mean=_mean(self.wait),
-            wait_p50=percentile(wait, 50),
-            wait_p95=percentile(wait, 95),
-            wait_p99=percentile(wait, 99),
-            slowdown_mean=_mean(slow),
-            jain_gs=jain(shares),
+            wait_p50=wait_q[0],
+            wait_p95=wait_q[1],
+            wait_p99=wait_q[2],
+            slowdown_mean=slow_sum / n if n else math.nan,
+            jain_gs=jain_gs,
             jain_ps=jain(self.busy),
             steals=sum(steals),
             handoffs=handoffs,

@@ -126,3 +126,19 @@ def write_sweep(
                 ).savefig(p, dpi=100)
                 written.append(p)
     return written
+
+
+def markdown_table(
+    rows: Sequence[Mapping[str, Any]], columns: Sequence[str], digits: int = 4
+) -> str:
+    """A Markdown table of ``columns`` (for notebooks: ``display(Markdown(...))``)."""
+
+    def fmt(v: Any) -> str:
+        if isinstance(v, float):
+            return f"{v:.{digits}g}"
+        return str(v)
+
+    head = "| " + " | ".join(columns) + " |"
+    rule = "|" + "|".join("---" for _ in columns) + "|"
+    body = ["| " + " | ".join(fmt(r.get(c, "")) for c in columns) + " |" for r in rows]
+    return "\n".join([head, rule, *body])

@@ -25,7 +25,7 @@ from sims import (
     make_policy,
     simulate,
 )
-from sims.g import SimG, block, program, run, sleep, spawn
+from sims.g import SimG, block, blocking_callable, program, run, sleep, spawn
 
 WORKLOADS: list[Any] = [
     Poisson(3000, load=0.8),
@@ -223,3 +223,27 @@ def test_progress_counts_every_g() -> None:
     calls: list[int] = []
     simulate(Poisson(5000), "gmp", SimConfig(procs=4), progress=calls.append)
     assert sum(calls) == 5000 and len(calls) >= 1
+
+
+@pytest.mark.parametrize(("callable_g", "latency"), [(True, 0.010), (False, 0.053)])
+def test_a_plain_callable_ends_without_a_p_a_coroutine_syscall_waits_for_one(
+    callable_g: bool, latency: float
+) -> None:
+    """One P: a 10 ms blocking G and a 50 ms CPU G; the P goes to the CPU G at 3 ms.
+
+    When the call returns no P is free. A plain callable (``rt.go(time.sleep, ...)``)
+    is done anyway (the runtime's ``_run_callable``); a coroutine after ``gmp.syscall``
+    must run again, so it is queued globally and waits for the CPU G (exitsyscall0).
+    """
+
+    class W:
+        def arrivals(self, rng: random.Random, procs: int) -> Iterator[tuple[float, SimG]]:
+            yield 0.0, blocking_callable(0.010) if callable_g else program([block(0.010)])
+            yield 0.0, SimG(0.050)
+
+        def expected_gs(self, procs: int) -> int:
+            return 2
+
+    r = simulate(W(), "gmp", SimConfig(procs=1, cost=CostModel.zero()))
+    assert r.metrics.handoffs == 1
+    assert r.latency[0] == pytest.approx(latency)
