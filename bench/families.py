@@ -38,6 +38,8 @@ class Sizes:
     tick_seconds: float
     memory_n: int
     memory_reps: int
+    pingpong_n: int = 100_000
+    mutex_n: int = 100_000
 
 
 FULL = Sizes(
@@ -59,6 +61,8 @@ QUICK = Sizes(
     tick_seconds=0.4,
     memory_n=10_000,
     memory_reps=1,
+    pingpong_n=10_000,
+    mutex_n=10_000,
 )
 
 Results = dict[str, Result]  # by case label
@@ -397,10 +401,118 @@ def memory_report(s: Sizes, results: Results) -> None:
     errors(list(results.values()))
 
 
+# --- 6. channel ping-pong (issue: channels) -------------------------------------------
+
+PP_REF = {
+    "asyncio Queue(1)": 10.2,
+    "uvloop Queue(1)": 6.7,
+    "trio channel(0)": 22.4,
+    "threads queue.Queue": 17.5,
+}
+PP_GMP = ["gmp Chan() procs=1", "gmp Chan() procs=2"]
+PP_ANCHORS = list(PP_REF)
+
+
+def pingpong_cases(s: Sizes) -> list[Case]:
+    n = {"n": s.pingpong_n}
+    warm = {"n": max(100, s.pingpong_n // 10)}
+    return [
+        Case("pingpong", PP_GMP[0], "gmp", "sync_side:pingpong_gmp", n | {"procs": 1}, warm),
+        Case("pingpong", PP_GMP[1], "gmp", "sync_side:pingpong_gmp", n | {"procs": 2}, warm),
+        Case(
+            "pingpong",
+            PP_ANCHORS[0],
+            "asyncio",
+            "sync_side:pingpong_asyncio",
+            n | {"impl": "asyncio"},
+            warm,
+        ),
+        Case(
+            "pingpong",
+            PP_ANCHORS[1],
+            "uvloop",
+            "sync_side:pingpong_asyncio",
+            n | {"impl": "uvloop"},
+            warm,
+        ),
+        Case("pingpong", PP_ANCHORS[2], "trio", "sync_side:pingpong_trio", n, warm),
+        Case("pingpong", PP_ANCHORS[3], "threads", "sync_side:pingpong_threads", n, warm),
+    ]
+
+
+def pingpong_report(s: Sizes, results: Results) -> None:
+    title(f"6. unbuffered ping-pong, {s.pingpong_n:,} round trips (us/round trip, lower is better)")
+    rows = []
+    for label in PP_GMP + PP_ANCHORS:
+        r = results.get(label)
+        rows.append(
+            [
+                label,
+                median(r, "us_rt", "us"),
+                spread(r, "us_rt", "us"),
+                fmt(PP_REF.get(label), "us"),
+            ]
+        )
+    print_table(["case", "median", "spread", "ref"], rows)
+    print()
+    print_table(
+        ["gmp / anchor (lower is better)", *(f"vs {a.split()[0]}" for a in PP_ANCHORS)],
+        _ratio_rows(results, PP_GMP, PP_ANCHORS, "us_rt"),
+    )
+    verdicts = []
+    for anchor, word in ((PP_ANCHORS[0], "target"), (PP_ANCHORS[1], "goal")):
+        t = Target(f"{word} {PP_GMP[0]} / {anchor}", "<=", 1.0, "x")
+        verdicts.append(t.verdict(ratio(results.get(PP_GMP[0]), results.get(anchor), "us_rt")))
+    print_verdicts(verdicts)
+    errors(list(results.values()))
+
+
+# --- 7. contended mutex ----------------------------------------------------------------
+
+MU_GMP = ["gmp Mutex procs=1", "gmp Mutex procs=2"]
+MU_ANCHORS = ["threading.Lock", "trio.Lock", "asyncio.Lock"]
+
+
+def mutex_cases(s: Sizes) -> list[Case]:
+    n = {"n": s.mutex_n, "tasks": 8}
+    warm = {"n": max(100, s.mutex_n // 10)}
+    return [
+        Case("mutex", MU_GMP[0], "gmp", "sync_side:mutex_gmp", n | {"procs": 1}, warm),
+        Case("mutex", MU_GMP[1], "gmp", "sync_side:mutex_gmp", n | {"procs": 2}, warm),
+        Case("mutex", MU_ANCHORS[0], "threads", "sync_side:mutex_threads", n, warm),
+        Case("mutex", MU_ANCHORS[1], "trio", "sync_side:mutex_trio", n, warm),
+        Case("mutex", MU_ANCHORS[2], "asyncio", "sync_side:mutex_asyncio", n, warm),
+    ]
+
+
+def mutex_report(s: Sizes, results: Results) -> None:
+    title(f"7. contended mutex, 8 tasks x {s.mutex_n:,} lock/unlock (ns/op, lower is better)")
+    rows = []
+    for label in MU_GMP + MU_ANCHORS:
+        r = results.get(label)
+        rows.append(
+            [
+                label,
+                median(r, "ns_op", "int"),
+                spread(r, "ns_op", "int"),
+                median(r, "ops_per_s", "rate"),
+            ]
+        )
+    print_table(["case", "ns/op", "spread", "ops/s"], rows)
+    print()
+    print_table(
+        ["gmp / anchor (lower is better)", *(f"vs {a}" for a in MU_ANCHORS)],
+        _ratio_rows(results, MU_GMP, MU_ANCHORS, "ns_op"),
+    )
+    errors(list(results.values()))
+
+
 FAMILIES = [
     Family("spawn", spawn_cases, spawn_report),
     Family("yield", yield_cases, yield_report),
     Family("speedup", speedup_cases, speedup_report),
     Family("blocking", blocking_cases, blocking_report),
     Family("memory", memory_cases, memory_report),
+    Family("pingpong", pingpong_cases, pingpong_report),
+    Family("mutex", mutex_cases, mutex_report),
 ]
