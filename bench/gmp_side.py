@@ -48,7 +48,8 @@ def spawn(p: Params) -> Metrics:
         return perf_counter() - t0
 
     w0 = perf_counter()
-    inside: float = gmp.run(main, procs=p["procs"])
+    options = {"timeslice": p["timeslice"]} if "timeslice" in p else {}
+    inside: float = gmp.run(main, procs=p["procs"], **options)
     whole = perf_counter() - w0
     return {"inside_per_s": n / inside, "whole_per_s": n / whole}
 
