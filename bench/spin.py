@@ -81,8 +81,10 @@ def measure() -> None:
     r = [gmp.run(ymain, procs=2) for _ in range(3)]
     s = [gmp.run(smain, procs=2) for _ in range(3)]
     h = [gmp.run(hmain, procs=2) for _ in range(3)]
+    cpu = time.process_time() - c
     print(
-        f"spin {SPIN * 1e6:.0f}us: gosched procs=2 {min(r):.2f} us; spawn procs=2 {max(s):.0f}k/s; sha 64x1MiB {min(h):.1f} ms; cpu {time.process_time() - c:.2f}s"
+        f"spin {SPIN * 1e6:.0f}us: gosched procs=2 {min(r):.2f} us; "
+        f"spawn procs=2 {max(s):.0f}k/s; sha 64x1MiB {min(h):.1f} ms; cpu {cpu:.2f}s"
     )
 
 
