@@ -196,9 +196,7 @@ def find_runnable(sched: Sched, p: P, now: float | None) -> tuple[G | None, bool
 
 def has_work(sched: Sched, p: P) -> bool:
     """Whether ``p`` (or the global queue) holds something an M could run now or later."""
-    return bool(
-        p.runnext is not None or p.runq or sched.runq or p.timers.next_when() is not None
-    )
+    return bool(p.runnext is not None or p.runq or sched.runq or p.timers.next_when() is not None)
 
 
 def pidleput(sched: Sched, p: P) -> None:
