@@ -104,8 +104,7 @@ class Sysmon:
                 p.sysmon_runtick = runtick
                 p.sysmon_when = now
             elif (
-                now - p.sysmon_when
-                >= (threshold if p.status is _SYSCALL else hog_threshold)
+                now - p.sysmon_when >= (threshold if p.status is _SYSCALL else hog_threshold)
                 and m.curg is not None
             ):
                 with rt.lock:
