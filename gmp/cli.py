@@ -240,6 +240,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     lst = simsub.add_parser("list", help="list the bundled scenarios")
     lst.set_defaults(handler=cmd_sim_list)
+
+    from gmp.http.cli import add_serve_parser, run_serve
+
+    serve = add_serve_parser(sub)
+    serve.set_defaults(handler=run_serve)
     return parser
 
 

@@ -33,9 +33,10 @@ Lock order: an exchange's lock, then the scheduler lock (the ``gopark`` pattern 
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import threading
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import outcome
@@ -55,6 +56,7 @@ __all__ = ["ClientDisconnected", "Dispatcher", "Exchange", "Handler"]
 
 Handler = Callable[[Request], Any]
 """A handler: ``def h(req) -> Response`` or ``async def h(req) -> Response``."""
+
 
 class ClientDisconnected(ConnectionError):
     """Raised in a handler's G when it writes a streaming body nobody will read any more
@@ -82,10 +84,8 @@ class Dispatcher:
         """Queue a notice for ``ex`` (any thread; never blocks on trio)."""
         if not self.batch:
             self.wakeups += 1
-            try:
+            with contextlib.suppress(trio.RunFinishedError):
                 self._token.run_sync_soon(ex.on_notice)
-            except trio.RunFinishedError:
-                pass
             return
         with self._lock:
             self._queue.append(ex)
@@ -93,10 +93,8 @@ class Dispatcher:
                 return
             self._scheduled = True
             self.wakeups += 1
-        try:
+        with contextlib.suppress(trio.RunFinishedError):  # trio gone: nobody waits
             self._token.run_sync_soon(self._drain)
-        except trio.RunFinishedError:  # trio is gone; nobody is waiting any more
-            pass
 
     def _drain(self) -> None:
         """On trio's loop: deliver every queued notice."""
@@ -187,13 +185,16 @@ class Exchange:
             self.t_task = None
             trio.lowlevel.reschedule(task)
 
-    async def wait(self) -> None:
-        """Wait until the G finished, or (streaming) a head or chunks are available."""
+    async def wait(self, *, head_taken: bool = False) -> None:
+        """Wait until the G finished, or (streaming) a head or chunks are available.
+
+        ``head_taken``: the connection already wrote the head; wait for chunks or the end.
+        """
         while True:
             if self.t_done:
                 return
             with self.lock:
-                if self.head is not None or self.chunks:
+                if self.chunks or (self.head is not None and not head_taken):
                     return
                 self.want = True
             self.t_task = trio.lowlevel.current_task()
@@ -340,8 +341,6 @@ class Exchange:
             return True
 
 
-
-
 def _is_async_iterable(body: object) -> bool:
     return hasattr(body, "__aiter__")
 
@@ -430,7 +429,7 @@ def _as_bytes(chunk: object) -> bytes:
     raise TypeError(f"a streaming body must yield bytes or str, got {type(chunk).__name__}")
 
 
-def _close_iter(it: Iterator[bytes], body: Iterable[bytes] | AsyncIterable[bytes]) -> None:
+def _close_iter(it: Iterator[bytes], body: object) -> None:
     """Close a generator body early (and a WSGI result, which ``body.close`` covers)."""
     close = getattr(it, "close", None)
     if close is not None:
@@ -439,4 +438,3 @@ def _close_iter(it: Iterator[bytes], body: Iterable[bytes] | AsyncIterable[bytes
         close = getattr(body, "close", None)
         if close is not None:
             close()
-

@@ -178,6 +178,13 @@ class RequestParser:
     def on_headers_complete(self) -> None:
         self.state = _BODY
         self.head_bytes = 0
+        # The exact size of a head that arrived within one read (the per-feed count in
+        # feed() only sees heads still incomplete after a read).
+        size = self._url_len + sum(len(n) + len(v) + 4 for n, v in self._headers)
+        if size > self.max_header_bytes:
+            raise _LimitExceeded(
+                ParseError(431, f"request header section larger than {self.max_header_bytes} bytes")
+            )
         self.keep_alive = self.parser.should_keep_alive()
         for name, value in self._headers:
             if name == "content-length":
@@ -197,9 +204,7 @@ class RequestParser:
     def on_body(self, body: bytes) -> None:
         self._body_len += len(body)
         if self._body_len > self.max_body:
-            raise _LimitExceeded(
-                ParseError(413, f"request body larger than {self.max_body} bytes")
-            )
+            raise _LimitExceeded(ParseError(413, f"request body larger than {self.max_body} bytes"))
         self._body.append(body)
 
     def on_message_complete(self) -> None:

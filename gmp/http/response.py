@@ -70,9 +70,7 @@ class Response:
         self.body: Body = body
 
     @classmethod
-    def text(
-        cls, text: str, status: int = 200, headers: HeadersLike | None = None
-    ) -> Response:
+    def text(cls, text: str, status: int = 200, headers: HeadersLike | None = None) -> Response:
         """A ``text/plain; charset=utf-8`` response."""
         resp = cls(status, headers, text.encode("utf-8"))
         resp.headers.append(("content-type", "text/plain; charset=utf-8"))
@@ -122,8 +120,7 @@ def as_response(value: object) -> Response:
     if value is None:
         return Response(204)
     raise TypeError(
-        f"a handler must return a gmp.http.Response, bytes, str or None, "
-        f"got {type(value).__name__}"
+        f"a handler must return a gmp.http.Response, bytes, str or None, got {type(value).__name__}"
     )
 
 

@@ -11,8 +11,8 @@ the request (``PATH_INFO`` is the decoded path as latin-1 text, ``HTTP_*`` for h
 names with ``_`` dropped so ``X_Forwarded_For`` cannot pose as ``X-Forwarded-For``);
 ``start_response`` may be called until the first non-empty body item; the legacy
 ``write()`` callable is supported; the result's ``close()`` is always called. A list
-result becomes a fixed body with ``Content-Length``; any other iterable is streamed from
-the G as it is produced.
+result, or any result whose ``Content-Length`` is announced and at most 1 MiB, becomes a
+fixed body; any other iterable is streamed from the G as it is produced.
 """
 
 from __future__ import annotations
@@ -61,7 +61,9 @@ class _StartResponse:
         try:
             code = int(status.split(" ", 1)[0])
         except ValueError:
-            raise ValueError(f"WSGI status must start with a 3-digit code, got {status!r}") from None
+            raise ValueError(
+                f"WSGI status must start with a 3-digit code, got {status!r}"
+            ) from None
         self.status = code
         self.headers = list(headers)
         return self.write
@@ -159,6 +161,15 @@ class WSGIAdapter:
         if not first:  # the iterable was empty
             _close(result)
             return self._response(start, b"".join(start.written))
+        if _small_length(start.headers):
+            # A body of announced small length (Werkzeug/Flask announce it for every
+            # non-streamed response) is collected here and sent with its length, as
+            # gunicorn writes it directly: the streaming path costs a wake-up per chunk.
+            try:
+                body = b"".join([*start.written, first, *it])
+            finally:
+                _close(result)
+            return self._response(start, body)
         return self._response(start, _Body(start.written, first, it, result))
 
     @staticmethod
@@ -188,6 +199,17 @@ class _Body:
 
     def close(self) -> None:
         _close(self.result)
+
+
+_BUFFER_LIMIT = 1 << 20
+"""Largest announced Content-Length collected in memory rather than streamed."""
+
+
+def _small_length(headers: list[tuple[str, str]]) -> bool:
+    for name, value in headers:
+        if name.lower() == "content-length":
+            return value.isdigit() and int(value) <= _BUFFER_LIMIT
+    return False
 
 
 def _close(result: object) -> None:

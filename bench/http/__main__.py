@@ -1,0 +1,454 @@
+"""``python -m bench.http``: gmp.http beside uvicorn, hypercorn, gunicorn, Gin and net/http.
+
+Every server serves /ping, /json and /block (blocks 50 ms) on 127.0.0.1, pinned to CPU 0
+with ``taskset``; wrk runs pinned to CPU 1. For each server, in each round:
+
+- ``ping`` and ``json``: ``wrk -c64`` for ``--duration`` s: req/s, p50, p99;
+- ``ping32``: ``wrk -c32`` /ping alone (the availability baseline);
+- ``avail``: ``wrk -c8`` on /block started first, then ``wrk -c32`` on /ping: /ping's
+  req/s (and its ratio to ``ping32``) and p99 while handlers block.
+
+Rounds are interleaved (round 1 of every server, then round 2 ...) so a burst of load
+from elsewhere lands on all servers alike; the tables show medians over rounds and the
+ratio to uvicorn in the same run. Nothing is asserted; targets print as met / NOT met.
+See bench/http/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bench.machine import sample
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent.parent
+PY = sys.executable
+SERVER_CPU = "0"
+CLIENT_CPU = "1"
+
+
+@dataclass
+class Spec:
+    name: str
+    argv: list[str]  # "{port}" is replaced
+    env: dict[str, str] = field(default_factory=dict)
+    missing: str | None = None  # why it cannot run here
+
+
+@dataclass
+class Wrk:
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _have(module: str) -> bool:
+    return (
+        subprocess.run([PY, "-c", f"import {module}"], capture_output=True, check=False).returncode
+        == 0
+    )
+
+
+def build_go(out: Path) -> dict[str, str | None]:
+    """Build the Go servers with Debian's toolchain; returns name -> binary or None."""
+    go = shutil.which("go")
+    result: dict[str, str | None] = {"go-nethttp": None, "gin": None}
+    if go is None:
+        return result
+    cache = {"GOCACHE": str(out / "gocache"), "GO111MODULE": "off", "GOFLAGS": ""}
+    for name, src, gopath in (
+        ("go-nethttp", "nethttp", str(out / "gopath")),
+        # Gin from Debian's golang-github-gin-gonic-gin-dev (GOPATH mode): the Go module
+        # proxy is not reachable from this machine.
+        ("gin", "gin", "/usr/share/gocode"),
+    ):
+        binary = out / name
+        r = subprocess.run(
+            [go, "build", "-o", str(binary), str(HERE / "go" / src / "main.go")],
+            env=dict(os.environ, GOPATH=gopath, **cache),
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if r.returncode == 0:
+            result[name] = str(binary)
+        else:
+            print(f"[bench.http] building {name} failed:\n{r.stderr.strip()}", file=sys.stderr)
+    return result
+
+
+def specs(gobin: dict[str, str | None]) -> list[Spec]:
+    apps = "bench.http.apps"
+    out = [
+        Spec(
+            "gmp",
+            [
+                PY,
+                "-m",
+                "gmp.http",
+                "serve",
+                f"{apps}.gmp_app:app",
+                "--port",
+                "{port}",
+                "--procs",
+                "1",
+                "--no-access-log",
+                "--log-level",
+                "warning",
+            ],
+        ),
+        Spec(
+            "gmp+flask",
+            [
+                PY,
+                "-m",
+                "gmp.http",
+                "serve",
+                f"{apps}.flask_app:app",
+                "--wsgi",
+                "--port",
+                "{port}",
+                "--procs",
+                "1",
+                "--no-access-log",
+                "--log-level",
+                "warning",
+            ],
+        ),
+        Spec(
+            "uvicorn",
+            [
+                PY,
+                "-m",
+                "uvicorn",
+                f"{apps}.starlette_app:app",
+                "--port",
+                "{port}",
+                "--loop",
+                "uvloop",
+                "--http",
+                "httptools",
+                "--no-access-log",
+                "--log-level",
+                "warning",
+            ],
+        ),
+        Spec(
+            "hypercorn-trio",
+            [
+                PY,
+                "-m",
+                "hypercorn",
+                "-k",
+                "trio",
+                "-b",
+                "127.0.0.1:{port}",
+                "--log-level",
+                "warning",
+                f"{apps}.starlette_app:app",
+            ],
+        ),
+        Spec(
+            "gunicorn+flask",
+            [
+                PY,
+                "-m",
+                "gunicorn",
+                "-k",
+                "gthread",
+                "--threads",
+                "32",
+                "-w",
+                "1",
+                "-b",
+                "127.0.0.1:{port}",
+                "--log-level",
+                "warning",
+                f"{apps}.flask_app:app",
+            ],
+        ),
+    ]
+    for name in ("gin", "go-nethttp"):
+        binary = gobin.get(name)
+        spec = Spec(name, [binary or name, "{port}"], env={"GOMAXPROCS": "1"})
+        if binary is None:
+            spec.missing = "not built (see stderr)"
+        out.append(spec)
+    needs = {
+        "uvicorn": "uvicorn",
+        "hypercorn-trio": "hypercorn",
+        "gunicorn+flask": "gunicorn",
+        "gmp+flask": "flask",
+    }
+    for spec in out:
+        mod = needs.get(spec.name)
+        if mod and spec.missing is None and not _have(mod):
+            spec.missing = f"{mod} not installed (pip install -e '.[bench-http]')"
+    return out
+
+
+@contextlib.contextmanager
+def running(spec: Spec) -> Iterator[int]:
+    port = _free_port()
+    argv = ["taskset", "-c", SERVER_CPU] + [a.replace("{port}", str(port)) for a in spec.argv]
+    proc = subprocess.Popen(
+        argv,
+        cwd=ROOT,
+        env=dict(os.environ, **spec.env),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"{spec.name} exited with {proc.returncode} at start")
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"{spec.name} did not listen within 30 s") from None
+                time.sleep(0.05)
+        yield port
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(5)
+
+
+_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+def _ms(text: str) -> float:
+    m = re.fullmatch(r"([\d.]+)(us|ms|s)", text)
+    if m is None:
+        return float("nan")
+    return float(m.group(1)) * _UNITS[m.group(2)]
+
+
+def wrk_start(port: int, path: str, conns: int, duration: float) -> subprocess.Popen[str]:
+    argv = [
+        "taskset",
+        "-c",
+        CLIENT_CPU,
+        "wrk",
+        "-t1",
+        f"-c{conns}",
+        f"-d{duration:g}s",
+        "--timeout",
+        "10s",
+        "--latency",
+        f"http://127.0.0.1:{port}{path}",
+    ]
+    return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def wrk_result(proc: subprocess.Popen[str], timeout: float) -> Wrk:
+    out, _ = proc.communicate(timeout=timeout)
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    p50 = re.search(r"\s50%\s+(\S+)", out)
+    p99 = re.search(r"\s99%\s+(\S+)", out)
+    errs = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    sock_errs = re.search(
+        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out
+    )
+    if rps is None or p50 is None or p99 is None:
+        raise RuntimeError(f"wrk output not understood:\n{out}")
+    n_err = int(errs.group(1)) if errs else 0
+    if sock_errs:
+        n_err += sum(int(g) for g in sock_errs.groups())
+    return Wrk(float(rps.group(1)), _ms(p50.group(1)), _ms(p99.group(1)), n_err)
+
+
+def wrk(port: int, path: str, conns: int, duration: float) -> Wrk:
+    return wrk_result(wrk_start(port, path, conns, duration), duration + 30)
+
+
+def measure(spec: Spec, duration: float) -> dict[str, Wrk]:
+    res: dict[str, Wrk] = {}
+    with running(spec) as port:
+        wrk(port, "/ping", 64, 1)  # warm-up (imports, JIT-less caches, Go's GC)
+        res["ping"] = wrk(port, "/ping", 64, duration)
+        res["json"] = wrk(port, "/json", 64, duration)
+        res["ping32"] = wrk(port, "/ping", 32, duration)
+        blocker = wrk_start(port, "/block", 8, duration + 2)
+        time.sleep(1.0)  # let the blocking load reach steady state first
+        res["avail"] = wrk(port, "/ping", 32, duration)
+        res["block"] = wrk_result(blocker, duration + 40)
+    return res
+
+
+def _median(xs: list[float]) -> float:
+    return statistics.median(xs) if xs else float("nan")
+
+
+def report(
+    names: list[str], runs: dict[str, list[dict[str, Wrk]]], missing: dict[str, str]
+) -> None:
+    def med(name: str, key: str, attr: str) -> float:
+        return _median([getattr(r[key], attr) for r in runs.get(name, []) if key in r])
+
+    def fmt(v: float, spec: str) -> str:
+        return "-" if v != v else format(v, spec)
+
+    print()
+    print(
+        f"{'server':16s} {'/ping req/s':>11s} {'p50':>7s} {'p99':>7s} "
+        f"{'/json req/s':>11s} {'p50':>7s} {'p99':>7s}   (wrk -c64, medians, ms)"
+    )
+    for n in names:
+        if n in missing:
+            print(f"{n:16s} {'-':>11s}   ({missing[n]})")
+            continue
+        print(
+            f"{n:16s} {fmt(med(n, 'ping', 'rps'), ',.0f'):>11s} "
+            f"{fmt(med(n, 'ping', 'p50_ms'), '.2f'):>7s} "
+            f"{fmt(med(n, 'ping', 'p99_ms'), '.2f'):>7s} "
+            f"{fmt(med(n, 'json', 'rps'), ',.0f'):>11s} "
+            f"{fmt(med(n, 'json', 'p50_ms'), '.2f'):>7s} "
+            f"{fmt(med(n, 'json', 'p99_ms'), '.2f'):>7s}"
+        )
+    print()
+    print(
+        f"{'server':16s} {'ping32 req/s':>12s} {'loaded req/s':>12s} {'kept':>6s} "
+        f"{'p50':>8s} {'p99':>9s} {'/block req/s':>12s}   "
+        "(/ping -c32 while /block -c8 blocks 50 ms)"
+    )
+    for n in names:
+        if n in missing:
+            continue
+        base, loaded = med(n, "ping32", "rps"), med(n, "avail", "rps")
+        kept = _median([r["avail"].rps / r["ping32"].rps for r in runs.get(n, []) if "avail" in r])
+        print(
+            f"{n:16s} {fmt(base, ',.0f'):>12s} {fmt(loaded, ',.0f'):>12s} "
+            f"{fmt(kept * 100, '.0f'):>5s}% {fmt(med(n, 'avail', 'p50_ms'), '.2f'):>8s} "
+            f"{fmt(med(n, 'avail', 'p99_ms'), '.2f'):>9s} "
+            f"{fmt(med(n, 'block', 'rps'), ',.0f'):>12s}"
+        )
+    ref = "uvicorn"
+    if ref in runs and ref not in missing:
+        print()
+        print(f"ratios to {ref} in this run (req/s: higher is better; p99: lower is better)")
+        for n in names:
+            if n in missing or n == ref:
+                continue
+            r_ping = med(n, "ping", "rps") / med(ref, "ping", "rps")
+            r_json = med(n, "json", "rps") / med(ref, "json", "rps")
+            r_p99 = med(n, "avail", "p99_ms") / med(ref, "avail", "p99_ms")
+            print(
+                f"  {n:16s} /ping {r_ping:5.2f}x   /json {r_json:5.2f}x   "
+                f"loaded /ping p99 {r_p99:7.4f}x"
+            )
+    print()
+    print("targets (issue 6):")
+
+    def target(label: str, ok: bool | None, detail: str) -> None:
+        state = "n/a" if ok is None else ("met" if ok else "NOT met")
+        print(f"  {label:58s} {state:8s} {detail}")
+
+    if "gmp" in runs and ref in runs:
+        r = med("gmp", "ping", "rps") / med(ref, "ping", "rps")
+        target("gmp /ping >= 50% of uvicorn (goal > 100%)", r >= 0.5, f"{r * 100:.0f}%")
+    if "gmp" in runs:
+        kept = _median([x["avail"].rps / x["ping32"].rps for x in runs["gmp"]])
+        p99 = med("gmp", "avail", "p99_ms")
+        target(
+            "gmp /ping keeps >= 70% of unloaded req/s under blocking",
+            kept >= 0.7,
+            f"{kept * 100:.0f}%",
+        )
+        target("gmp /ping p99 <= 10 ms under blocking (goal 5 ms)", p99 <= 10, f"{p99:.2f} ms")
+    if "gmp+flask" in runs and "gunicorn+flask" in runs:
+        r = med("gmp+flask", "ping", "rps") / med("gunicorn+flask", "ping", "rps")
+        better = med("gmp+flask", "ping", "p99_ms") < med("gunicorn+flask", "ping", "p99_ms")
+        target(
+            "Flask on gmp >= 2x gunicorn-gthread req/s, better p99",
+            r >= 2 and better,
+            f"{r:.2f}x, p99 {'better' if better else 'worse'}",
+        )
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(prog="python -m bench.http", description=__doc__)
+    ap.add_argument("--duration", type=float, default=5.0, help="seconds per wrk run (5)")
+    ap.add_argument("--reps", type=int, default=3, help="rounds per server (3)")
+    ap.add_argument("--only", action="append", help="server name (repeatable)")
+    ap.add_argument("--quick", action="store_true", help="1 round of 2 s: a smoke test")
+    args = ap.parse_args()
+    if args.quick:
+        args.duration, args.reps = 2.0, 1
+    for tool in ("wrk", "taskset"):
+        if shutil.which(tool) is None:
+            print(f"{tool} not found: apt-get install -y wrk (make bench-http does)")
+            return 1
+    tmp = Path(tempfile.mkdtemp(prefix="gmp-bench-http-"))
+    try:
+        all_specs = specs(build_go(tmp))
+        if args.only:
+            all_specs = [s for s in all_specs if s.name in args.only]
+        names = [s.name for s in all_specs]
+        missing = {s.name: s.missing for s in all_specs if s.missing}
+        runs: dict[str, list[dict[str, Wrk]]] = {n: [] for n in names if n not in missing}
+        before = sample()
+        order = [s for s in all_specs if s.missing is None]
+        for rep in range(args.reps):
+            rot = order[rep % len(order) :] + order[: rep % len(order)] if order else []
+            for spec in rot:
+                t0 = time.perf_counter()
+                try:
+                    runs[spec.name].append(measure(spec, args.duration))
+                except (RuntimeError, subprocess.TimeoutExpired) as e:
+                    print(f"[bench.http] {spec.name} round {rep + 1} failed: {e}", file=sys.stderr)
+                    continue
+                r = runs[spec.name][-1]
+                print(
+                    f"[bench.http] round {rep + 1}/{args.reps} {spec.name:15s} "
+                    f"ping {r['ping'].rps:8,.0f}  json {r['json'].rps:8,.0f}  "
+                    f"loaded ping p99 {r['avail'].p99_ms:8.2f} ms  "
+                    f"({time.perf_counter() - t0:.0f} s)",
+                    file=sys.stderr,
+                )
+        after = sample()
+        if before.busy is not None and after.busy is not None:
+            wall = after.wall - before.wall
+            other = (after.busy - before.busy - (after.own - before.own)) / wall
+            print(
+                f"\nother load during the run: ~{max(other, 0):.2f} cores busy outside "
+                "this process tree (servers and wrk are children: counted as ours)"
+            )
+        report(names, runs, missing)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
