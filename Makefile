@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 PY313 ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.13*/bin/python3.13) $(shell command -v python3.13 2>/dev/null))
 VENV313 ?= .venv313
 
-.PHONY: run test lint bench test-313 clean
+.PHONY: run test lint bench bench-http test-313 clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,14 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m pip install --quiet -e '.[bench]'
 	flock /tmp/gmp-bench.lock $(PY) -m bench
+
+# HTTP load benchmarks: wrk, Go (net/http and Debian's Gin) and the rival Python servers
+# are installed here, never by `make test`.
+bench-http: $(STAMP)
+	command -v wrk >/dev/null && command -v go >/dev/null && test -d /usr/share/gocode/src/github.com/gin-gonic/gin || \
+	  (apt-get update -qq && apt-get install -y -qq wrk golang-go golang-github-gin-gonic-gin-dev)
+	$(PY) -m pip install --quiet -e '.[bench-http]'
+	flock /tmp/gmp-bench.lock $(PY) -m bench.http
 
 $(VENV313)/.installed: pyproject.toml
 	@test -n "$(PY313)" || { echo "make test-313: no python3.13 found (set PY313=/path/to/python3.13)"; exit 2; }

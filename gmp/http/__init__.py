@@ -3,6 +3,18 @@
 ``Server(app).run()`` serves ``app``, a ``def`` or ``async def`` handler taking a
 :class:`Request` and returning a :class:`Response`; :class:`WSGIAdapter` wraps a WSGI
 application (Flask, Django) as such a handler. See ``gmp/http/server.py`` for the shape.
+
+::
+
+    import time
+    from gmp.http import Request, Response, Server
+
+    def app(req: Request) -> Response:          # a plain def: a blocking call is fine
+        if req.path == "/slow":
+            time.sleep(0.05)                    # costs a thread; the P moves on
+        return Response.text("hello")
+
+    Server(app, port=8000).run()                # or: gmp serve mymodule:app --port 8000
 """
 
 from gmp.http.config import ServerConfig, ServerStats

@@ -352,6 +352,8 @@ def _run_plain(handler: Handler, req: Request, ex: Exchange) -> Any:
     handler, a decorator) continues as a coroutine G: the runtime steps what we return.
     """
     result = handler(req)
+    if type(result) is Response and type(result.body) is bytes:
+        return result  # the common case, without isawaitable's ABC check
     if inspect.isawaitable(result):
         return _finish_async(result, req, ex)
     resp = as_response(result)

@@ -527,9 +527,12 @@ class Server:
                 keep_alive = False
             if ex.head is not None:
                 return await self._write_stream(conn, sock, req, ex, keep_alive, started)
-            result = ex.outcome()
+            g = ex.g
             try:
-                resp = result.unwrap()
+                if g is not None and g.exc is None and g.done():
+                    resp = g.value  # the fast path: no outcome object
+                else:
+                    resp = ex.outcome().unwrap()
                 if not isinstance(resp, Response):  # a runner always normalizes; be safe
                     raise TypeError(f"handler G returned {type(resp).__name__}")
                 body = resp.body

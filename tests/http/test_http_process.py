@@ -45,14 +45,14 @@ class Proc:
 
 
 @contextmanager
-def serve(*args: str) -> Iterator[Proc]:
+def serve(*args: str, app: str = "http_apps:app") -> Iterator[Proc]:
     popen = subprocess.Popen(
         [
             sys.executable,
             "-m",
             "gmp.http",
             "serve",
-            "http_apps:app",
+            app,
             "--port",
             "0",
             "--log-format",
@@ -155,3 +155,12 @@ def test_a_bad_app_path_exits_2_with_a_clear_error():
     )
     assert r.returncode == 2
     assert "cannot start the server" in r.stderr and "no_such_module" in r.stderr
+
+
+def test_serve_wsgi_runs_a_flask_app():
+    with serve("--procs", "1", "--wsgi", app="http_flask_app:app") as proc:
+        base = f"http://127.0.0.1:{proc.port}"
+        assert httpx.get(f"{base}/ping").text == "pong"
+        assert httpx.get(f"{base}/json").json()["message"] == "hello"
+        proc.popen.send_signal(signal.SIGTERM)
+        assert proc.popen.wait(20) == 0

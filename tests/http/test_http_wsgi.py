@@ -29,7 +29,8 @@ def flask_server():
 
 def test_flask_routes_json_forms_and_headers(flask_server):
     _, c = flask_server
-    assert c.get("/ping").text == "pong"
+    r = c.get("/ping")
+    assert r.text == "pong" and r.headers["content-length"] == "4"  # sent whole, not chunked
     assert c.get("/json").json() == {"message": "hello", "path": "/json", "script": ""}
     r = c.post("/json?q=1", json={"k": [1, 2]})
     assert r.json() == {"got": {"k": [1, 2]}, "args": {"q": "1"}}
