@@ -25,14 +25,14 @@ from typing import Any
 
 import structlog
 
-from gmp.http._log import lazy_logger
 from gmp.http.config import ServerConfig
 from gmp.http.server import Server
 from gmp.http.wsgi import WSGIAdapter
+from gmp.observe.log import get_logger
 
 __all__ = ["add_serve_parser", "build_parser", "load_app", "main", "run_serve"]
 
-_log = lazy_logger("gmp.http.cli")
+_log = get_logger("gmp.http.cli")
 _DEFAULTS = ServerConfig()
 
 

@@ -41,7 +41,6 @@ import outcome
 import trio
 
 from gmp.errors import RuntimeClosedError
-from gmp.http._log import lazy_logger
 from gmp.http.config import ServerConfig, ServerStats
 from gmp.http.dispatch import Dispatcher, Exchange, Handler
 from gmp.http.parser import ParseError, RequestParser
@@ -56,12 +55,13 @@ from gmp.http.response import (
     encode_head,
     simple_response,
 )
+from gmp.observe.log import get_logger
 from gmp.runtime.runtime import Runtime
 
 __all__ = ["Server", "bind_socket", "is_async_handler"]
 
-_log = lazy_logger("gmp.http.server")
-_access = lazy_logger("gmp.http.access")
+_log = get_logger("gmp.http.server")
+_access = get_logger("gmp.http.access")
 
 # What a connection is doing; the shutdown drain closes only IDLE ones at once.
 _IDLE = 0  # waiting for the first byte of the next request
