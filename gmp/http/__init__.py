@@ -1,4 +1,19 @@
-"""gmp's HTTP/1.1 front end: a trio server where every request's handler runs as a G.
+"""gmp's HTTP/1.1 front end: a trio server where every request's handler runs as a G,
+and a Gin-like framework on top (:class:`Engine`, :class:`Context`, middleware).
+
+The framework (see ``gmp/http/engine.py`` and ``docs/http.md``)::
+
+    from gmp.http import Context, Engine
+
+    app = Engine.default()
+
+    @app.get("/users/:id")
+    def user(c: Context) -> None:
+        c.json(200, {"id": c.param("id", int)})
+
+    app.run(port=8080)
+
+The bare server underneath takes any handler of a :class:`Request`:
 
 ``Server(app).run()`` serves ``app``, a ``def`` or ``async def`` handler taking a
 :class:`Request` and returning a :class:`Response`; :class:`WSGIAdapter` wraps a WSGI
@@ -17,8 +32,27 @@ application (Flask, Django) as such a handler. See ``gmp/http/server.py`` for th
     Server(app, port=8000).run()                # or: gmp serve mymodule:app --port 8000
 """
 
+from gmp.http.binding import BindError
 from gmp.http.config import ServerConfig, ServerStats
+from gmp.http.context import Context, HandlerFunc, Middleware
 from gmp.http.dispatch import ClientDisconnected, Handler
+from gmp.http.engine import Engine, RouterGroup
+from gmp.http.errors import (
+    BadRequest,
+    Conflict,
+    Forbidden,
+    GatewayTimeout,
+    HTTPError,
+    MethodNotAllowed,
+    NotFound,
+    PayloadTooLarge,
+    ServiceUnavailable,
+    TooManyRequests,
+    Unauthorized,
+    UnprocessableEntity,
+    UnsupportedMediaType,
+)
+from gmp.http.middleware import Logger, Recovery, RequestID
 from gmp.http.parser import ParseError
 from gmp.http.request import Headers, Request
 from gmp.http.response import Response
@@ -26,14 +60,36 @@ from gmp.http.server import Server
 from gmp.http.wsgi import WSGIAdapter
 
 __all__ = [
+    "BadRequest",
+    "BindError",
     "ClientDisconnected",
+    "Conflict",
+    "Context",
+    "Engine",
+    "Forbidden",
+    "GatewayTimeout",
+    "HTTPError",
     "Handler",
+    "HandlerFunc",
     "Headers",
+    "Logger",
+    "MethodNotAllowed",
+    "Middleware",
+    "NotFound",
     "ParseError",
+    "PayloadTooLarge",
+    "Recovery",
     "Request",
+    "RequestID",
     "Response",
+    "RouterGroup",
     "Server",
     "ServerConfig",
     "ServerStats",
+    "ServiceUnavailable",
+    "TooManyRequests",
+    "Unauthorized",
+    "UnprocessableEntity",
+    "UnsupportedMediaType",
     "WSGIAdapter",
 ]

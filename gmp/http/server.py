@@ -42,7 +42,7 @@ import trio
 
 from gmp.errors import RuntimeClosedError
 from gmp.http.config import ServerConfig, ServerStats
-from gmp.http.dispatch import Dispatcher, Exchange, Handler
+from gmp.http.dispatch import ClientDisconnected, Dispatcher, Exchange, Handler
 from gmp.http.parser import ParseError, RequestParser
 from gmp.http.request import Request
 from gmp.http.response import (
@@ -638,8 +638,13 @@ class Server:
                 break
         result = ex.outcome()
         if isinstance(result, outcome.Error):
-            self._counters.handler_errors += 1
             err = result.error
+            if isinstance(err, ClientDisconnected):
+                # The client left mid-stream: not a server error (no 500, no traceback).
+                _log.info("client went away during a streaming response", path=req.path)
+                self._log_access(req, resp.status, total, started)
+                return False
+            self._counters.handler_errors += 1
             _log.error(
                 "streaming handler failed after the response started; dropping the connection",
                 method=req.method,

@@ -1,0 +1,730 @@
+"""The per-request :class:`Context` and the middleware chain it runs (Gin's ``gin.Context``).
+
+A request matched to a route gets a Context holding the request, the route's path
+parameters, a response under construction and the route's *chain*: the engine's
+middleware, its groups' middleware, the route's own middleware, then the handler. Each
+element is called with the Context. Gin's rules:
+
+- ``c.next()`` runs the rest of the chain, then returns to the caller, which can work
+  after it (a Logger measures latency around it). An element that does not call it lets
+  the chain continue after it returns (Gin's ``Next`` loop).
+- ``c.abort()`` stops the chain after the current element; the current one finishes.
+  ``abort_with_status_json(code, obj)`` also writes the response.
+- An :class:`~gmp.http.errors.HTTPError` raised by an element becomes its response and
+  aborts the chain, caught by the ``next()`` that called the element, so outer
+  middleware sees the status, as if the element had written it.
+
+Two ways to run a chain
+-----------------------
+Elements may be plain ``def`` or ``async def``. A chain of plain functions runs as a
+plain-callable G: one function call per element, and a handler that blocks (a database
+driver, ``time.sleep``) costs its thread, not its P, because the runtime treats such a
+G as a blocking call and sysmon hands the P on. A chain with any ``async def`` element
+runs as a coroutine G and ``c.next()`` returns an awaitable (``await c.next()``). In such a
+chain a plain-``def`` handler at the end runs through :func:`gmp.syscall`, so it may
+still block; a plain middleware before it runs inline.
+
+A plain function cannot wait for a coroutine, so a plain-``def`` middleware that calls
+``c.next()`` needs every element after it to be plain as well; otherwise ``next()``
+raises a ``TypeError`` naming both, and the fix is to write that middleware as
+``async def``. Middleware meant for any chain subclasses :class:`Middleware`, which has
+both forms, and the engine picks the one the chain needs (the built-ins do this).
+
+Writing the response
+--------------------
+``c.json(200, obj)``, ``c.string(200, text)``, ``c.data(200, type, bytes)``,
+``c.redirect(302, url)``, ``c.stream(chunks)``, plus ``c.status(code)``,
+``c.header(name, value)`` and ``c.set_cookie(...)``. A handler may instead *return*
+the response: a :class:`~gmp.http.Response`, ``str`` (text), ``bytes``, a ``dict`` or
+``list`` (JSON), or ``None`` (whatever the Context holds; 200 with an empty body if
+nothing was written). Headers set with ``c.header`` are added to a returned Response.
+
+Concurrency
+-----------
+A Context belongs to its request's G. To hand request data to a G that outlives the
+handler (``gmp.go(audit, c.copy())``), pass :meth:`Context.copy`: a snapshot of the
+request, params and keys that refuses to write a response (Gin's ``Context.Copy``).
+Contextvars (structlog's bound ``request_id``, a user's own) are the G's and follow it
+into every G it starts, because each G starts with a copy of its parent's.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json as _json
+from collections.abc import AsyncIterable, Awaitable, Callable, Iterable
+from http.cookies import CookieError, SimpleCookie
+from typing import TYPE_CHECKING, Any, Literal, NoReturn, TypeVar, overload
+
+from gmp.http.binding import bind, decode_json
+from gmp.http.errors import BadRequest, HTTPError
+from gmp.http.request import Request
+from gmp.http.response import Response
+from gmp.runtime.api import syscall
+
+if TYPE_CHECKING:
+    from gmp.http.engine import Engine
+
+__all__ = ["ABORT_INDEX", "Context", "HandlerFunc", "Middleware"]
+
+T = TypeVar("T")
+
+HandlerFunc = Callable[["Context"], Any]
+"""A chain element: ``def h(c: Context) -> ...`` or ``async def``."""
+
+ABORT_INDEX = 1 << 30  # Gin's abortIndex: past any chain's end
+_MISSING: Any = object()
+
+_TRUE = frozenset(("1", "true", "yes", "on", "t", "y"))
+_FALSE = frozenset(("0", "false", "no", "off", "f", "n", ""))
+
+
+class Middleware:
+    """Middleware usable in any chain: ``__call__`` for plain chains, ``call_async`` for
+    chains with ``async def`` elements (see the module docstring).
+
+    Subclasses override both, or only :meth:`before` and :meth:`after`, which the
+    default forms call around ``c.next()``. ``after`` runs on success and on error
+    (``exc`` is the exception that is propagating, or None).
+    """
+
+    def before(self, c: Context) -> None:
+        """Runs before the rest of the chain."""
+
+    def after(self, c: Context, exc: BaseException | None) -> None:
+        """Runs after the rest of the chain (also when it raised)."""
+
+    def __call__(self, c: Context) -> None:
+        self.before(c)
+        try:
+            c.next()
+        except BaseException as e:
+            self.after(c, e)
+            raise
+        self.after(c, None)
+
+    async def call_async(self, c: Context) -> None:
+        self.before(c)
+        try:
+            await c.next()
+        except BaseException as e:
+            self.after(c, e)
+            raise
+        self.after(c, None)
+
+
+def handler_name(fn: object) -> str:
+    """``module.qualname`` of a handler (Gin's ``HandlerName``), for errors and logs."""
+    if isinstance(fn, Middleware):
+        return type(fn).__module__ + "." + type(fn).__qualname__
+    mod = getattr(fn, "__module__", None) or "?"
+    name = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or repr(fn)
+    return f"{mod}.{name}"
+
+
+class Chain:
+    """A route's compiled chain: the elements in order, which are coroutine functions,
+    and from which index on every element is plain (``sync_from``)."""
+
+    __slots__ = ("all_sync", "handlers", "kinds", "last_plain", "name", "route", "sync_from")
+
+    def __init__(self, handlers: list[HandlerFunc], route: str) -> None:
+        from gmp.http.server import is_async_handler
+
+        duals = [isinstance(h, Middleware) for h in handlers]
+        kinds = [is_async_handler(h) and not d for h, d in zip(handlers, duals, strict=True)]
+        all_sync = not any(kinds)
+        elements: list[HandlerFunc] = []
+        for h, dual in zip(handlers, duals, strict=True):
+            if dual and not all_sync:
+                elements.append(h.call_async)  # type: ignore[attr-defined]
+            else:
+                elements.append(h)
+        if not all_sync:
+            kinds = [k or d for k, d in zip(kinds, duals, strict=True)]
+        sync_from = len(kinds)
+        while sync_from > 0 and not kinds[sync_from - 1]:
+            sync_from -= 1
+        self.handlers = tuple(elements)
+        self.kinds = tuple(kinds)
+        self.all_sync = all_sync
+        self.sync_from = sync_from
+        self.last_plain = bool(kinds) and not kinds[-1]
+        self.route = route
+        self.name = handler_name(handlers[-1]) if handlers else ""
+
+
+class Context:
+    """One request's state along its chain (Gin's ``gin.Context``); see the module docs.
+
+    Request side: :attr:`request`, :attr:`params`, :attr:`full_path` (the route pattern),
+    :meth:`param`, :meth:`query`, :meth:`get_header`, :meth:`cookie`, :attr:`body`,
+    :meth:`bind_json`, :attr:`client_ip`. Chain: :meth:`next`, :meth:`abort`,
+    :meth:`set`/:meth:`get`. Response: :meth:`json`, :meth:`string`, :meth:`data`,
+    :meth:`status`, :meth:`header`, :meth:`redirect`, :meth:`stream`.
+    """
+
+    __slots__ = (
+        "_body",
+        "_chain",
+        "_copied",
+        "_headers",
+        "_in_async",
+        "_index",
+        "_result",
+        "_status",
+        "engine",
+        "errors",
+        "full_path",
+        "keys",
+        "params",
+        "request",
+    )
+
+    def __init__(
+        self,
+        request: Request,
+        params: dict[str, str],
+        chain: Chain,
+        engine: Engine | None = None,
+    ) -> None:
+        self.request = request
+        self.params = params
+        self.full_path = chain.route
+        self.engine = engine
+        self.keys: dict[str, Any] | None = None
+        self.errors: list[BaseException] = []
+        self._chain = chain
+        self._index = -1
+        self._in_async = False
+        self._status = 200
+        self._headers: list[tuple[str, str]] | None = None
+        self._body: Any = None
+        self._result: Any = None
+        self._copied = False
+
+    # -- the chain -----------------------------------------------------------------
+
+    def next(self) -> Any:
+        """Run the rest of the chain and return (Gin's ``Next``).
+
+        In a chain of plain functions this runs it and returns None; in a chain with
+        ``async def`` elements it returns an awaitable: ``await c.next()``.
+        """
+        if self._copied:
+            raise RuntimeError("a copied Context has no chain: c.next() works only on the original")
+        chain = self._chain
+        if chain.all_sync:
+            self._run_sync()
+            return None
+        if self._in_async:
+            return self._run_async()
+        # A plain element of a mixed chain: it can only run what follows inline.
+        following = self._index + 1
+        if following < chain.sync_from:
+            culprit = (
+                chain.handlers[self._index] if 0 <= self._index < len(chain.handlers) else None
+            )
+            later = next(
+                chain.handlers[i] for i in range(following, len(chain.handlers)) if chain.kinds[i]
+            )
+            raise TypeError(
+                f"plain-def middleware {handler_name(culprit)} called c.next(), but the chain "
+                f"continues with async def {handler_name(later)} (route {chain.route!r}); "
+                f"a plain function cannot wait for a coroutine: write the middleware as "
+                f"'async def' and 'await c.next()', or subclass gmp.http.Middleware"
+            )
+        self._run_sync()
+        return None
+
+    def _run_sync(self) -> None:
+        handlers = self._chain.handlers
+        n = len(handlers)
+        self._index += 1
+        while self._index < n:
+            try:
+                result = handlers[self._index](self)
+            except HTTPError as e:
+                self._apply_error(e)
+                return
+            if result is not None:
+                self._take_result(result)
+            self._index += 1
+
+    async def _run_async(self) -> None:
+        chain = self._chain
+        handlers = chain.handlers
+        kinds = chain.kinds
+        n = len(handlers)
+        self._index += 1
+        while self._index < n:
+            i = self._index
+            outer = self._in_async
+            try:
+                if kinds[i]:
+                    self._in_async = True
+                    result = await handlers[i](self)
+                else:
+                    self._in_async = False
+                    if i == n - 1:
+                        # A plain handler may block: run it as a blocking call, so
+                        # sysmon hands our P on if it does (Go's entersyscall).
+                        result = await syscall(handlers[i], self)
+                    else:
+                        result = handlers[i](self)
+            except HTTPError as e:
+                self._in_async = outer
+                self._apply_error(e)
+                return
+            self._in_async = outer
+            if result is not None:
+                if isinstance(result, Awaitable):
+                    result = await result
+                if result is not None:
+                    self._take_result(result)
+            self._index += 1
+
+    async def _start_async(self) -> Response:
+        self._in_async = True
+        await self._run_async()
+        return self.response()
+
+    def _take_result(self, result: Any) -> None:
+        if isinstance(result, Awaitable):
+            close = getattr(result, "close", None)
+            if close is not None:
+                close()
+            raise TypeError(
+                f"{handler_name(self._chain.handlers[self._index])} returned an awaitable but "
+                f"is not an 'async def' function, so the chain runs without awaiting; "
+                f"define it with 'async def' (route {self._chain.route!r})"
+            )
+        self._result = result
+
+    def _apply_error(self, e: HTTPError) -> None:
+        self.errors.append(e)
+        self._index = ABORT_INDEX
+        self._result = None
+        self._status = e.status
+        self._body = _json_bytes(e.body())
+        self._set_content_type("application/json")
+        for name, value in e.headers:
+            self.header(name, value)
+
+    def abort(self) -> None:
+        """Stop the chain after the current element (Gin's ``Abort``)."""
+        self._index = ABORT_INDEX
+
+    def is_aborted(self) -> bool:
+        """Whether :meth:`abort` (or an HTTPError) stopped the chain."""
+        return self._index >= ABORT_INDEX
+
+    def abort_with_status(self, code: int) -> None:
+        """Abort and answer ``code`` with an empty body (Gin's ``AbortWithStatus``)."""
+        self.abort()
+        self.status(code)
+
+    def abort_with_status_json(self, code: int, obj: Any) -> None:
+        """Abort and answer ``code`` with ``obj`` as JSON (Gin's ``AbortWithStatusJSON``)."""
+        self.abort()
+        self.json(code, obj)
+
+    def abort_with_error(self, error: HTTPError) -> None:
+        """Abort with an :class:`HTTPError`'s status, headers and JSON body."""
+        self._apply_error(error)
+
+    def fail(self, status: int, detail: str | None = None) -> NoReturn:
+        """Raise an :class:`HTTPError` (``c.fail(404, "no such user")``)."""
+        raise HTTPError(status, detail)
+
+    @property
+    def handler_name(self) -> str:
+        """The route's handler, as ``module.qualname`` (Gin's ``HandlerName``)."""
+        return self._chain.name
+
+    # -- values along the chain -----------------------------------------------------
+
+    def set(self, key: str, value: Any) -> None:
+        """Store a value for later elements of this request (Gin's ``Set``)."""
+        keys = self.keys
+        if keys is None:
+            keys = self.keys = {}
+        keys[key] = value
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """A value stored with :meth:`set`, or ``default`` (Gin's ``Get``)."""
+        keys = self.keys
+        if keys is None:
+            return default
+        return keys.get(key, default)
+
+    def must_get(self, key: str) -> Any:
+        """A value stored with :meth:`set`; ``KeyError`` if none (Gin's ``MustGet``)."""
+        keys = self.keys
+        if keys is None or key not in keys:
+            raise KeyError(f"no value set for key {key!r} in this request's Context")
+        return keys[key]
+
+    def copy(self) -> Context:
+        """A snapshot safe to pass to another G (Gin's ``Copy``): the request, params,
+        keys and route, without the chain; writing a response through it raises."""
+        c = Context(self.request, dict(self.params), self._chain, self.engine)
+        c.keys = dict(self.keys) if self.keys else None
+        c._index = ABORT_INDEX
+        c._copied = True
+        return c
+
+    # -- the request ---------------------------------------------------------------
+
+    @property
+    def method(self) -> str:
+        return self.request.method
+
+    @property
+    def path(self) -> str:
+        return self.request.path
+
+    def param(self, name: str, type: Callable[[str], T] | None = None) -> Any:
+        """The path parameter ``name`` (``:id`` or ``*path`` in the route; Gin's ``Param``).
+
+        ``type`` converts it (``c.param("id", int)``); a value it rejects is a 400
+        naming the parameter. A name the route does not have is a ``KeyError``.
+        """
+        try:
+            value = self.params[name]
+        except KeyError:
+            have = ", ".join(sorted(self.params)) or "none"
+            raise KeyError(
+                f"route {self.full_path!r} has no path parameter {name!r} (it has: {have})"
+            ) from None
+        if type is None:
+            return value
+        return _convert("path parameter", name, value, type)
+
+    @overload
+    def query(self, name: str) -> str | None: ...
+
+    @overload
+    def query(self, name: str, default: T) -> str | T: ...
+
+    @overload
+    def query(self, name: str, default: Any, type: Callable[[str], T]) -> T: ...
+
+    def query(self, name: str, default: Any = None, type: Any = None) -> Any:
+        """The first value of query parameter ``name``, or ``default`` when absent
+        (Gin's ``Query`` and ``DefaultQuery``). ``type`` converts a present value
+        (``c.query("page", 1, int)``); one it rejects is a 400 naming the parameter."""
+        values = self.request.query_params.get(name)
+        if not values:
+            return default
+        if type is None:
+            return values[0]
+        return _convert("query parameter", name, values[0], type)
+
+    def query_list(self, name: str, type: Callable[[str], T] | None = None) -> list[Any]:
+        """Every value of query parameter ``name`` (``?tag=a&tag=b``; Gin's ``QueryArray``)."""
+        values = self.request.query_params.get(name, [])
+        if type is None:
+            return list(values)
+        return [_convert("query parameter", name, v, type) for v in values]
+
+    @property
+    def query_params(self) -> dict[str, list[str]]:
+        """Every query parameter with all its values."""
+        return self.request.query_params
+
+    def get_header(self, name: str, default: str | None = None) -> str | None:
+        """A request header (any case), or ``default`` (Gin's ``GetHeader``)."""
+        return self.request.headers.get(name, default)  # type: ignore[arg-type]
+
+    @property
+    def content_type(self) -> str:
+        """The request's media type, without parameters (Gin's ``ContentType``)."""
+        value = self.request.headers.get("content-type", "")
+        return value.split(";", 1)[0].strip().lower()
+
+    def cookie(self, name: str, default: str | None = None) -> str | None:
+        """The value of request cookie ``name``, or ``default`` (Gin's ``Cookie``)."""
+        for header in self.request.headers.get_all("cookie"):
+            jar: SimpleCookie = SimpleCookie()
+            try:
+                jar.load(header)
+            except CookieError:
+                continue
+            morsel = jar.get(name)
+            if morsel is not None:
+                return morsel.value
+        return default
+
+    @property
+    def body(self) -> bytes:
+        """The raw request body (read whole by the server, up to its ``max_body``)."""
+        return self.request.body
+
+    def json_body(self) -> Any:
+        """The body parsed as JSON; malformed JSON is a 400 saying where."""
+        return decode_json(self.request.body)
+
+    def bind_json(self, cls: type[T], *, strict: bool = False) -> T:
+        """The JSON body structured into ``cls`` (a dataclass, attrs class, pydantic
+        model, or a type such as ``list[int]``; Gin's ``ShouldBindJSON``).
+
+        Malformed JSON, a wrong type or a missing field raises
+        :class:`~gmp.http.binding.BindError`, a 400 whose body lists every problem with
+        its location (``$.address.city: required field missing``). ``strict``: unknown
+        fields are an error too.
+        """
+        return bind(decode_json(self.request.body), cls, strict=strict)
+
+    @property
+    def remote_addr(self) -> str | None:
+        """The peer's address (the connection's, never a header)."""
+        client = self.request.client
+        return client[0] if client else None
+
+    @property
+    def client_ip(self) -> str | None:
+        """The client's address (Gin's ``ClientIP``): the peer's, unless the peer is one
+        of the engine's ``trusted_proxies``, then the nearest untrusted address in
+        ``X-Forwarded-For`` (read right to left, as Gin does)."""
+        peer = self.remote_addr
+        engine = self.engine
+        if peer is None or engine is None or not engine.trusted_proxies:
+            return peer
+        if not engine.is_trusted(peer):
+            return peer
+        forwarded = self.request.headers.get_all("x-forwarded-for")
+        hops = [h.strip() for line in forwarded for h in line.split(",") if h.strip()]
+        for hop in reversed(hops):
+            try:
+                ipaddress.ip_address(hop)
+            except ValueError:
+                break
+            if not engine.is_trusted(hop):
+                return hop
+        return hops[0] if hops else peer
+
+    # -- the response --------------------------------------------------------------
+
+    def _writable(self) -> None:
+        if self._copied:
+            raise RuntimeError(
+                "a copied Context cannot write the response: only the request's own "
+                "handler chain answers it (Gin's Context.Copy is read-only the same way)"
+            )
+
+    def status(self, code: int) -> None:
+        """Set the response status (Gin's ``Status``)."""
+        self._writable()
+        if isinstance(code, bool) or not isinstance(code, int) or not 100 <= code <= 999:
+            raise ValueError(f"status must be an int from 100 to 999, got {code!r}")
+        self._status = code
+
+    @property
+    def status_code(self) -> int:
+        """The status the response will have so far (Gin's ``Writer.Status``)."""
+        result = self._result
+        if isinstance(result, Response):
+            return result.status
+        return self._status
+
+    def header(self, name: str, value: str | None) -> None:
+        """Set a response header, replacing earlier values; ``None`` removes it (Gin's
+        ``Header``). Use :meth:`add_header` to repeat a field."""
+        self._writable()
+        headers = self._headers
+        key = name.lower()
+        if headers is None:
+            headers = self._headers = []
+        else:
+            headers[:] = [(k, v) for k, v in headers if k.lower() != key]
+        if value is not None:
+            headers.append((name, str(value)))
+
+    def add_header(self, name: str, value: str) -> None:
+        """Append a response header field (``Set-Cookie``, ``Vary``)."""
+        self._writable()
+        if self._headers is None:
+            self._headers = []
+        self._headers.append((name, str(value)))
+
+    def response_header(self, name: str) -> str | None:
+        """A response header set so far (any case), or None."""
+        key = name.lower()
+        for k, v in self._headers or ():
+            if k.lower() == key:
+                return v
+        result = self._result
+        if isinstance(result, Response):
+            for k, v in result.headers:
+                if k.lower() == key:
+                    return v
+        return None
+
+    def _set_content_type(self, value: str) -> None:
+        headers = self._headers
+        if headers is None:
+            self._headers = [("content-type", value)]
+            return
+        headers[:] = [(k, v) for k, v in headers if k.lower() != "content-type"]
+        headers.append(("content-type", value))
+
+    def set_cookie(
+        self,
+        name: str,
+        value: str,
+        *,
+        max_age: int | None = None,
+        path: str = "/",
+        domain: str | None = None,
+        secure: bool = False,
+        http_only: bool = True,
+        same_site: Literal["Lax", "Strict", "None"] | None = "Lax",
+    ) -> None:
+        """Add a ``Set-Cookie`` header (Gin's ``SetCookie``; values are quoted as needed)."""
+        jar: SimpleCookie = SimpleCookie()
+        try:
+            jar[name] = value
+        except CookieError as e:
+            raise ValueError(f"invalid cookie name {name!r}: {e}") from None
+        morsel = jar[name]
+        morsel["path"] = path
+        if max_age is not None:
+            morsel["max-age"] = str(int(max_age))
+        if domain:
+            morsel["domain"] = domain
+        if secure:
+            morsel["secure"] = True
+        if http_only:
+            morsel["httponly"] = True
+        if same_site:
+            morsel["samesite"] = same_site
+        self.add_header("set-cookie", morsel.OutputString())
+
+    def json(self, code: int, obj: Any) -> None:
+        """Answer ``code`` with ``obj`` as JSON (Gin's ``JSON``)."""
+        self.status(code)
+        self._body = _json_bytes(obj)
+        self._result = None
+        self._set_content_type("application/json")
+
+    def string(self, code: int, text: str) -> None:
+        """Answer ``code`` with ``text`` as ``text/plain`` UTF-8 (Gin's ``String``)."""
+        self.status(code)
+        self._body = text.encode("utf-8")
+        self._result = None
+        self._set_content_type("text/plain; charset=utf-8")
+
+    def html(self, code: int, html: str) -> None:
+        """Answer ``code`` with an HTML document (UTF-8)."""
+        self.status(code)
+        self._body = html.encode("utf-8")
+        self._result = None
+        self._set_content_type("text/html; charset=utf-8")
+
+    def data(self, code: int, content_type: str, data: bytes) -> None:
+        """Answer ``code`` with raw bytes of ``content_type`` (Gin's ``Data``)."""
+        if not isinstance(data, bytes | bytearray | memoryview):
+            raise TypeError(f"c.data() needs bytes, got {type(data).__name__}")
+        self.status(code)
+        self._body = bytes(data)
+        self._result = None
+        self._set_content_type(content_type)
+
+    def redirect(self, code: int, location: str) -> None:
+        """Redirect with a 3xx ``code`` to ``location`` (Gin's ``Redirect``)."""
+        if (
+            isinstance(code, bool)
+            or not isinstance(code, int)
+            or not (300 <= code <= 308 or code == 201)
+        ):
+            raise ValueError(f"redirect status must be 201 or 300-308, got {code!r}")
+        self.status(code)
+        self.header("location", location)
+        self._body = b""
+        self._result = None
+
+    def stream(
+        self,
+        chunks: Iterable[bytes | str] | AsyncIterable[bytes | str],
+        *,
+        content_type: str = "text/plain; charset=utf-8",
+        code: int | None = None,
+    ) -> None:
+        """Answer with a streaming body: each chunk is sent as it is produced (Gin's
+        ``Stream``; chunked encoding). The iterable is consumed in this request's G
+        after the chain returns, with flow control: a slow client makes it wait."""
+        if code is not None:
+            self.status(code)
+        else:
+            self._writable()
+        if isinstance(chunks, bytes | str) or not (
+            hasattr(chunks, "__iter__") or hasattr(chunks, "__aiter__")
+        ):
+            raise TypeError(
+                f"c.stream() needs an iterable of bytes or str chunks, got {type(chunks).__name__}"
+            )
+        self._body = chunks
+        self._result = None
+        self._set_content_type(content_type)
+
+    @property
+    def written(self) -> bool:
+        """Whether a body has been set or returned."""
+        return self._body is not None or self._result is not None
+
+    def response(self) -> Response:
+        """The response as it stands: a returned value, or what was written."""
+        result = self._result
+        if result is not None:
+            resp = _to_response(result)
+            extra = self._headers
+            if extra:
+                names = {k.lower() for k, _ in resp.headers}
+                resp.headers[:0] = [(k, v) for k, v in extra if k.lower() not in names]
+            return resp
+        body = self._body
+        headers = self._headers
+        resp = Response.__new__(Response)
+        resp.status = self._status
+        resp.headers = headers if headers is not None else []
+        resp.body = body if body is not None else b""
+        return resp
+
+
+def _json_bytes(obj: Any) -> bytes:
+    try:
+        return _json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    except (TypeError, ValueError) as e:
+        raise TypeError(f"response is not JSON serializable: {e}") from None
+
+
+def _to_response(value: Any) -> Response:
+    if isinstance(value, Response):
+        return value
+    if isinstance(value, str):
+        return Response.text(value)
+    if isinstance(value, bytes | bytearray | memoryview):
+        return Response(200, [("content-type", "application/octet-stream")], bytes(value))
+    if isinstance(value, dict | list):
+        return Response(200, [("content-type", "application/json")], _json_bytes(value))
+    raise TypeError(
+        "a handler must return a gmp.http.Response, str, bytes, dict, list or None, "
+        f"got {type(value).__name__}"
+    )
+
+
+def _convert(kind: str, name: str, value: str, type_: Callable[[str], T]) -> T:
+    if type_ is bool:
+        low = value.strip().lower()
+        if low in _TRUE:
+            return True  # type: ignore[return-value]
+        if low in _FALSE:
+            return False  # type: ignore[return-value]
+        raise BadRequest(f"{kind} {name!r} must be a boolean (true/false), got {value!r}")
+    try:
+        return type_(value)
+    except (TypeError, ValueError):
+        tname = getattr(type_, "__name__", str(type_))
+        article = "an" if tname[:1] in "aeiou" else "a"
+        raise BadRequest(f"{kind} {name!r} must be {article} {tname}, got {value!r}") from None

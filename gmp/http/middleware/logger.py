@@ -1,0 +1,97 @@
+"""The access log: one structlog line per request, after the chain (Gin's ``Logger``).
+
+Fields: ``method``, ``path``, ``route`` (the matched pattern, ``/users/:id``; empty for a
+miss, so metrics and log queries group by route rather than by id), ``status``, ``ms``
+(latency through the rest of the chain), ``bytes`` (body size, when known), ``client``
+(:attr:`Context.client_ip`) and ``request_id`` when :class:`RequestID` ran first. The
+level follows the status: 5xx ``error``, 4xx ``warning``, otherwise ``info``. An
+exception passing through (no Recovery inside) is logged as a 500 and re-raised; the
+server then answers 500.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from gmp.http.context import Context, Middleware
+from gmp.observe.log import get_logger
+
+__all__ = ["Logger"]
+
+
+class Logger(Middleware):
+    """Log every request (see the module docstring).
+
+    ``logger``: a structlog logger (default: ``gmp.http.access``); ``skip_paths``: paths
+    not logged (health probes); ``extra``: a function of the Context returning more
+    fields to log.
+    """
+
+    __slots__ = ("_log", "extra", "skip_paths")
+
+    def __init__(
+        self,
+        logger: Any = None,
+        *,
+        skip_paths: Iterable[str] = (),
+        extra: Any = None,
+    ) -> None:
+        self._log = logger if logger is not None else get_logger("gmp.http.access")
+        self.skip_paths = frozenset(skip_paths)
+        self.extra = extra
+
+    def __call__(self, c: Context) -> None:
+        start = time.perf_counter()
+        try:
+            c.next()
+        except BaseException as e:
+            self._emit(c, start, e)
+            raise
+        self._emit(c, start, None)
+
+    async def call_async(self, c: Context) -> None:
+        start = time.perf_counter()
+        try:
+            await c.next()
+        except BaseException as e:
+            self._emit(c, start, e)
+            raise
+        self._emit(c, start, None)
+
+    def _emit(self, c: Context, start: float, exc: BaseException | None) -> None:
+        req = c.request
+        if req.path in self.skip_paths:
+            return
+        ms = round((time.perf_counter() - start) * 1000, 3)
+        status = 500 if exc is not None and not _is_cancel(exc) else c.status_code
+        body = c._result.body if c._result is not None and hasattr(c._result, "body") else c._body
+        fields: dict[str, Any] = {
+            "method": req.method,
+            "path": req.path,
+            "route": c.full_path,
+            "status": status,
+            "ms": ms,
+            "bytes": len(body) if isinstance(body, bytes) else None,
+            "client": c.client_ip,
+        }
+        rid = c.get("request_id")
+        if rid is not None:
+            fields["request_id"] = rid
+        if exc is not None:
+            fields["error"] = repr(exc)
+        if self.extra is not None:
+            fields.update(self.extra(c))
+        if status >= 500:
+            self._log.error("request", **fields)
+        elif status >= 400:
+            self._log.warning("request", **fields)
+        else:
+            self._log.info("request", **fields)
+
+
+def _is_cancel(exc: BaseException) -> bool:
+    from gmp.errors import Cancelled
+
+    return isinstance(exc, Cancelled)
