@@ -5,6 +5,7 @@ queues) run them, with work stealing, a global queue, ``gosched`` and a sysmon t
 a P away from a thread stuck in a blocking call.
 """
 
+from gmp._core.autoscale import Autoscale
 from gmp.cancel import (
     CancelScope,
     TaskGroup,
@@ -22,6 +23,7 @@ from gmp.errors import (
     NotInGError,
     RuntimeClosedError,
     ThreadLimitError,
+    ThreadLostError,
     TooSlowError,
 )
 from gmp.runtime.api import current_g, go, gosched, run, sleep, syscall
@@ -33,6 +35,7 @@ from gmp.trio_bridge import TrioRuntime, open_runtime
 
 __all__ = [
     "AtomicInt",
+    "Autoscale",
     "CancelScope",
     "Cancelled",
     "Chan",
@@ -57,6 +60,7 @@ __all__ = [
     "SendChan",
     "TaskGroup",
     "ThreadLimitError",
+    "ThreadLostError",
     "TooSlowError",
     "TrioRuntime",
     "WaitGroup",

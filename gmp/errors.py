@@ -43,3 +43,11 @@ class TooSlowError(GmpError):
 class ChannelClosed(GmpError):
     """Send on a closed channel, close of a closed channel, or receive from a closed and
     drained channel through ``recv()`` (Go panics or reports ``ok == false``)."""
+
+
+class ThreadLostError(GmpError, RuntimeError):
+    """The M (OS thread) running this G died from an internal runtime error.
+
+    The G's outcome is unknown: it may have run partly. The runtime logged the error,
+    recovered the thread's P and queued Gs, and started a replacement M.
+    """

@@ -6,8 +6,10 @@ runtime (:mod:`gmp.runtime`) drives it under one lock; the simulator (``sims/``)
 drives it in virtual time. One policy, two drivers.
 """
 
+from gmp._core.autoscale import Autoscale, Autoscaler, Sample
 from gmp._core.g import G, GStatus
 from gmp._core.p import P, PStatus
+from gmp._core.procresize import MAX_PROCS, Resize, check_procs, live_p, procresize, retire
 from gmp._core.runq import LOCAL_QUEUE_CAP, runqempty, runqget, runqput, runqsteal
 from gmp._core.sched import (
     GLOBAL_CHECK_INTERVAL,
@@ -26,21 +28,30 @@ from gmp._core.timers import Timer, TimerHeap
 __all__ = [
     "GLOBAL_CHECK_INTERVAL",
     "LOCAL_QUEUE_CAP",
+    "MAX_PROCS",
     "STEAL_TRIES",
+    "Autoscale",
+    "Autoscaler",
     "G",
     "GStatus",
     "P",
     "PStatus",
+    "Resize",
+    "Sample",
     "Sched",
     "Timer",
     "TimerHeap",
+    "check_procs",
     "find_runnable",
     "globrunqget",
     "globrunqput",
     "has_work",
+    "live_p",
     "pidleget",
     "pidleput",
+    "procresize",
     "random_order",
+    "retire",
     "runqempty",
     "runqget",
     "runqput",

@@ -16,7 +16,7 @@ from gmp._core.timers import TimerHeap
 
 
 class PStatus(enum.IntEnum):
-    """Go's ``_Pidle``, ``_Prunning``, ``_Psyscall``."""
+    """Go's ``_Pidle``, ``_Prunning``, ``_Psyscall``, ``_Pdead``."""
 
     IDLE = 0
     """On the idle list, or handed to an M that has not started running it yet."""
@@ -24,6 +24,8 @@ class PStatus(enum.IntEnum):
     """Owned by an M that is scheduling or stepping a coroutine G."""
     SYSCALL = 2
     """Owned by an M that is inside a blocking call; sysmon may retake it."""
+    DEAD = 3
+    """Retired by a shrinking procresize; no M may acquire it until a resize revives it."""
 
 
 class P:

@@ -39,14 +39,19 @@ class Sched:
     Drivers own one Sched and guard it (and every P) with a single lock.
     """
 
-    __slots__ = ("fired", "idle", "ps", "rng", "runq", "spills")
+    __slots__ = ("allp", "fired", "idle", "ps", "rng", "runq", "spills")
 
     def __init__(self, procs: int, rng: random.Random | None = None) -> None:
         if not isinstance(procs, int) or isinstance(procs, bool):
             raise TypeError(f"procs must be an int, got {type(procs).__name__}")
         if procs < 1:
             raise ValueError(f"procs must be at least 1, got {procs}")
-        self.ps: list[P] = [P(i) for i in range(procs)]
+        # Every P ever created (Go's allp, whose capacity outlives a shrink): a resize
+        # that grows again revives the same P objects, counters included.
+        self.allp: list[P] = [P(i) for i in range(procs)]
+        # The live Ps, allp[:procs]. A resize assigns a new list instead of mutating this
+        # one, so a driver may iterate it without the lock (sysmon does).
+        self.ps: list[P] = list(self.allp)
         self.runq: deque[G] = deque()
         self.idle: list[P] = list(reversed(self.ps))
         self.rng = rng if rng is not None else random.Random()
@@ -203,6 +208,8 @@ def pidleput(sched: Sched, p: P) -> None:
     """Return ``p`` to the idle list (Go's pidleput). Its local queue must be empty."""
     if p.runnext is not None or p.runq:
         raise AssertionError(f"pidleput: {p!r} still has work")
+    if p.status is PStatus.DEAD:
+        raise AssertionError(f"pidleput: {p!r} was retired by procresize")
     p.status = PStatus.IDLE
     p.m = None
     sched.idle.append(p)

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from gmp._core import g as gcore
 from gmp._core.p import PStatus
+from gmp._core.procresize import live_p
 from gmp._core.runq import runqput
 from gmp._core.sched import (
     GLOBAL_CHECK_INTERVAL,
@@ -54,6 +55,7 @@ class M:
     __slots__ = (
         "curg",
         "id",
+        "lost",
         "nextp",
         "p",
         "parked",
@@ -72,6 +74,8 @@ class M:
         self.curg: G | None = None
         self.spinning = False
         self.parked = False
+        # The G in hand when an internal error escaped the schedule loop (self-healing).
+        self.lost: G | None = None
         # Go's m.park note: a lock held while the M sleeps; released to wake it.
         self.sema = threading.Lock()
         self.sema.acquire()
@@ -86,11 +90,18 @@ class M:
         tls.m = self
         rt = self.rt
         rt.lock.acquire()
+        crash: BaseException | None = None
+        report: dict[str, Any] = {}
         try:
             self._schedule()
-        except BaseException:
-            _log.critical("M died from an internal error", m=self.id, exc_info=True)
-            raise
+        except BaseException as err:
+            # Not a G's exception (those are the G's outcome): the M's own code failed.
+            # Recover what it held so the other Gs go on, then let the thread end.
+            crash = err
+            try:
+                report = rt.recover_m(self, self.lost, err)
+            except BaseException as again:  # never die holding the lock
+                report = {"recovery_failed": repr(again)}
         finally:
             rt.ms_alive -= 1
             if self in rt.idle_ms:
@@ -104,6 +115,13 @@ class M:
                 rt.handoff_or_idle(p)
             rt.lock.release()
             tls.m = None
+        if crash is not None:
+            _log.error(
+                "M died from an internal error; its P and Gs were recovered",
+                m=self.id,
+                exc_info=(type(crash), crash, crash.__traceback__),
+                **report,
+            )
 
     def _schedule(self) -> None:
         """Go's schedule() loop. Entered and left with the scheduler lock held."""
@@ -113,104 +131,118 @@ class M:
         mono = time.monotonic
         # Any: the core hands back core Gs; every G in this runtime is a runtime G.
         g: Any = None
-        while True:
-            # ---- pick a G (lock held) -------------------------------------------------
-            if g is None:
-                p = self.p
-                if p is None:
-                    if rt.stopping:
-                        return
-                    p = self._acquirep()
-                    if p is None:
-                        self._park()
-                        continue
-                # Go's runqget, inlined for the common case; anything else (the 61st
-                # tick, timers, preemption, an empty local queue) takes the full
-                # find_runnable of the core.
-                g = None
-                if p.schedtick % _GLOBAL_CHECK and not p.preempt and not p.timers.heap:
-                    g = p.runnext
-                    if g is not None:
-                        p.runnext = None
-                    elif p.runq:
-                        g = p.runq.popleft()
-                        p.schedtick += 1
-                if g is not None:
-                    p.runs += 1
-                    g.status = _RUNNING
-                else:
-                    g, _ = find_runnable(core, p, mono())
-                if core.fired:
-                    # Non-G timer payloads (cancel-scope deadlines) may take other locks:
-                    # run them without ours, then look again (they may ready Gs).
-                    rt.run_fired()
-                    if g is None:
-                        continue
+        try:
+            while True:
+                # ---- pick a G (lock held) -------------------------------------------------
                 if g is None:
-                    self._stopm(p)
-                    continue
-                if self.spinning:
-                    self._resetspinning()
-            else:
-                p = self.p
-                g.status = _RUNNING
-            assert p is not None
-            p.runtick += 1
-            self.curg = g
-
-            # ---- run it (lock released) ------------------------------------------------
-            coro = g.coro
-            if coro is None:
-                g = self._run_callable(g, p)
-                continue
-            ctx = g.ctx
-            assert ctx is not None
-            exc = g.throw
-            lock.release()
-            try:
-                if exc is None:
-                    value = g.send
-                    g.send = None
-                    trap = ctx.run(coro.send, value)
-                else:
-                    g.throw = None
-                    trap = ctx.run(coro.throw, exc)
-            except StopIteration as stop:
-                lock.acquire()
-                self.curg = None
-                rt.finish(g, stop.value, None)
-                g = None
-                continue
-            except BaseException as err:
-                lock.acquire()
-                self.curg = None
-                rt.finish(g, None, err)
-                g = None
-                continue
-            lock.acquire()
-            self.curg = None
-            if trap is GOSCHED_TRAP and g.cancel_pending is None and not g.scopes:
-                # Hot path of _trap's GOSCHED case, inlined (Go's goschedImpl).
-                g.status = _RUNNABLE
-                core.runq.append(g)
-                if core.idle and rt.nmspinning == 0:
-                    rt.wakep()
-                g = None
-                continue
-            if type(trap) is tuple and trap and trap[0] == PARK and g.cancel_pending is None:
-                # _trap's PARK case, inlined for the uncancelled G (channel, lock waits).
-                g.status = _WAITING
-                g.abort = trap[2]
-                if trap[1](g):
-                    if not g.scopes:
-                        g = None
+                    p = self.p
+                    if p is None:
+                        if rt.stopping:
+                            return
+                        p = self._acquirep()
+                        if p is None:
+                            if self.spinning:
+                                # Our P was retired before we woke: nothing to spin for.
+                                self.spinning = False
+                                rt.nmspinning -= 1
+                            self._park()
+                            continue
+                    # Go's runqget, inlined for the common case; anything else (the 61st
+                    # tick, timers, preemption, an empty local queue) takes the full
+                    # find_runnable of the core.
+                    g = None
+                    if p.schedtick % _GLOBAL_CHECK and not p.preempt and not p.timers.heap:
+                        g = p.runnext
+                        if g is not None:
+                            p.runnext = None
+                        elif p.runq:
+                            g = p.runq.popleft()
+                            p.schedtick += 1
+                    if g is not None:
+                        p.runs += 1
+                        g.status = _RUNNING
+                    else:
+                        g, _ = find_runnable(core, p, mono())
+                    if core.fired:
+                        # Non-G timer payloads (cancel-scope deadlines) may take other locks:
+                        # run them without ours, then look again (they may ready Gs).
+                        rt.run_fired()
+                        if g is None:
+                            continue
+                        if self.p is not p:
+                            # A resize retired our P while the lock was released: the G
+                            # has not started, so queue it for the surviving Ps.
+                            globrunqput(core, g)
+                            g = None
+                            continue
+                    if g is None:
+                        self._stopm(p)
                         continue
-                    g = self._after_park(g)
+                    if self.spinning:
+                        self._resetspinning()
                 else:
-                    g.abort = None
-                    g = self._continue(g)
-                continue
-            g = self._trap(g, p, trap)
+                    p = self.p
+                    g.status = _RUNNING
+                assert p is not None
+                p.runtick += 1
+                self.curg = g
+
+                # ---- run it (lock released) ------------------------------------------------
+                coro = g.coro
+                if coro is None:
+                    g = self._run_callable(g, p)
+                    continue
+                ctx = g.ctx
+                assert ctx is not None
+                exc = g.throw
+                lock.release()
+                try:
+                    if exc is None:
+                        value = g.send
+                        g.send = None
+                        trap = ctx.run(coro.send, value)
+                    else:
+                        g.throw = None
+                        trap = ctx.run(coro.throw, exc)
+                except StopIteration as stop:
+                    lock.acquire()
+                    self.curg = None
+                    rt.finish(g, stop.value, None)
+                    g = None
+                    continue
+                except BaseException as err:
+                    lock.acquire()
+                    self.curg = None
+                    rt.finish(g, None, err)
+                    g = None
+                    continue
+                lock.acquire()
+                self.curg = None
+                if trap is GOSCHED_TRAP and g.cancel_pending is None and not g.scopes:
+                    # Hot path of _trap's GOSCHED case, inlined (Go's goschedImpl).
+                    g.status = _RUNNABLE
+                    core.runq.append(g)
+                    if core.idle and rt.nmspinning == 0:
+                        rt.wakep()
+                    g = None
+                    continue
+                if type(trap) is tuple and trap and trap[0] == PARK and g.cancel_pending is None:
+                    # _trap's PARK case, inlined for the uncancelled G (channel, lock waits).
+                    g.status = _WAITING
+                    g.abort = trap[2]
+                    if trap[1](g):
+                        if not g.scopes:
+                            g = None
+                            continue
+                        g = self._after_park(g)
+                    else:
+                        g.abort = None
+                        g = self._continue(g)
+                    continue
+                g = self._trap(g, p, trap)
+        except BaseException:
+            self.lost = g if g is not None else self.curg
+            raise
 
     # -- acting on traps (lock held) ---------------------------------------------
 
@@ -270,7 +302,9 @@ class M:
             return None
         if kind == SLEEP:
             g.status = _WAITING
-            g.abort = (p or oldp).timers.add(trap[1], g)
+            # Without a P (handed off or retired meanwhile) the timer goes on the P the G
+            # ran on, or the survivor that inherited that P's timers if it was retired.
+            g.abort = (p or live_p(core, oldp)).timers.add(trap[1], g)
             return None
         if kind == SYSCALL:
             return self._syscall(g, oldp, trap[1], trap[2])

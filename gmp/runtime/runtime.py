@@ -17,11 +17,19 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from gmp._core import g as gcore
+from gmp._core.autoscale import Autoscale, Autoscaler
 from gmp._core.p import P, PStatus
+from gmp._core.procresize import MAX_PROCS, check_procs, procresize
 from gmp._core.runq import runqput
 from gmp._core.sched import Sched, globrunqput, has_work, pidleget, pidleput
 from gmp._core.timers import Timer
-from gmp.errors import Cancelled, NotInGError, RuntimeClosedError, ThreadLimitError
+from gmp.errors import (
+    Cancelled,
+    NotInGError,
+    RuntimeClosedError,
+    ThreadLimitError,
+    ThreadLostError,
+)
 from gmp.observe.log import get_logger
 from gmp.observe.schedtrace import parse_gmp_debug
 from gmp.runtime.g import G, cancel_exc
@@ -73,7 +81,9 @@ class Runtime:
     CPU count); ``max_threads`` is debug.SetMaxThreads; ``handoff_after`` is how long an M
     may block or compute without yielding before sysmon hands its P to another M;
     ``timeslice`` is Go's forcePreemptNS; ``schedtrace_ms`` is GODEBUG=schedtrace (default
-    from ``GMP_DEBUG``); ``seed`` makes stealing order reproducible.
+    from ``GMP_DEBUG``); ``seed`` makes stealing order reproducible. ``autoscale`` (an
+    :class:`~gmp.Autoscale`) lets sysmon add and remove Ps between its bounds; ``procs``
+    then defaults to its ``min_procs``. :meth:`set_procs` changes the P count by hand.
     """
 
     def __init__(
@@ -88,13 +98,18 @@ class Runtime:
         cancel_grace: float = 2.0,
         schedtrace_ms: int | None = None,
         seed: int | None = None,
+        autoscale: Autoscale | None = None,
     ) -> None:
+        if autoscale is not None and not isinstance(autoscale, Autoscale):
+            raise TypeError(f"autoscale must be a gmp.Autoscale, got {type(autoscale).__name__}")
         if procs is None:
-            procs = default_procs()
+            procs = autoscale.min_procs if autoscale is not None else default_procs()
         if isinstance(procs, bool) or not isinstance(procs, int):
             raise TypeError(f"procs must be an int, got {type(procs).__name__}")
         if procs < 1:
             raise ValueError(f"procs must be at least 1, got {procs}")
+        if procs > MAX_PROCS:
+            raise ValueError(f"procs must be at most {MAX_PROCS}, got {procs}")
         if isinstance(max_threads, bool) or not isinstance(max_threads, int):
             raise TypeError(f"max_threads must be an int, got {type(max_threads).__name__}")
         if max_threads < procs:
@@ -129,6 +144,19 @@ class Runtime:
         self.gs_created = 0
         self.handoffs = 0
         self.thread_limit_hits = 0
+        self.procs_changes = 0
+        self.autoscale_changes = 0
+        self.m_crashes = 0
+        # Read by sysmon on every tick without the lock; replaced, never mutated.
+        self.autoscaler: Autoscaler | None = None
+        if autoscale is not None:
+            self._check_autoscale(autoscale)
+            if not autoscale.min_procs <= procs <= autoscale.max_procs:
+                raise ValueError(
+                    f"procs ({procs}) must lie within the autoscale bounds "
+                    f"[{autoscale.min_procs}, {autoscale.max_procs}]"
+                )
+            self.autoscaler = Autoscaler(autoscale)
         self.stopping = False
         self.closing = False
         self.closed = False
@@ -142,7 +170,112 @@ class Runtime:
 
     @property
     def procs(self) -> int:
+        """The number of live Ps (Go's ``runtime.GOMAXPROCS(0)``)."""
         return self.core.procs
+
+    def procs_limit(self) -> int:
+        """The largest P count :meth:`set_procs` accepts: every P may need a thread."""
+        return min(MAX_PROCS, self.max_threads)
+
+    def set_procs(self, n: int) -> int:
+        """Set the number of Ps to ``n`` while Gs run; return the previous count.
+
+        Go's ``runtime.GOMAXPROCS(n)``, which calls ``procresize`` with the world stopped.
+        gmp does not stop the world: growing puts new Ps on the idle list and wakes an M
+        if work is queued; shrinking retires the highest-numbered Ps at once (their
+        runnext and local queue go to the head of the global queue, their timers to a
+        surviving P) and detaches them from their Ms, as sysmon's retake does: a G running
+        on a retired P keeps running until it yields, blocks or returns, then its M finds
+        it a place (another idle P, else the global queue). No G is lost or run twice.
+
+        ``n`` must be an int from 1 to :meth:`procs_limit` (``max_threads``, at most
+        1024 as Go's ``_MaxGomaxprocs``). Raises RuntimeClosedError once the runtime has
+        stopped. With an autoscaler the change stands until its next decision, which
+        brings a count outside its bounds back inside.
+        """
+        check_procs(n, self.procs_limit())
+        with self.lock:
+            if self.stopping:
+                raise RuntimeClosedError("this runtime is closed; its P count is fixed")
+            old, moved_gs, moved_timers = self._resize_locked(n)
+        if old != n:
+            _log.debug(
+                "procs changed",
+                old=old,
+                new=n,
+                by="set_procs",
+                moved_gs=moved_gs,
+                moved_timers=moved_timers,
+            )
+        return old
+
+    def autoscale(self, config: Autoscale | None) -> Autoscale | None:
+        """Turn the autoscaler on (or change its policy) with ``config``, off with None.
+
+        Returns the previous policy. The P count is not changed here; sysmon's next sample
+        brings it within the new bounds.
+        """
+        if config is not None:
+            if not isinstance(config, Autoscale):
+                raise TypeError(f"autoscale must be a gmp.Autoscale, got {type(config).__name__}")
+            self._check_autoscale(config)
+        with self.lock:
+            old = self.autoscaler
+            self.autoscaler = None if config is None else Autoscaler(config)
+        self.on_p_busy()  # wake a sleeping sysmon so it samples under the new policy
+        return None if old is None else old.config
+
+    def _check_autoscale(self, config: Autoscale) -> None:
+        if config.max_procs > self.procs_limit():
+            raise ValueError(
+                f"autoscale max_procs ({config.max_procs}) exceeds what this runtime allows "
+                f"({self.procs_limit()}, from max_threads={self.max_threads})"
+            )
+
+    def _resize_locked(self, n: int) -> tuple[int, int, int]:
+        """procresize, then the driver's half of it (lock held): detach the Ms of retired
+        Ps and wake an M for queued work. Returns (old, moved Gs, moved timers)."""
+        core = self.core
+        r = procresize(core, n, self.procs_limit())
+        if r.old == r.new:
+            return r.old, 0, 0
+        self.procs_changes += 1
+        for p, m in zip(r.retired, r.owners, strict=True):
+            if m is None:
+                continue
+            if m.p is p:
+                # Like sysmon's retake: the M finishes its step without a P and then goes
+                # through exitsyscall (another idle P, else the G goes to the global queue).
+                m.p = None
+            if m.nextp is p:
+                # Handed to an M that has not run yet: it wakes, finds no P and parks.
+                m.nextp = None
+            if m.p is None and m.spinning:
+                m.spinning = False
+                self.nmspinning -= 1
+        if core.idle and self.nmspinning == 0 and (self.runnable_work() or r.moved_timers):
+            # New Ps, or work moved off retired ones: start an M (Go's startTheWorld ->
+            # wakep). A spinning M that finds work wakes the next one, so this fans out.
+            self.wakep()
+        return r.old, r.moved_gs, r.moved_timers
+
+    def autoscale_to(self, target: int, sample: object) -> None:
+        """Apply an autoscaler decision (called by sysmon, lock not held)."""
+        with self.lock:
+            if self.stopping or self.autoscaler is None:
+                return
+            old, moved_gs, moved_timers = self._resize_locked(target)
+            if old != target:
+                self.autoscale_changes += 1
+        if old != target:
+            _log.info(
+                "autoscale changed procs",
+                old=old,
+                new=target,
+                sample=repr(sample),
+                moved_gs=moved_gs,
+                moved_timers=moved_timers,
+            )
 
     def go(self, fn: Callable[..., Any] | Coroutine[Any, Any, Any], *args: Any) -> G:
         """Start a G running ``fn(*args)`` (async or plain) or a coroutine object.
@@ -235,6 +368,7 @@ class Runtime:
             )
             for p in core.ps
         )
+        allp = core.allp
         return RuntimeStats(
             procs=procs,
             global_queue=len(core.runq),
@@ -246,9 +380,13 @@ class Runtime:
             idle_threads=len(self.idle_ms),
             spinning_threads=self.nmspinning,
             handoffs=self.handoffs,
-            steals=sum(p.steals for p in core.ps),
+            steals=sum(p.steals for p in allp),
             spills=core.spills,
             thread_limit_hits=self.thread_limit_hits,
+            procs_changes=self.procs_changes,
+            autoscale_changes=self.autoscale_changes,
+            m_crashes=self.m_crashes,
+            autoscale=self.autoscaler is not None,
             uptime_ms=int((now - self.started_at) * 1000),
         )
 
@@ -433,6 +571,61 @@ class Runtime:
             self._start_m_with(m, p)
         else:
             pidleput(self.core, p)
+
+    def recover_m(self, m: M, g: G | None, err: BaseException) -> dict[str, Any]:
+        """Self-healing: M ``m`` died from an internal error (lock held).
+
+        Go has nothing to mirror here (a runtime fault there is fatal, ``throw``). gmp keeps
+        the process going: the G the M had in hand, unless it is queued or parked (then
+        someone else will run or wake it), is finished with :class:`ThreadLostError` so
+        its joiners are not stuck; the M's P goes back with its local queue moved to the
+        global one, and ``wakep`` starts a replacement M if work is queued. Returns the
+        fields the M logs once the lock is released.
+        """
+        self.m_crashes += 1
+        core = self.core
+        report: dict[str, Any] = {"m_crashes": self.m_crashes}
+        m.lost = None
+        m.curg = None
+        if self.timer_waiter is m:
+            self.timer_waiter = None
+        if m.spinning:
+            m.spinning = False
+            self.nmspinning -= 1
+        if g is not None and g.status is not _DEAD:
+            report["g"] = g.id
+            if g.status is _WAITING or self._queued(g):
+                report["g_fate"] = "left queued or parked"
+            else:
+                lost = ThreadLostError(
+                    f"{g!r} lost its thread: M{m.id} died from an internal error "
+                    f"({type(err).__name__}: {err})"
+                )
+                lost.__cause__ = err
+                self.finish(g, None, lost)
+                report["g_fate"] = "finished with ThreadLostError"
+        for p in (m.p, m.nextp):
+            if p is None or p.m is not m:
+                continue
+            p.m = None
+            p.status = PStatus.IDLE
+            if p.runnext is not None:
+                globrunqput(core, p.runnext)
+                p.runnext = None
+            while p.runq:
+                globrunqput(core, p.runq.popleft())
+            pidleput(core, p)
+            report["p"] = p.id
+        m.p = m.nextp = None
+        if not self.stopping and core.idle and self.nmspinning == 0 and self.runnable_work():
+            self.wakep()
+        return report
+
+    def _queued(self, g: G) -> bool:
+        core = self.core
+        if g in core.runq:
+            return True
+        return any(p.runnext is g or g in p.runq for p in core.ps)
 
     def ready(self, g: G) -> None:
         """Make a parked G runnable (Go's goready): the waker P's runnext, or global."""

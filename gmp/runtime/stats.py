@@ -50,6 +50,14 @@ class RuntimeStats:
     """Times a full local queue moved half of itself to the global queue."""
     thread_limit_hits: int
     uptime_ms: int
+    procs_changes: int = 0
+    """Resizes that changed the P count (``set_procs`` and the autoscaler)."""
+    autoscale_changes: int = 0
+    """Of those, the autoscaler's."""
+    m_crashes: int = 0
+    """Ms that died from an internal error and were replaced (self-healing)."""
+    autoscale: bool = False
+    """Whether the autoscaler is on."""
 
     def as_dict(self) -> dict[str, Any]:
         out = attrs.asdict(self, recurse=True)

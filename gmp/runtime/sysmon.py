@@ -8,6 +8,12 @@ P's other Gs. If ``schedtick`` has not moved for a time slice while ``runtick`` 
 Gs are passing the slice between them; sysmon sets ``preempt`` so the queue's head gets a
 turn (Go's preemptone). It also fires timers nobody is waiting for and prints schedtrace.
 When every P is idle it sleeps until an M takes a P again.
+
+With an autoscaler on, sysmon also measures P utilisation (busy Ps per tick, weighted by
+the time to the next tick) and run-queue backlog, and every autoscale ``interval`` asks
+the pure policy (:mod:`gmp._core.autoscale`) for a P count, applying changes through the
+runtime's resize. Idle, it still wakes once per interval while Ps remain above the floor,
+so a runtime left idle shrinks back to ``min_procs``.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import threading
 import time
 from typing import TYPE_CHECKING
 
+from gmp._core.autoscale import Sample
 from gmp._core.p import PStatus
 from gmp._core.sched import has_work
 from gmp.observe.log import get_logger
@@ -30,7 +37,18 @@ _SYSCALL = PStatus.SYSCALL
 
 
 class Sysmon:
-    __slots__ = ("_next_trace", "rt", "sleeping", "stop_event", "thread", "wake_event")
+    __slots__ = (
+        "_busy_time",
+        "_last_busy",
+        "_last_tick",
+        "_next_trace",
+        "_window_start",
+        "rt",
+        "sleeping",
+        "stop_event",
+        "thread",
+        "wake_event",
+    )
 
     def __init__(self, rt: Runtime) -> None:
         self.rt = rt
@@ -38,6 +56,12 @@ class Sysmon:
         self.wake_event = threading.Event()
         self.sleeping = False
         self._next_trace = 0.0
+        # Autoscale sampling: busy P-seconds since the window started, and the busy count
+        # seen at the previous tick (it applies until this one: a sleeping sysmon saw 0).
+        self._busy_time = 0.0
+        self._last_busy = 0
+        self._last_tick = 0.0
+        self._window_start = 0.0
         self.thread = threading.Thread(target=self._main, name="gmp-sysmon", daemon=True)
 
     def start(self) -> None:
@@ -52,11 +76,16 @@ class Sysmon:
         interval = rt.sysmon_interval
         trace_s = rt.schedtrace_ms / 1000.0 if rt.schedtrace_ms else 0.0
         self._next_trace = time.monotonic() + trace_s
+        self._last_tick = self._window_start = time.monotonic()
         while not self.stop_event.is_set():
             if self.sleeping:
                 timeout: float | None = None
                 if trace_s:
                     timeout = max(self._next_trace - time.monotonic(), 0.0)
+                asc = rt.autoscaler
+                if asc is not None and rt.core.procs > asc.config.min_procs:
+                    due = self._window_start + asc.config.interval - time.monotonic()
+                    timeout = max(due, 0.0) if timeout is None else min(timeout, max(due, 0.0))
                 self.wake_event.wait(timeout)
                 self.wake_event.clear()
             else:
@@ -64,7 +93,10 @@ class Sysmon:
             if self.stop_event.is_set():
                 break
             now = time.monotonic()
-            busy = self._retake(now)
+            nbusy = self._retake(now)
+            busy = nbusy > 0
+            if rt.autoscaler is not None:
+                self._autoscale(now, nbusy)
             line = None
             if trace_s and now >= self._next_trace:
                 self._next_trace = now + trace_s
@@ -74,8 +106,33 @@ class Sysmon:
             if line is not None:
                 _log.info(line)
 
-    def _retake(self, now: float) -> bool:
-        """Go's retake. Returns whether any P is busy (else sysmon may sleep).
+    def _autoscale(self, now: float, nbusy: int) -> None:
+        """Accumulate utilisation; at the end of each interval, sample and decide."""
+        rt = self.rt
+        asc = rt.autoscaler
+        if asc is None:
+            return
+        self._busy_time += self._last_busy * (now - self._last_tick)
+        self._last_tick = now
+        self._last_busy = nbusy
+        elapsed = now - self._window_start
+        if elapsed < asc.config.interval:
+            return
+        core = rt.core
+        ps = core.ps  # a list never mutated in place (see procresize): safe unlocked
+        procs = len(ps)
+        # Lock-free reads of queue lengths, as _retake reads ticks: a hint, one tick stale.
+        runnable = len(core.runq) + sum(len(p.runq) + (p.runnext is not None) for p in ps)
+        utilisation = min(self._busy_time / (elapsed * procs), 1.0)
+        self._busy_time = 0.0
+        self._window_start = now
+        sample = Sample(now=now, procs=procs, utilisation=utilisation, runnable=runnable)
+        target = asc.observe(sample)
+        if target != procs:
+            rt.autoscale_to(target, sample)
+
+    def _retake(self, now: float) -> int:
+        """Go's retake. Returns how many Ps are busy (none: sysmon may sleep).
 
         The scan reads P fields without the scheduler lock, as Go's sysmon does: each
         read is a single attribute load (atomic with or without the GIL) and the
@@ -92,13 +149,13 @@ class Sysmon:
         # are merely long (the GIL runs only one of the two threads at a time anyway).
         hog_threshold = max(threshold, rt.timeslice)
         timeslice = rt.timeslice
-        busy = False
+        busy = 0
         for p in core.ps:
             m = p.m
             if p.status is _IDLE or m is None:
                 p.sysmon_runtick = -1
                 continue
-            busy = True
+            busy += 1
             runtick = p.runtick
             if runtick != p.sysmon_runtick:
                 p.sysmon_runtick = runtick
@@ -132,6 +189,6 @@ class Sysmon:
                     when = p.timers.next_when()
                     if when is not None and when <= now and rt.nmspinning == 0:
                         rt.wakep()
-                        busy = True
+                        busy = max(busy, 1)
                         break
         return busy

@@ -1,0 +1,160 @@
+"""The autoscaler's policy: from samples of backlog and P utilisation to a P count.
+
+Pure, like the rest of the core: the driver measures (the threaded runtime does it in
+sysmon's loop), builds a :class:`Sample` and asks :meth:`Autoscaler.observe` for the
+target; time arrives only as ``Sample.now``. Go has no autoscaler (GOMAXPROCS is set by
+the program or, since Go 1.25, follows the CPU quota); this is gmp's addition.
+
+Policy, with hysteresis so a noisy load does not make the P count flap:
+
+- a sample is **high** when Ps were busy at least ``high_utilisation`` of the interval
+  *and* at least ``backlog_per_proc`` runnable Gs per P were queued (busy Ps with nothing
+  waiting gain nothing from more Ps);
+- a sample is **low** when utilisation was at most ``low_utilisation`` and the queues were
+  empty;
+- grow by ``grow_step`` after ``grow_after`` consecutive high samples, shrink by
+  ``shrink_step`` after ``shrink_after`` consecutive low ones (shrinking is slower by
+  default: a P retired too early costs a resize, an idle P costs almost nothing);
+- never change twice within ``cooldown`` seconds, and start counting afresh after each
+  change (the samples before it describe a different configuration);
+- the target always lies in ``[min_procs, max_procs]``; a P count found outside (set by
+  hand) is brought back at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gmp._core.procresize import MAX_PROCS
+
+
+def _positive_int(name: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+    if value < 1:
+        raise ValueError(f"{name} must be at least 1, got {value}")
+    return value
+
+
+def _number(name: str, value: object, lo: float, hi: float, *, open_lo: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"{name} must be a number, got {type(value).__name__}")
+    v = float(value)
+    if v != v or v < lo or v > hi or (open_lo and v == lo):
+        bound = f"({lo}, {hi}]" if open_lo else f"[{lo}, {hi}]"
+        raise ValueError(f"{name} must be in {bound}, got {value!r}")
+    return v
+
+
+@dataclass(frozen=True, slots=True)
+class Autoscale:
+    """Bounds and hysteresis of the autoscaler: ``Runtime(autoscale=Autoscale(...))``.
+
+    ``interval`` is how often the runtime samples (seconds); ``cooldown`` the least time
+    between two changes (seconds). See the module docstring for the policy.
+    """
+
+    min_procs: int = 1
+    max_procs: int = 8
+    interval: float = 0.05
+    grow_after: int = 2
+    shrink_after: int = 20
+    cooldown: float = 0.1
+    high_utilisation: float = 0.75
+    low_utilisation: float = 0.25
+    backlog_per_proc: float = 1.0
+    grow_step: int = 1
+    shrink_step: int = 1
+
+    def __post_init__(self) -> None:
+        _positive_int("min_procs", self.min_procs)
+        _positive_int("max_procs", self.max_procs)
+        if self.max_procs > MAX_PROCS:
+            raise ValueError(f"max_procs must be at most {MAX_PROCS}, got {self.max_procs}")
+        if self.min_procs > self.max_procs:
+            raise ValueError(
+                f"min_procs ({self.min_procs}) must not exceed max_procs ({self.max_procs})"
+            )
+        _number("interval", self.interval, 0.0, 3600.0, open_lo=True)
+        _number("cooldown", self.cooldown, 0.0, 3600.0)
+        for name in ("grow_after", "shrink_after", "grow_step", "shrink_step"):
+            _positive_int(name, getattr(self, name))
+        low = _number("low_utilisation", self.low_utilisation, 0.0, 1.0)
+        high = _number("high_utilisation", self.high_utilisation, 0.0, 1.0)
+        if low >= high:
+            raise ValueError(
+                f"low_utilisation ({low}) must be below high_utilisation ({high}): "
+                "the band between them is the hysteresis"
+            )
+        _number("backlog_per_proc", self.backlog_per_proc, 0.0, 1e9)
+
+    def clamp(self, procs: int) -> int:
+        return min(max(procs, self.min_procs), self.max_procs)
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """One measurement over the last interval."""
+
+    now: float
+    """The driver's clock at the end of the interval (seconds)."""
+    procs: int
+    """Live Ps at the end of the interval."""
+    utilisation: float
+    """Share of the interval the Ps were busy, 0..1 (a P in a blocking call is busy)."""
+    runnable: int
+    """Runnable Gs queued: the global queue plus every local queue and runnext."""
+
+
+class Autoscaler:
+    """The policy's state: streaks of high and low samples and the last change."""
+
+    __slots__ = ("changes", "config", "high_streak", "last_change", "low_streak")
+
+    def __init__(self, config: Autoscale) -> None:
+        self.config = config
+        self.high_streak = 0
+        self.low_streak = 0
+        self.last_change: float | None = None
+        self.changes = 0
+
+    def classify(self, s: Sample) -> int:
+        """+1 for a high sample, -1 for a low one, 0 inside the hysteresis band."""
+        c = self.config
+        if s.utilisation >= c.high_utilisation and s.runnable >= c.backlog_per_proc * s.procs:
+            return 1
+        if s.utilisation <= c.low_utilisation and s.runnable == 0:
+            return -1
+        return 0
+
+    def observe(self, s: Sample) -> int:
+        """Fold in one sample; return the P count the runtime should have now."""
+        c = self.config
+        clamped = c.clamp(s.procs)
+        if clamped != s.procs:
+            return self._changed(s.now, clamped)
+        kind = self.classify(s)
+        if kind > 0:
+            self.high_streak += 1
+            self.low_streak = 0
+        elif kind < 0:
+            self.low_streak += 1
+            self.high_streak = 0
+        else:
+            self.high_streak = self.low_streak = 0
+        if self.last_change is not None and s.now - self.last_change < c.cooldown:
+            return s.procs
+        if self.high_streak >= c.grow_after and s.procs < c.max_procs:
+            return self._changed(s.now, min(s.procs + c.grow_step, c.max_procs))
+        if self.low_streak >= c.shrink_after and s.procs > c.min_procs:
+            return self._changed(s.now, max(s.procs - c.shrink_step, c.min_procs))
+        return s.procs
+
+    def _changed(self, now: float, target: int) -> int:
+        self.high_streak = self.low_streak = 0
+        self.last_change = now
+        self.changes += 1
+        return target
+
+
+__all__ = ["Autoscale", "Autoscaler", "Sample"]
