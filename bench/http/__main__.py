@@ -119,6 +119,23 @@ def specs(gobin: dict[str, str | None]) -> list[Spec]:
             ],
         ),
         Spec(
+            "gmp-engine",
+            [
+                PY,
+                "-m",
+                "gmp.http",
+                "serve",
+                f"{apps}.gmp_engine_app:app",
+                "--port",
+                "{port}",
+                "--procs",
+                "1",
+                "--no-access-log",
+                "--log-level",
+                "warning",
+            ],
+        ),
+        Spec(
             "gmp+flask",
             [
                 PY,
@@ -394,6 +411,15 @@ def report(
             r >= 2 and better,
             f"{r:.2f}x, p99 {'better' if better else 'worse'}",
         )
+    if "gmp-engine" in runs and "gmp" in runs:
+        print("targets (issue 7):")
+        for key in ("ping", "json"):
+            r = med("gmp-engine", key, "rps") / med("gmp", key, "rps")
+            target(
+                f"framework (Engine, no Logger) /{key} >= 80% of the bare server",
+                r >= 0.8,
+                f"{r * 100:.0f}%",
+            )
 
 
 def main() -> int:

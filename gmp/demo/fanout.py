@@ -1,4 +1,4 @@
-"""``make run``: a skewed fan-out job on the runtime, narrated by Go-style schedtrace.
+"""``python -m gmp.demo.fanout``: a skewed fan-out job narrated by Go-style schedtrace.
 
 One G spawns every job on its own P. Idle Ps wake and steal half of its queue; jobs
 that block in a plain call lose their P to sysmon's handoff. The schedtrace lines show

@@ -1,0 +1,2 @@
+"""Demos. ``python -m gmp.demo`` (``make run``) serves the demo API on 127.0.0.1:8080;
+``python -m gmp.demo.fanout`` runs a skewed fan-out job narrated by schedtrace."""
