@@ -29,7 +29,7 @@ from typing import Any
 
 import structlog
 
-from bench.router_bench import SMALL, concrete, large_routes
+from bench.router_bench import SMALL, large_routes
 from gmp.http import Context, Engine, Logger, Recovery, Request, RequestID, Response
 
 
