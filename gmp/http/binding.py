@@ -23,12 +23,16 @@ errors reported the same way; pydantic is not a dependency of gmp.
 from __future__ import annotations
 
 import dataclasses
+import enum
 import json
 from typing import Any, TypeVar
 
 import attrs
 import cattrs
+from cattrs._compat import is_literal
+from cattrs.cols import is_mapping, is_sequence, list_structure_factory, mapping_structure_factory
 from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError, IterableValidationError
+from cattrs.gen import make_dict_structure_fn
 from cattrs.v import format_exception, transform_error
 
 from gmp.http.errors import BadRequest
@@ -77,8 +81,52 @@ def _float(value: Any, _type: Any) -> float:
     return float(value)
 
 
+def _checked(expected: str, json_type: type, inner: Any) -> Any:
+    """``inner`` (cattrs' own hook) after a check of the JSON type: cattrs would iterate a
+    string as a list and report an object's missing field for a string."""
+
+    def hook(value: Any, type_: Any) -> Any:
+        if not isinstance(value, json_type):
+            raise TypeError(f"expected {expected}, got {_json_type(value)}")
+        return inner(value, type_)
+
+    return hook
+
+
+def _is_record(type_: Any) -> bool:
+    return isinstance(type_, type) and (attrs.has(type_) or dataclasses.is_dataclass(type_))
+
+
+def _is_array(type_: Any) -> bool:
+    # a tuple type is a fixed-shape array, left to cattrs; a JSON array is a list anyway
+    return is_sequence(type_) and getattr(type_, "__origin__", type_) is not tuple
+
+
+def _literal(value: Any, type_: Any) -> Any:
+    choices = []
+    for allowed in type_.__args__:
+        if isinstance(allowed, enum.Enum):
+            if value == allowed.value and type(value) is type(allowed.value):
+                return allowed
+            allowed = allowed.value
+        elif value == allowed and type(value) is type(allowed):  # true is not 1
+            return value
+        choices.append(json.dumps(allowed))
+    raise TypeError(f"expected one of {', '.join(choices)}, got {json.dumps(value)[:64]}")
+
+
 def _make_converter(forbid_extra: bool) -> cattrs.Converter:
     conv = cattrs.Converter(forbid_extra_keys=forbid_extra, detailed_validation=True)
+    conv.register_structure_hook_factory(
+        _is_record, lambda t: _checked("an object", dict, make_dict_structure_fn(t, conv))
+    )
+    conv.register_structure_hook_factory(
+        _is_array, lambda t: _checked("an array", list, list_structure_factory(t, conv))
+    )
+    conv.register_structure_hook_factory(
+        is_mapping, lambda t: _checked("an object", dict, mapping_structure_factory(t, conv))
+    )
+    conv.register_structure_hook_factory(is_literal, lambda t: _literal)
     conv.register_structure_hook(str, _strict("a string", lambda v: isinstance(v, str)))
     conv.register_structure_hook(
         int,
@@ -121,7 +169,8 @@ def decode_json(body: bytes) -> Any:
     if not body:
         raise BindError("request body is empty, expected JSON")
     try:
-        return json.loads(body)
+        # decoded here: json.loads(bytes) would also take UTF-16 and UTF-32 (RFC 8259: UTF-8)
+        return json.loads(body.decode("utf-8"))
     except UnicodeDecodeError as e:
         raise BindError(f"request body is not UTF-8: {e.reason} at byte {e.start}") from None
     except json.JSONDecodeError as e:

@@ -75,6 +75,8 @@ HandlerFunc = Callable[["Context"], Any]
 ABORT_INDEX = 1 << 30  # Gin's abortIndex: past any chain's end
 _MISSING: Any = object()
 
+_RESULT_TYPES = (Response, dict, str, bytes, list, bytearray, memoryview)
+
 _TRUE = frozenset(("1", "true", "yes", "on", "t", "y"))
 _FALSE = frozenset(("0", "false", "no", "off", "f", "n", ""))
 
@@ -242,13 +244,14 @@ class Context:
         n = len(handlers)
         self._index += 1
         while self._index < n:
+            h = handlers[self._index]
             try:
-                result = handlers[self._index](self)
+                result = h(self)
             except HTTPError as e:
                 self._apply_error(e)
                 return
             if result is not None:
-                self._take_result(result)
+                self._take_result(result, h)
             self._index += 1
 
     async def _run_async(self) -> None:
@@ -281,7 +284,7 @@ class Context:
                 if isinstance(result, Awaitable):
                     result = await result
                 if result is not None:
-                    self._take_result(result)
+                    self._take_result(result, handlers[i])
             self._index += 1
 
     async def _start_async(self) -> Response:
@@ -289,17 +292,26 @@ class Context:
         await self._run_async()
         return self.response()
 
-    def _take_result(self, result: Any) -> None:
+    def _take_result(self, result: Any, fn: HandlerFunc) -> None:
+        # Checked here, inside the chain, so Recovery and the Logger see a bad return
+        # value as the handler's error (converting it after the chain would be too late).
+        if isinstance(result, _RESULT_TYPES):
+            self._result = result
+            return
         if isinstance(result, Awaitable):
             close = getattr(result, "close", None)
             if close is not None:
                 close()
             raise TypeError(
-                f"{handler_name(self._chain.handlers[self._index])} returned an awaitable but "
+                f"{handler_name(fn)} returned an awaitable but "
                 f"is not an 'async def' function, so the chain runs without awaiting; "
                 f"define it with 'async def' (route {self._chain.route!r})"
             )
-        self._result = result
+        raise TypeError(
+            f"{handler_name(fn)} returned "
+            f"{type(result).__name__}; a handler must return a gmp.http.Response, str, bytes, "
+            f"dict, list or None (route {self._chain.route!r})"
+        )
 
     def _apply_error(self, e: HTTPError) -> None:
         self.errors.append(e)

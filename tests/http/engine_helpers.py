@@ -1,0 +1,56 @@
+"""Helpers for the Engine tests: one server per module, log capture, small handlers."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import httpx
+import structlog
+from http_server_helpers import running
+from structlog.testing import capture_logs
+
+from gmp.http import Engine
+
+
+def gmp_threads() -> set[threading.Thread]:
+    return {t for t in threading.enumerate() if t.name.startswith("gmp-") and t.is_alive()}
+
+
+@contextmanager
+def serving(app: Engine, **options: Any) -> Iterator[httpx.Client]:
+    """Serve ``app`` and yield an httpx client for it (no redirects followed).
+
+    The runtime starts Ms as blocking handlers need them and keeps them until it stops,
+    so for a server shared by a module's tests the leak check (conftest's, per test)
+    happens here instead: every gmp thread the server started is gone once it stopped.
+    """
+    before = gmp_threads()
+    with (
+        running(app, **options) as server,
+        httpx.Client(base_url=f"http://127.0.0.1:{server.port}", timeout=10) as client,
+    ):
+        yield client
+    deadline = time.monotonic() + 5
+    while gmp_threads() - before:
+        assert time.monotonic() < deadline, f"threads leaked: {gmp_threads() - before}"
+        time.sleep(0.01)
+
+
+@contextmanager
+def captured() -> Iterator[list[dict[str, Any]]]:
+    """structlog's captured entries, with contextvars (``request_id``) merged in."""
+    with capture_logs(processors=[structlog.contextvars.merge_contextvars]) as logs:
+        yield logs
+
+
+def entries(logs: list[dict[str, Any]], event: str, **match: Any) -> list[dict[str, Any]]:
+    """The captured entries named ``event`` whose fields include ``match``."""
+    return [
+        e
+        for e in list(logs)
+        if e.get("event") == event and all(e.get(k) == v for k, v in match.items())
+    ]
