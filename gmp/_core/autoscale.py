@@ -109,7 +109,7 @@ class Sample:
 class Autoscaler:
     """The policy's state: streaks of high and low samples and the last change."""
 
-    __slots__ = ("changes", "config", "high_streak", "last_change", "low_streak")
+    __slots__ = ("changes", "config", "high_streak", "last_change", "low_streak", "samples")
 
     def __init__(self, config: Autoscale) -> None:
         self.config = config
@@ -117,6 +117,7 @@ class Autoscaler:
         self.low_streak = 0
         self.last_change: float | None = None
         self.changes = 0
+        self.samples = 0
 
     def classify(self, s: Sample) -> int:
         """+1 for a high sample, -1 for a low one, 0 inside the hysteresis band."""
@@ -130,6 +131,7 @@ class Autoscaler:
     def observe(self, s: Sample) -> int:
         """Fold in one sample; return the P count the runtime should have now."""
         c = self.config
+        self.samples += 1
         clamped = c.clamp(s.procs)
         if clamped != s.procs:
             return self._changed(s.now, clamped)

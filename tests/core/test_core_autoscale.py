@@ -1,0 +1,185 @@
+"""The autoscaler's pure policy: bounds, hysteresis, cool-down, growth and shrinking."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gmp._core.autoscale import Autoscale, Autoscaler, Sample
+
+FAST = settings(max_examples=300, derandomize=True, database=None, deadline=None)
+
+
+def high(now: float, procs: int) -> Sample:
+    return Sample(now=now, procs=procs, utilisation=1.0, runnable=100 * procs)
+
+
+def low(now: float, procs: int) -> Sample:
+    return Sample(now=now, procs=procs, utilisation=0.0, runnable=0)
+
+
+def band(now: float, procs: int) -> Sample:
+    return Sample(now=now, procs=procs, utilisation=0.5, runnable=0)
+
+
+def drive(a: Autoscaler, kinds: str, procs: int, dt: float = 0.05) -> list[int]:
+    """Feed samples ('h', 'l', 'b') one interval apart, applying each decision."""
+    out = []
+    make = {"h": high, "l": low, "b": band}
+    for i, k in enumerate(kinds):
+        procs = a.observe(make[k]((i + 1) * dt, procs))
+        out.append(procs)
+    return out
+
+
+def test_defaults_are_valid_and_clamp() -> None:
+    c = Autoscale()
+    assert c.min_procs == 1 and c.max_procs == 8
+    assert c.clamp(0) == 1 and c.clamp(99) == 8 and c.clamp(3) == 3
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "exc", "match"),
+    [
+        ({"min_procs": 0}, ValueError, "min_procs"),
+        ({"max_procs": 2000}, ValueError, "at most 1024"),
+        ({"min_procs": 4, "max_procs": 2}, ValueError, "must not exceed"),
+        ({"min_procs": 1.5}, TypeError, "min_procs must be an int"),
+        ({"interval": 0}, ValueError, "interval"),
+        ({"cooldown": -1}, ValueError, "cooldown"),
+        ({"grow_after": 0}, ValueError, "grow_after"),
+        ({"low_utilisation": 0.8, "high_utilisation": 0.8}, ValueError, "hysteresis"),
+        ({"high_utilisation": 1.5}, ValueError, "high_utilisation"),
+        ({"backlog_per_proc": "x"}, TypeError, "backlog_per_proc"),
+    ],
+)
+def test_bad_configs_are_rejected(kwargs: dict[str, object], exc: type, match: str) -> None:
+    with pytest.raises(exc, match=match):
+        Autoscale(**kwargs)  # type: ignore[arg-type]
+
+
+def test_grows_after_k_high_samples_and_not_before() -> None:
+    a = Autoscaler(Autoscale(min_procs=1, max_procs=4, grow_after=3, cooldown=0))
+    assert drive(a, "hh", 1) == [1, 1]
+    assert drive(a, "h", 1) == [2]
+
+
+def test_a_band_sample_breaks_the_streak() -> None:
+    a = Autoscaler(Autoscale(max_procs=4, grow_after=3, cooldown=0))
+    assert drive(a, "hhbhh", 1) == [1, 1, 1, 1, 1]
+    assert drive(a, "h", 1) == [2]
+
+
+def test_busy_ps_with_nothing_queued_do_not_grow() -> None:
+    a = Autoscaler(Autoscale(max_procs=4, grow_after=1, cooldown=0))
+    s = Sample(now=1.0, procs=2, utilisation=1.0, runnable=1)
+    assert a.classify(s) == 0
+    assert a.observe(s) == 2
+
+
+def test_shrinks_after_m_low_samples_down_to_the_floor() -> None:
+    a = Autoscaler(Autoscale(min_procs=2, max_procs=8, shrink_after=4, cooldown=0))
+    out = drive(a, "l" * 40, 6)
+    assert out[:4] == [6, 6, 6, 5]
+    assert out[-1] == 2 and min(out) == 2
+
+
+def test_cooldown_spaces_changes_in_time() -> None:
+    a = Autoscaler(Autoscale(max_procs=8, grow_after=1, cooldown=0.5))
+    out = drive(a, "h" * 30, 1, dt=0.1)
+    changes = [i for i in range(1, len(out)) if out[i] != out[i - 1]]
+    assert out[0] == 2
+    assert all(b - a_ >= 5 for a_, b in itertools.pairwise(changes))
+
+
+def test_a_count_outside_the_bounds_is_brought_back_at_once() -> None:
+    a = Autoscaler(Autoscale(min_procs=2, max_procs=4))
+    assert a.observe(band(0.0, 9)) == 4
+    assert a.observe(band(0.0, 1)) == 2
+
+
+@st.composite
+def configs(draw: st.DrawFn) -> Autoscale:
+    lo = draw(st.integers(1, 6))
+    hi = draw(st.integers(lo, 10))
+    low_u = draw(st.floats(0.0, 0.6))
+    return Autoscale(
+        min_procs=lo,
+        max_procs=hi,
+        grow_after=draw(st.integers(1, 5)),
+        shrink_after=draw(st.integers(1, 8)),
+        cooldown=draw(st.sampled_from([0.0, 0.05, 0.2, 1.0])),
+        low_utilisation=low_u,
+        high_utilisation=draw(st.floats(low_u + 0.01, 1.0)),
+        backlog_per_proc=draw(st.sampled_from([0.0, 1.0, 4.0])),
+        grow_step=draw(st.integers(1, 3)),
+        shrink_step=draw(st.integers(1, 3)),
+    )
+
+
+samples = st.tuples(
+    st.floats(0.001, 0.5),  # time since the previous sample
+    st.floats(0.0, 1.0),  # utilisation
+    st.integers(0, 200),  # runnable
+)
+
+
+@FAST
+@given(configs(), st.integers(1, 12), st.lists(samples, max_size=120))
+def test_invariants_bounds_hysteresis_and_steps(
+    c: Autoscale, start: int, seq: list[tuple[float, float, int]]
+) -> None:
+    a = Autoscaler(c)
+    procs = start
+    now = 0.0
+    last_change: float | None = None
+    since_change = 0
+    for dt, util, runnable in seq:
+        now += dt
+        s = Sample(now=now, procs=procs, utilisation=util, runnable=runnable)
+        kind = a.classify(s)
+        target = a.observe(s)
+        since_change += 1
+        assert c.min_procs <= target <= c.max_procs
+        if target != procs:
+            in_bounds = c.min_procs <= procs <= c.max_procs
+            if in_bounds:
+                # A change needs its streak, of samples all taken since the last change,
+                # and the cool-down; it moves by one step at most.
+                assert last_change is None or now - last_change >= c.cooldown
+                if target > procs:
+                    assert kind > 0 and since_change >= c.grow_after
+                    assert target - procs <= c.grow_step
+                else:
+                    assert kind < 0 and since_change >= c.shrink_after
+                    assert procs - target <= c.shrink_step
+            last_change = now
+            since_change = 0
+        procs = target
+
+
+@FAST
+@given(configs(), st.integers(1, 12))
+def test_sustained_backlog_grows_to_the_ceiling(c: Autoscale, start: int) -> None:
+    a = Autoscaler(c)
+    procs = start
+    now = 0.0
+    for _ in range(c.max_procs * (c.grow_after + 25) + 2):
+        now += 0.05
+        procs = a.observe(high(now, procs))
+    assert procs == c.max_procs
+
+
+@FAST
+@given(configs(), st.integers(1, 12))
+def test_sustained_idleness_shrinks_to_the_floor(c: Autoscale, start: int) -> None:
+    a = Autoscaler(c)
+    procs = start
+    now = 0.0
+    for _ in range(12 * (c.shrink_after + 25) + 2):
+        now += 0.05
+        procs = a.observe(low(now, procs))
+    assert procs == c.min_procs

@@ -1,0 +1,127 @@
+"""The autoscaler on real threads: it grows under backlog, shrinks when idle, and obeys
+its bounds. Waits are on conditions the runtime reaches; nothing measures speed."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+import pytest
+from structlog.testing import capture_logs
+
+import gmp
+
+pytestmark = pytest.mark.threaded
+
+WAIT = 60.0
+
+FAST = gmp.Autoscale(
+    min_procs=1,
+    max_procs=4,
+    interval=0.01,
+    grow_after=2,
+    shrink_after=3,
+    cooldown=0.01,
+)
+
+
+def until(pred: Callable[[], bool], timeout: float = WAIT) -> None:
+    deadline = time.monotonic() + timeout
+    while not pred():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        time.sleep(0.002)
+
+
+def test_autoscale_is_exported_and_validated() -> None:
+    assert "Autoscale" in gmp.__all__
+    with pytest.raises(TypeError, match=r"gmp\.Autoscale"):
+        gmp.Runtime(autoscale={"max_procs": 4})  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="autoscale bounds"):
+        gmp.Runtime(procs=6, autoscale=gmp.Autoscale(max_procs=4))
+    with pytest.raises(ValueError, match="max_threads"):
+        gmp.Runtime(max_threads=2, autoscale=gmp.Autoscale(max_procs=4))
+
+
+def test_procs_default_to_the_floor() -> None:
+    with gmp.Runtime(autoscale=gmp.Autoscale(min_procs=2, max_procs=4)) as rt:
+        assert rt.procs == 2
+        assert rt.stats().autoscale
+
+
+def test_grows_under_a_blocking_backlog_then_shrinks_back_when_idle() -> None:
+    gate = threading.Event()
+    n = 400
+    runs = [0] * n
+    lock = threading.Lock()
+
+    def block(i: int) -> int:
+        gate.wait(WAIT)
+        with lock:
+            runs[i] += 1
+        return i
+
+    async def work(i: int) -> int:
+        return await gmp.syscall(block, i)
+
+    # handoff_after is long, so the backlog drains slowly while the Ps stay busy.
+    with capture_logs() as logs, gmp.Runtime(autoscale=FAST, handoff_after=0.05) as rt:
+        hs = [rt.go(work, i) for i in range(n)]
+        try:
+            until(lambda: rt.procs == 4)
+        finally:
+            gate.set()
+        assert sorted(h.result(timeout=WAIT) for h in hs) == list(range(n))
+        until(lambda: rt.procs == 1)
+        st = rt.stats()
+    assert runs == [1] * n
+    assert st.autoscale_changes >= 6  # 1 -> 4 and back, one step at a time
+    assert st.procs_changes == st.autoscale_changes
+    changes = [e for e in logs if e["event"] == "autoscale changed procs"]
+    assert len(changes) == st.autoscale_changes
+    ups = [(e["old"], e["new"]) for e in changes if e["new"] > e["old"]]
+    assert ups[:3] == [(1, 2), (2, 3), (3, 4)]
+
+
+def test_a_cpu_hog_alone_does_not_grow() -> None:
+    # One G computing with nothing queued behind it: more Ps would have nothing to run.
+    stop = threading.Event()
+
+    async def hog() -> None:
+        while not stop.wait(0.0005):
+            pass
+
+    asc = gmp.Autoscale(max_procs=4, interval=0.01, grow_after=1, cooldown=0.0)
+    with gmp.Runtime(autoscale=asc) as rt:
+        h = rt.go(hog)
+        scaler = rt.autoscaler
+        assert scaler is not None
+        until(lambda: scaler.samples >= 30)  # sysmon sampled while the hog ran
+        procs = rt.procs
+        stop.set()
+        h.result(timeout=WAIT)
+    assert procs == 1
+    assert scaler.changes == 0
+
+
+def test_autoscale_can_be_turned_on_changed_and_off_at_run_time() -> None:
+    with gmp.Runtime(procs=3) as rt:
+        assert rt.autoscale(gmp.Autoscale(min_procs=1, max_procs=2, interval=0.01)) is None
+        until(lambda: rt.procs == 2)  # brought within the new bounds at the next sample
+        old = rt.autoscale(None)
+        assert old is not None and old.max_procs == 2
+        assert not rt.stats().autoscale
+        rt.set_procs(3)
+        assert rt.procs == 3
+        with pytest.raises(TypeError):
+            rt.autoscale(3)  # type: ignore[arg-type]
+    assert rt.stats().autoscale_changes == 1
+
+
+def test_an_idle_runtime_above_the_floor_shrinks_without_any_g() -> None:
+    asc = gmp.Autoscale(min_procs=1, max_procs=4, interval=0.01, shrink_after=2, cooldown=0)
+    with gmp.Runtime(autoscale=asc) as rt:
+        rt.set_procs(4)
+        until(lambda: rt.procs == 1)
+        assert rt.stats().autoscale_changes == 3
