@@ -498,7 +498,9 @@ class Context:
     def client_ip(self) -> str | None:
         """The client's address (Gin's ``ClientIP``): the peer's, unless the peer is one
         of the engine's ``trusted_proxies``, then the nearest untrusted address in
-        ``X-Forwarded-For`` (read right to left, as Gin does)."""
+        ``X-Forwarded-For`` (read right to left, as Gin does; the first one when every
+        hop is trusted). An entry that is not an address stops the search and the peer's
+        address is used, as Gin does: what lies left of it is not vouched for."""
         peer = self.remote_addr
         engine = self.engine
         if peer is None or engine is None or not engine.trusted_proxies:
@@ -511,7 +513,7 @@ class Context:
             try:
                 ipaddress.ip_address(hop)
             except ValueError:
-                break
+                return peer
             if not engine.is_trusted(hop):
                 return hop
         return hops[0] if hops else peer

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -54,3 +55,12 @@ def entries(logs: list[dict[str, Any]], event: str, **match: Any) -> list[dict[s
         for e in list(logs)
         if e.get("event") == event and all(e.get(k) == v for k, v in match.items())
     ]
+
+
+def raw_socket(client: httpx.Client, timeout: float = 10.0) -> socket.socket:
+    """A raw connection to the server ``client`` talks to (for wire-level checks)."""
+    port = client.base_url.port
+    assert port is not None
+    sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return sock

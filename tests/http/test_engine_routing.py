@@ -8,8 +8,8 @@ from typing import Any
 
 import httpx
 import pytest
-from engine_helpers import serving
-from http_server_helpers import Reader, connect, get, running
+from engine_helpers import raw_socket, serving
+from http_server_helpers import Reader, get, running
 
 from gmp.http import Context, Engine, Request
 from gmp.http.engine import ANY_METHODS, join_paths
@@ -251,7 +251,7 @@ def test_no_redirect_when_disabled():
 
 
 def test_head_falls_back_to_get_without_body_on_the_wire(client):
-    sock = connect(_server_of(client))
+    sock = raw_socket(client)
     try:
         sock.sendall(get("/hello").replace(b"GET", b"HEAD") + get("/hello"))
         reader = Reader(sock)
@@ -480,13 +480,6 @@ def test_engine_is_a_plain_request_handler():
     app.get("/x/:id", lambda c: {"id": c.param("id")})
     resp = app(Request("GET", "/x/5"))
     assert resp.status == 200 and resp.body == b'{"id":"5"}'
-
-
-def _server_of(client: httpx.Client) -> Any:
-    class _S:
-        port = client.base_url.port
-
-    return _S()
 
 
 def test_connect_method_is_answered():
