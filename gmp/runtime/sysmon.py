@@ -96,7 +96,12 @@ class Sysmon:
             nbusy = self._retake(now)
             busy = nbusy > 0
             if rt.autoscaler is not None:
-                self._autoscale(now, nbusy)
+                try:
+                    self._autoscale(now, nbusy)
+                except Exception:
+                    # sysmon must survive: without it no P is ever handed off again.
+                    _log.exception("autoscaler failed; turning it off")
+                    rt.autoscaler = None
             line = None
             if trace_s and now >= self._next_trace:
                 self._next_trace = now + trace_s
