@@ -164,6 +164,11 @@ def _located(messages: list[str]) -> list[str]:
     return out
 
 
+def _pydantic_path(loc: Any) -> str:
+    # ("items", 0, "sku") -> "$.items[0].sku", the form cattrs' errors take
+    return "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc)
+
+
 def decode_json(body: bytes) -> Any:
     """Parse ``body`` as JSON (UTF-8), raising :class:`BindError` with the position."""
     if not body:
@@ -193,8 +198,7 @@ def bind(data: Any, cls: type[T], *, strict: bool = False) -> T:
             errs = getattr(e, "errors", None)
             if callable(errs):
                 fields = [
-                    "$." + ".".join(str(p) for p in err.get("loc", ())) + ": " + err.get("msg", "")
-                    for err in errs()
+                    f"{_pydantic_path(err.get('loc', ()))}: {err.get('msg', '')}" for err in errs()
                 ]
                 raise BindError("invalid request body", fields) from None
             raise BindError(f"invalid request body: {e}") from None
