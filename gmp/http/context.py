@@ -37,7 +37,10 @@ Writing the response
 ``c.header(name, value)`` and ``c.set_cookie(...)``. A handler may instead *return*
 the response: a :class:`~gmp.http.Response`, ``str`` (text), ``bytes``, a ``dict`` or
 ``list`` (JSON), or ``None`` (whatever the Context holds; 200 with an empty body if
-nothing was written). Headers set with ``c.header`` are added to a returned Response.
+nothing was written). A returned ``str``, ``bytes``, ``dict`` or ``list`` has the status
+set with ``c.status`` (200 by default); a returned Response keeps its own. Headers set
+with ``c.header`` are added to what is returned (a Response's own fields win; the
+returned object itself is not modified, so a shared constant is safe to return).
 
 Concurrency
 -----------
@@ -691,8 +694,20 @@ class Context:
         """The response as it stands: a returned value, or what was written."""
         result = self._result
         if result is not None:
-            resp = _to_response(result)
             extra = self._headers
+            if isinstance(result, Response):
+                if not extra:
+                    return result
+                # A new Response: the returned one may be shared (a module constant).
+                names = {k.lower() for k, _ in result.headers}
+                resp = Response.__new__(Response)
+                resp.status = result.status
+                resp.headers = [(k, v) for k, v in extra if k.lower() not in names]
+                resp.headers += result.headers
+                resp.body = result.body
+                return resp
+            resp = _to_response(result)
+            resp.status = self._status
             if extra:
                 names = {k.lower() for k, _ in resp.headers}
                 resp.headers[:0] = [(k, v) for k, v in extra if k.lower() not in names]

@@ -64,3 +64,19 @@ def raw_socket(client: httpx.Client, timeout: float = 10.0) -> socket.socket:
     sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     return sock
+
+
+# -- an Engine app for `gmp serve engine_helpers:app` (a subprocess test) ---------------
+
+app = Engine.default()
+
+
+@app.get("/hello/:name")
+def _hello(c: Any) -> dict[str, Any]:
+    return {"hello": c.param("name"), "request_id": c.get("request_id")}
+
+
+@app.post("/items")
+async def _create(c: Any) -> Any:
+    c.status(201)
+    return {"created": c.json_body()}

@@ -162,6 +162,17 @@ def build_app() -> Engine:
         c.header("x-merged", "yes")
         return returns[c.param("kind")]
 
+    shared = Response(200, [("content-type", "text/plain")], b"shared")
+
+    @app.get("/r_shared", middleware=[RequestID()])
+    def ret_shared(c: Context) -> Response:
+        return shared
+
+    @app.get("/r_status/:kind")
+    def ret_status(c: Context) -> Any:
+        c.status(201)
+        return returns[c.param("kind")]
+
     @app.get("/r_bad")
     def ret_bad(c: Context) -> Any:
         return 42
@@ -461,6 +472,17 @@ def test_returned_response_keeps_its_own_headers_and_gets_context_ones(client):
     assert r.headers.get_list("x-merged") == ["own"]  # the Response's own value wins
     r = client.get("/r/response_plain")
     assert r.headers["x-merged"] == "yes"
+
+
+def test_a_shared_returned_response_is_not_modified_by_context_headers(client):
+    ids = [client.get("/r_shared").headers.get_list("x-request-id") for _ in range(3)]
+    assert all(len(i) == 1 for i in ids)
+    assert len({i[0] for i in ids}) == 3  # each request's own id, not the first one's
+
+
+@pytest.mark.parametrize("kind", ["str", "bytes", "dict", "list"])
+def test_returned_value_takes_the_status_set_with_c_status(client, kind):
+    assert client.get(f"/r_status/{kind}").status_code == 201
 
 
 @pytest.mark.parametrize(
