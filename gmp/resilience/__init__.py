@@ -5,6 +5,14 @@ needs for its headers (``Retry-After``, ``RateLimit-*``), so middleware is a thi
 wrapper. See ``docs/resilience.md``.
 """
 
+from gmp.resilience.breaker import (
+    CircuitBreaker,
+    CircuitOpenError,
+    Counts,
+    State,
+    StateChange,
+    Ticket,
+)
 from gmp.resilience.ratelimit import (
     Decision,
     KeyedLimiter,
@@ -15,10 +23,16 @@ from gmp.resilience.ratelimit import (
 )
 
 __all__ = [
+    "CircuitBreaker",
+    "CircuitOpenError",
+    "Counts",
     "Decision",
     "KeyedLimiter",
     "LeakyBucket",
     "Limiter",
     "RateLimitTimeout",
+    "State",
+    "StateChange",
+    "Ticket",
     "TokenBucket",
 ]
