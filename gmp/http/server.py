@@ -27,6 +27,7 @@ with ``Connection: close``) up to ``shutdown_timeout``, then cancel what is left
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import errno
 import inspect
 import math
@@ -40,7 +41,7 @@ import attrs
 import outcome
 import trio
 
-from gmp.errors import RuntimeClosedError
+from gmp.errors import Cancelled, RuntimeClosedError
 from gmp.http.config import ServerConfig, ServerStats
 from gmp.http.dispatch import ClientDisconnected, Dispatcher, Exchange, Handler
 from gmp.http.parser import ParseError, RequestParser
@@ -58,7 +59,22 @@ from gmp.http.response import (
 from gmp.observe.log import get_logger
 from gmp.runtime.runtime import Runtime
 
-__all__ = ["Server", "bind_socket", "is_async_handler"]
+__all__ = ["Server", "bind_socket", "current_server", "is_async_handler"]
+
+_current_server: contextvars.ContextVar[Server | None] = contextvars.ContextVar(
+    "gmp_http_server", default=None
+)
+
+
+def current_server() -> Server | None:
+    """The server whose request is being handled (None outside one).
+
+    :meth:`Server.serve` sets it in its trio task; connection tasks inherit it and every
+    handler G copies their context, so health checks and metrics find their server
+    without being handed it (Go passes it as ``http.ServerContextKey``).
+    """
+    return _current_server.get()
+
 
 _log = get_logger("gmp.http.server")
 _access = get_logger("gmp.http.access")
@@ -175,6 +191,16 @@ class Server:
             wakeups=d.wakeups if d is not None else 0,
         )
 
+    @property
+    def draining(self) -> bool:
+        """True once a shutdown began: readiness probes should fail from then on."""
+        return self._shutdown.is_set()
+
+    @property
+    def listening(self) -> bool:
+        """True once the server accepts connections."""
+        return self._started.is_set()
+
     def shutdown(self) -> None:
         """Begin a graceful shutdown (trio's thread; idempotent). A second call after
         the drain has begun forces it: in-flight requests are cancelled."""
@@ -241,6 +267,7 @@ class Server:
         cfg = self.config
         self._token = trio.lowlevel.current_trio_token()
         self._dispatcher = Dispatcher(self._token, batch=cfg.batch_wakeups)
+        server_token = _current_server.set(self)
         listeners = sockets if sockets is not None else await self._bind()
         self.addresses = [(str(s.getsockname()[0]), int(s.getsockname()[1])) for s in listeners]
         if self.runtime is None:
@@ -277,6 +304,7 @@ class Server:
             for listener in listeners:
                 listener.close()
             await self._close_runtime()
+            _current_server.reset(server_token)
 
     # -- lifecycle internals ---------------------------------------------------------
 
@@ -551,7 +579,9 @@ class Server:
                 )
                 if length is None and user_length is not None and req.method == "HEAD":
                     head = head[:-2] + b"content-length: %d\r\n\r\n" % user_length
-            except Exception as e:  # the handler raised, or produced an unsendable response
+            # the handler raised, or produced an unsendable response; a gmp.Cancelled
+            # no scope caught ended only its G and must not end the server's nursery
+            except (Exception, Cancelled) as e:
                 return await self._handler_failed(conn, sock, req, e, keep_alive, started)
             if send_body and body:
                 if len(body) <= 65536:

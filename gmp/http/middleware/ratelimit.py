@@ -1,0 +1,116 @@
+"""Rate limiting per client: 429 with ``Retry-After`` and ``RateLimit-*`` headers.
+
+::
+
+    from gmp.resilience import KeyedLimiter, TokenBucket
+    per_ip = KeyedLimiter(lambda: TokenBucket(rate=10, burst=20))
+    app.use(RateLimit(per_ip))                               # keyed by client address
+    api.use(RateLimit(per_key, key="header:X-API-Key"))      # by a header
+    app.get("/search", RateLimit(TokenBucket(100, 100)), h)  # one bucket for the route
+
+The algorithms live in :mod:`gmp.resilience.ratelimit` (token bucket: Go's
+``x/time/rate``; leaky bucket as a queue: nginx's ``limit_req`` with burst). This
+middleware asks the request's bucket for a decision and:
+
+- refused: answers ``429 {"error": ...}`` with ``Retry-After`` (whole seconds, rounded
+  up, so a client that waits that long gets in) and the ``RateLimit-Limit``,
+  ``RateLimit-Remaining`` and ``RateLimit-Reset`` fields of the IETF draft;
+- allowed with a delay (a leaky bucket's queue): waits it out (``gmp.sleep`` in a
+  coroutine chain, ``time.sleep`` in a plain one), then goes on;
+- allowed: goes on, and adds the ``RateLimit-*`` fields to the response.
+
+``key``: ``"ip"`` (:attr:`Context.client_ip`, which believes ``X-Forwarded-For`` only from
+the engine's ``trusted_proxies``), ``"header:<name>"`` (falling back to the address when
+the header is missing), or a function of the Context. ``cost``: tokens per request, an
+int or a function of the Context.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Hashable
+from typing import Any
+
+import gmp
+from gmp.http.context import Context, Middleware
+from gmp.http.errors import TooManyRequests
+from gmp.resilience.ratelimit import Decision, KeyedLimiter
+
+__all__ = ["RateLimit"]
+
+
+class RateLimit(Middleware):
+    """Limit requests per key (see the module docstring). ``rejected`` counts 429s."""
+
+    __slots__ = ("_cost", "_count_lock", "_key", "detail", "headers", "limiter", "rejected")
+
+    def __init__(
+        self,
+        limiter: Any,
+        *,
+        key: str | Callable[[Context], Hashable] = "ip",
+        cost: int | Callable[[Context], int] = 1,
+        headers: bool = True,
+        detail: str = "rate limit exceeded",
+    ) -> None:
+        if not hasattr(limiter, "try_acquire"):
+            raise TypeError(
+                "RateLimit needs a TokenBucket, LeakyBucket or KeyedLimiter, got "
+                f"{type(limiter).__name__}"
+            )
+        self.limiter = limiter
+        self._key = _key_function(key) if isinstance(limiter, KeyedLimiter) else None
+        if callable(cost):
+            self._cost: Callable[[Context], int] = cost
+        elif isinstance(cost, bool) or not isinstance(cost, int) or cost < 1:
+            raise ValueError(f"cost must be a positive int or a function, got {cost!r}")
+        else:
+            fixed = cost
+
+            def constant(_c: Context) -> int:
+                return fixed
+
+            self._cost = constant
+        self.headers = headers
+        self.detail = detail
+        self.rejected = 0
+        self._count_lock = threading.Lock()
+
+    def _decide(self, c: Context) -> Decision:
+        cost = self._cost(c)
+        if self._key is not None:
+            decision: Decision = self.limiter.try_acquire(self._key(c), cost)
+        else:
+            decision = self.limiter.try_acquire(cost)
+        if not decision.allowed:
+            with self._count_lock:
+                self.rejected += 1
+            raise TooManyRequests(self.detail, headers=decision.headers())
+        if self.headers:
+            for name, value in decision.headers().items():
+                c.header(name, value)
+        return decision
+
+    def __call__(self, c: Context) -> None:
+        decision = self._decide(c)
+        if decision.delay > 0:
+            time.sleep(decision.delay)
+        c.next()
+
+    async def call_async(self, c: Context) -> None:
+        decision = self._decide(c)
+        if decision.delay > 0:
+            await gmp.sleep(decision.delay)
+        await c.next()
+
+
+def _key_function(key: str | Callable[[Context], Hashable]) -> Callable[[Context], Hashable]:
+    if callable(key):
+        return key
+    if key == "ip":
+        return lambda c: c.client_ip
+    if isinstance(key, str) and key.startswith("header:") and len(key) > 7:
+        name = key[7:]
+        return lambda c: c.request.headers.get(name) or c.client_ip
+    raise ValueError(f"key must be 'ip', 'header:<name>' or a function of the Context, got {key!r}")
