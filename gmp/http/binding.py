@@ -5,10 +5,13 @@ tags; the Python equivalent is structuring a decoded document into a typed class
 is what cattrs does (for attrs classes and dataclasses alike, nested classes, lists,
 dicts, unions, enums, literals), so gmp uses it rather than a converter of its own.
 
-cattrs converts leniently by default (``int("5")``, ``str(1)``); a JSON API should
-reject ``{"age": "5"}`` for an ``int`` field the way ``encoding/json`` does, so the
-converter here checks the JSON types of ``str``, ``int``, ``float`` and ``bool`` fields
-strictly (an ``int`` is accepted for a ``float``; ``true`` is not an ``int``).
+cattrs converts leniently by default (``int("5")``, ``str(1)``, a string iterated as a
+list); a JSON API should reject ``{"age": "5"}`` for an ``int`` field the way
+``encoding/json`` does, so the converter here checks JSON types strictly: ``str``,
+``int``, ``float`` and ``bool`` fields (an ``int`` is accepted for a ``float``; ``true``
+is not an ``int``), lists (a JSON array), dicts and classes (a JSON object), and
+``Literal`` fields (one of the listed values, of the same JSON type). The body must be
+UTF-8 (RFC 8259), not UTF-16 or UTF-32.
 
 Every problem in a body is reported at once, each with its JSONPath-like location::
 
