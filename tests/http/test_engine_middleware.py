@@ -16,6 +16,7 @@ from gmp.http import (
     Conflict,
     Context,
     Engine,
+    Forbidden,
     HTTPError,
     Middleware,
     Recovery,
@@ -149,6 +150,11 @@ def _abort_status(c: Context) -> None:
     c.abort_with_status(401)
 
 
+def _abort_error(c: Context) -> None:
+    c.abort_with_error(Forbidden("not yours", headers={"X-Why": "owner"}))
+    trail(c).append("x:after-abort")
+
+
 def _raise_conflict(c: Context) -> None:
     raise Conflict("name taken")
 
@@ -224,6 +230,16 @@ CASES: dict[str, tuple[Callable[[str, str, str], list[Any]], int, bytes, list[st
         401,
         b"",
         ["a:before", "x", "a:after:401"],
+    ),
+    "abort_with_error": (
+        lambda m, s, h: [
+            around("a", m),
+            simple("x", s, _abort_error),
+            simple("handler", h, _handler_body),
+        ],
+        403,
+        b'{"error":"not yours"}',
+        ["a:before", "x", "x:after-abort", "a:after:403"],
     ),
     "next_twice": (
         lambda m, s, h: [twice("t", m), simple("handler", h, _handler_body)],
@@ -323,6 +339,8 @@ def test_chain_semantics(client, mode, case):
     assert r.headers["x-trail"].split(",") == expected
     if case == "http_error_headers":
         assert r.headers["retry-after"] == "7"
+    if case == "abort_with_error":
+        assert r.headers["x-why"] == "owner"
     if case == "http_error_in_middleware":
         assert r.headers["www-authenticate"] == "Bearer"
     if status >= 400 and body:

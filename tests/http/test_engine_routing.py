@@ -170,6 +170,17 @@ def test_percent_escaped_params_are_unescaped_and_do_not_split_segments(client):
     assert client.get("/static/x%2Fy/z").json()["params"] == {"filepath": "/x/y/z"}
 
 
+def test_percent_escaped_paths_get_405_and_options_like_any_other(client):
+    r = client.post("/files/a%2Fb")
+    assert (r.status_code, r.headers["allow"]) == (405, "GET, HEAD, OPTIONS")
+    r = client.options("/files/a%2Fb")
+    assert (r.status_code, r.headers["allow"]) == (204, "GET, HEAD, OPTIONS")
+    r = client.head("/files/a%2Fb")
+    assert r.status_code == 200 and r.content == b""
+    got = client.get("/files/a%2Fb").content  # the body names the method: HEAD is 1 longer
+    assert int(r.headers["content-length"]) == len(got) + 1
+
+
 def test_static_route_matched_by_its_decoded_spelling(client):
     r = client.get("/a%20b")
     assert r.status_code == 200 and r.json()["h"] == "space"
