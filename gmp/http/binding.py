@@ -28,11 +28,10 @@ from __future__ import annotations
 import dataclasses
 import enum
 import json
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar, get_origin
 
 import attrs
 import cattrs
-from cattrs._compat import is_literal
 from cattrs.cols import is_mapping, is_sequence, list_structure_factory, mapping_structure_factory
 from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError, IterableValidationError
 from cattrs.gen import make_dict_structure_fn
@@ -105,6 +104,10 @@ def _is_array(type_: Any) -> bool:
     return is_sequence(type_) and getattr(type_, "__origin__", type_) is not tuple
 
 
+def _is_literal(type_: Any) -> bool:
+    return get_origin(type_) is Literal
+
+
 def _literal(value: Any, type_: Any) -> Any:
     choices = []
     for allowed in type_.__args__:
@@ -129,7 +132,7 @@ def _make_converter(forbid_extra: bool) -> cattrs.Converter:
     conv.register_structure_hook_factory(
         is_mapping, lambda t: _checked("an object", dict, mapping_structure_factory(t, conv))
     )
-    conv.register_structure_hook_factory(is_literal, lambda t: _literal)
+    conv.register_structure_hook_factory(_is_literal, lambda t: _literal)
     conv.register_structure_hook(str, _strict("a string", lambda v: isinstance(v, str)))
     conv.register_structure_hook(
         int,
