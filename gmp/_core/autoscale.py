@@ -12,9 +12,18 @@ Policy, with hysteresis so a noisy load does not make the P count flap:
   waiting gain nothing from more Ps);
 - a sample is **low** when utilisation was at most ``low_utilisation`` and the queues were
   empty;
-- grow by ``grow_step`` after ``grow_after`` consecutive high samples, shrink by
-  ``shrink_step`` after ``shrink_after`` consecutive low ones (shrinking is slower by
-  default: a P retired too early costs a resize, an idle P costs almost nothing);
+- grow after ``grow_after`` consecutive high samples, to ``procs * grow_factor`` (at
+  least ``grow_step`` more); shrink by ``shrink_step`` after ``shrink_after`` consecutive
+  low ones. Growth is multiplicative and shrinking additive and slower: a backlog costs
+  latency now, while an idle P costs almost nothing;
+- **check that a growth paid** (``min_gain``): under the GIL, more Ps for pure-Python
+  work only add threads taking turns on one interpreter, and busy Ps with a backlog look
+  the same whether Ps or the interpreter are the bottleneck. So the policy compares the
+  scheduling rate (``Sample.rate``, G resumptions per second) over the ``grow_after``
+  high samples after a growth with the ``grow_after`` before it. If it rose by less than
+  ``min_gain`` of the proportional gain (growing 2 -> 4 Ps should double it; with the
+  default 0.25 it must rise by 25%), the growth is undone and the P count is capped
+  there for ``backoff`` seconds before it tries again;
 - never change twice within ``cooldown`` seconds, and start counting afresh after each
   change (the samples before it describe a different configuration);
 - the target always lies in ``[min_procs, max_procs]``; a P count found outside (set by
@@ -23,6 +32,8 @@ Policy, with hysteresis so a noisy load does not make the P count flap:
 
 from __future__ import annotations
 
+import math
+from collections import deque
 from dataclasses import dataclass
 
 from gmp._core.procresize import MAX_PROCS
@@ -65,6 +76,9 @@ class Autoscale:
     backlog_per_proc: float = 1.0
     grow_step: int = 1
     shrink_step: int = 1
+    grow_factor: float = 2.0
+    min_gain: float = 0.25
+    backoff: float = 5.0
 
     def __post_init__(self) -> None:
         _positive_int("min_procs", self.min_procs)
@@ -87,6 +101,9 @@ class Autoscale:
                 "the band between them is the hysteresis"
             )
         _number("backlog_per_proc", self.backlog_per_proc, 0.0, 1e9)
+        _number("grow_factor", self.grow_factor, 1.0, 1024.0)
+        _number("min_gain", self.min_gain, 0.0, 1.0)
+        _number("backoff", self.backoff, 0.0, 86400.0)
 
     def clamp(self, procs: int) -> int:
         return min(max(procs, self.min_procs), self.max_procs)
@@ -104,12 +121,38 @@ class Sample:
     """Share of the interval the Ps were busy, 0..1 (a P in a blocking call is busy)."""
     runnable: int
     """Runnable Gs queued: the global queue plus every local queue and runnext."""
+    rate: float = 0.0
+    """G resumptions per second over the interval (0: unknown, no gain check)."""
+
+
+class _Trial:
+    """A growth on probation: the rates before it, and those seen since."""
+
+    __slots__ = ("after", "before", "new", "old")
+
+    def __init__(self, old: int, new: int, before: float) -> None:
+        self.old = old
+        self.new = new
+        self.before = before
+        self.after: list[float] = []
 
 
 class Autoscaler:
     """The policy's state: streaks of high and low samples and the last change."""
 
-    __slots__ = ("changes", "config", "high_streak", "last_change", "low_streak", "samples")
+    __slots__ = (
+        "ceiling",
+        "ceiling_until",
+        "changes",
+        "config",
+        "high_streak",
+        "last_change",
+        "low_streak",
+        "rates",
+        "reverts",
+        "samples",
+        "trial",
+    )
 
     def __init__(self, config: Autoscale) -> None:
         self.config = config
@@ -118,6 +161,13 @@ class Autoscaler:
         self.last_change: float | None = None
         self.changes = 0
         self.samples = 0
+        self.reverts = 0
+        # Rates of the current high streak's last grow_after samples.
+        self.rates: deque[float] = deque(maxlen=config.grow_after)
+        self.trial: _Trial | None = None
+        # After a growth that did not pay: no growth past `ceiling` until `ceiling_until`.
+        self.ceiling: int | None = None
+        self.ceiling_until = 0.0
 
     def classify(self, s: Sample) -> int:
         """+1 for a high sample, -1 for a low one, 0 inside the hysteresis band."""
@@ -139,21 +189,53 @@ class Autoscaler:
         if kind > 0:
             self.high_streak += 1
             self.low_streak = 0
+            self.rates.append(s.rate)
         elif kind < 0:
             self.low_streak += 1
             self.high_streak = 0
+            self.rates.clear()
         else:
             self.high_streak = self.low_streak = 0
+            self.rates.clear()
+        trial = self.trial
+        if trial is not None:
+            if kind > 0 and s.procs == trial.new:
+                trial.after.append(s.rate)
+            else:
+                self.trial = trial = None  # the backlog eased (or someone resized): keep it
         if self.last_change is not None and s.now - self.last_change < c.cooldown:
             return s.procs
-        if self.high_streak >= c.grow_after and s.procs < c.max_procs:
-            return self._changed(s.now, min(s.procs + c.grow_step, c.max_procs))
+        if trial is not None and len(trial.after) >= c.grow_after:
+            self.trial = None
+            if trial.before > 0:
+                gain = sum(trial.after) / len(trial.after) / trial.before - 1.0
+                if gain < c.min_gain * (trial.new / trial.old - 1.0):
+                    self.ceiling = trial.old
+                    self.ceiling_until = s.now + c.backoff
+                    self.reverts += 1
+                    return self._changed(s.now, trial.old)
+        cap = c.max_procs
+        if self.ceiling is not None:
+            if s.now < self.ceiling_until:
+                cap = min(cap, self.ceiling)
+            else:
+                self.ceiling = None
+        if self.high_streak >= c.grow_after and s.procs < cap:
+            target = max(s.procs + c.grow_step, math.ceil(s.procs * c.grow_factor))
+            target = min(target, cap, s.procs + max(s.runnable, 1))
+            before = sum(self.rates) / len(self.rates) if self.rates else 0.0
+            new = self._changed(s.now, target)
+            if c.min_gain > 0 and before > 0:
+                self.trial = _Trial(s.procs, new, before)
+            return new
         if self.low_streak >= c.shrink_after and s.procs > c.min_procs:
             return self._changed(s.now, max(s.procs - c.shrink_step, c.min_procs))
         return s.procs
 
     def _changed(self, now: float, target: int) -> int:
         self.high_streak = self.low_streak = 0
+        self.rates.clear()
+        self.trial = None
         self.last_change = now
         self.changes += 1
         return target

@@ -98,8 +98,9 @@ def procresize(sched: Sched, n: int, limit: int = MAX_PROCS) -> Resize:
         return Resize(old, n, (), (), (), 0, 0)
     allp = sched.allp
     if n > old:
-        while len(allp) < n:
-            allp.append(P(len(allp)))
+        if len(allp) < n:
+            # A new list, like ps: readers without the lock may be iterating the old one.
+            allp = sched.allp = allp + [P(i) for i in range(len(allp), n)]
         added = tuple(allp[old:n])
         for p in added:
             _revive(p)

@@ -10,7 +10,8 @@ turn (Go's preemptone). It also fires timers nobody is waiting for and prints sc
 When every P is idle it sleeps until an M takes a P again.
 
 With an autoscaler on, sysmon also measures P utilisation (busy Ps per tick, weighted by
-the time to the next tick) and run-queue backlog, and every autoscale ``interval`` asks
+the time to the next tick), run-queue backlog and the scheduling rate (G resumptions per
+second, the sum of the Ps' ``runs``), and every autoscale ``interval`` asks
 the pure policy (:mod:`gmp._core.autoscale`) for a P count, applying changes through the
 runtime's resize. Idle, it still wakes once per interval while Ps remain above the floor,
 so a runtime left idle shrinks back to ``min_procs``.
@@ -40,6 +41,7 @@ class Sysmon:
     __slots__ = (
         "_busy_time",
         "_last_busy",
+        "_last_runs",
         "_last_tick",
         "_next_trace",
         "_window_start",
@@ -60,6 +62,7 @@ class Sysmon:
         # seen at the previous tick (it applies until this one: a sleeping sysmon saw 0).
         self._busy_time = 0.0
         self._last_busy = 0
+        self._last_runs = 0
         self._last_tick = 0.0
         self._window_start = 0.0
         self.thread = threading.Thread(target=self._main, name="gmp-sysmon", daemon=True)
@@ -129,9 +132,14 @@ class Sysmon:
         # Lock-free reads of queue lengths, as _retake reads ticks: a hint, one tick stale.
         runnable = len(core.runq) + sum(len(p.runq) + (p.runnext is not None) for p in ps)
         utilisation = min(self._busy_time / (elapsed * procs), 1.0)
+        # Scheduling rate, for the policy's check that a growth paid. allp, like ps, is
+        # replaced rather than grown in place, and retired Ps keep their counters.
+        runs = sum(p.runs for p in core.allp)
+        rate = (runs - self._last_runs) / elapsed
+        self._last_runs = runs
         self._busy_time = 0.0
         self._window_start = now
-        sample = Sample(now=now, procs=procs, utilisation=utilisation, runnable=runnable)
+        sample = Sample(now=now, procs=procs, utilisation=utilisation, runnable=runnable, rate=rate)
         target = asc.observe(sample)
         if target != procs:
             rt.autoscale_to(target, sample)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 
 import pytest
 from hypothesis import given, settings
@@ -54,6 +55,9 @@ def test_defaults_are_valid_and_clamp() -> None:
         ({"low_utilisation": 0.8, "high_utilisation": 0.8}, ValueError, "hysteresis"),
         ({"high_utilisation": 1.5}, ValueError, "high_utilisation"),
         ({"backlog_per_proc": "x"}, TypeError, "backlog_per_proc"),
+        ({"grow_factor": 0.5}, ValueError, "grow_factor"),
+        ({"min_gain": 2}, ValueError, "min_gain"),
+        ({"backoff": -1}, ValueError, "backoff"),
     ],
 )
 def test_bad_configs_are_rejected(kwargs: dict[str, object], exc: type, match: str) -> None:
@@ -117,6 +121,9 @@ def configs(draw: st.DrawFn) -> Autoscale:
         backlog_per_proc=draw(st.sampled_from([0.0, 1.0, 4.0])),
         grow_step=draw(st.integers(1, 3)),
         shrink_step=draw(st.integers(1, 3)),
+        grow_factor=draw(st.sampled_from([1.0, 1.5, 2.0, 4.0])),
+        min_gain=draw(st.sampled_from([0.0, 0.25, 0.9])),
+        backoff=draw(st.sampled_from([0.0, 1.0, 5.0])),
     )
 
 
@@ -124,40 +131,52 @@ samples = st.tuples(
     st.floats(0.001, 0.5),  # time since the previous sample
     st.floats(0.0, 1.0),  # utilisation
     st.integers(0, 200),  # runnable
+    st.sampled_from([0.0, 100.0, 150.0, 400.0]),  # rate
 )
 
 
 @FAST
 @given(configs(), st.integers(1, 12), st.lists(samples, max_size=120))
 def test_invariants_bounds_hysteresis_and_steps(
-    c: Autoscale, start: int, seq: list[tuple[float, float, int]]
+    c: Autoscale, start: int, seq: list[tuple[float, float, int, float]]
 ) -> None:
     a = Autoscaler(c)
     procs = start
     now = 0.0
     last_change: float | None = None
+    last_was_growth_from: int | None = None
+    capped: tuple[int, float] | None = None  # (ceiling, until) after a revert
     since_change = 0
-    for dt, util, runnable in seq:
+    for dt, util, runnable, rate in seq:
         now += dt
-        s = Sample(now=now, procs=procs, utilisation=util, runnable=runnable)
+        s = Sample(now=now, procs=procs, utilisation=util, runnable=runnable, rate=rate)
         kind = a.classify(s)
         target = a.observe(s)
         since_change += 1
         assert c.min_procs <= target <= c.max_procs
-        if target != procs:
-            in_bounds = c.min_procs <= procs <= c.max_procs
-            if in_bounds:
-                # A change needs its streak, of samples all taken since the last change,
-                # and the cool-down; it moves by one step at most.
-                assert last_change is None or now - last_change >= c.cooldown
-                if target > procs:
-                    assert kind > 0 and since_change >= c.grow_after
-                    assert target - procs <= c.grow_step
-                else:
-                    assert kind < 0 and since_change >= c.shrink_after
-                    assert procs - target <= c.shrink_step
-            last_change = now
-            since_change = 0
+        if target == procs:
+            continue
+        grew_from = None
+        if c.min_procs <= procs <= c.max_procs:
+            # Every change needs the cool-down and a full streak of samples, all taken
+            # since the previous change.
+            assert last_change is None or now - last_change >= c.cooldown
+            if target > procs:
+                assert kind > 0 and since_change >= c.grow_after
+                assert target <= max(procs + c.grow_step, math.ceil(procs * c.grow_factor))
+                if capped is not None and now < capped[1]:
+                    assert target <= capped[0]
+                grew_from = procs
+            elif kind > 0:
+                # Undoing a growth that did not pay: back to where it grew from.
+                assert last_was_growth_from == target and since_change >= c.grow_after
+                capped = (target, now + c.backoff)
+            else:
+                assert kind < 0 and since_change >= c.shrink_after
+                assert procs - target <= c.shrink_step
+        last_change = now
+        last_was_growth_from = grew_from
+        since_change = 0
         procs = target
 
 
@@ -169,7 +188,9 @@ def test_sustained_backlog_grows_to_the_ceiling(c: Autoscale, start: int) -> Non
     now = 0.0
     for _ in range(c.max_procs * (c.grow_after + 25) + 2):
         now += 0.05
-        procs = a.observe(high(now, procs))
+        # A scheduling rate that scales with the Ps: every growth pays.
+        s = high(now, procs)
+        procs = a.observe(Sample(s.now, s.procs, s.utilisation, s.runnable, rate=100.0 * procs))
     assert procs == c.max_procs
 
 
@@ -183,3 +204,29 @@ def test_sustained_idleness_shrinks_to_the_floor(c: Autoscale, start: int) -> No
         now += 0.05
         procs = a.observe(low(now, procs))
     assert procs == c.min_procs
+
+
+def test_a_growth_that_does_not_raise_the_rate_is_undone_and_backs_off() -> None:
+    # GIL-bound: busy Ps and a backlog, but the same scheduling rate whatever the P count.
+    c = Autoscale(max_procs=8, grow_after=2, cooldown=0.1, backoff=5.0)
+    a = Autoscaler(c)
+    procs, now, seen = 1, 0.0, []
+    for _ in range(600):  # 30 s of samples
+        now += 0.05
+        procs = a.observe(Sample(now, procs, 1.0, 100, rate=1000.0))
+        seen.append(procs)
+    assert max(seen) == 2  # it tried 2 Ps, never more
+    grows = sum(1 for x, y in itertools.pairwise([1, *seen]) if y > x)
+    assert 1 <= grows <= 30 / 5 + 1  # at most one try per back-off period
+    assert a.reverts in (grows, grows - 1)
+    assert sum(1 for p in seen if p == 1) > 0.9 * len(seen)
+
+
+def test_a_growth_that_raises_the_rate_stands() -> None:
+    c = Autoscale(max_procs=8, grow_after=2, cooldown=0.1)
+    a = Autoscaler(c)
+    procs, now = 1, 0.0
+    for _ in range(100):
+        now += 0.05
+        procs = a.observe(Sample(now, procs, 1.0, 100, rate=300.0 * procs))
+    assert procs == 8 and a.reverts == 0

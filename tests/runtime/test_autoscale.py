@@ -23,6 +23,7 @@ FAST = gmp.Autoscale(
     grow_after=2,
     shrink_after=3,
     cooldown=0.01,
+    min_gain=0.0,  # the gate below holds the rate at ~0: no growth could show a gain
 )
 
 
@@ -76,12 +77,12 @@ def test_grows_under_a_blocking_backlog_then_shrinks_back_when_idle() -> None:
         until(lambda: rt.procs == 1)
         st = rt.stats()
     assert runs == [1] * n
-    assert st.autoscale_changes >= 6  # 1 -> 4 and back, one step at a time
+    assert st.autoscale_changes >= 5  # 1 -> 2 -> 4, then back one P at a time
     assert st.procs_changes == st.autoscale_changes
     changes = [e for e in logs if e["event"] == "autoscale changed procs"]
     assert len(changes) == st.autoscale_changes
     ups = [(e["old"], e["new"]) for e in changes if e["new"] > e["old"]]
-    assert ups[:3] == [(1, 2), (2, 3), (3, 4)]
+    assert ups[:2] == [(1, 2), (2, 4)]  # growth doubles
 
 
 def test_a_cpu_hog_alone_does_not_grow() -> None:

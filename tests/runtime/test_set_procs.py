@@ -272,3 +272,23 @@ def test_flipping_procs_while_20k_gs_run_loses_and_repeats_none() -> None:
     assert flips[0] >= 2
     assert st.gs_alive == 0
     assert st.procs_changes == flips[0]
+
+
+def test_a_g_may_resize_its_own_runtime_even_retiring_its_own_p() -> None:
+    async def child(i: int) -> int:
+        await gmp.sleep(0.001)
+        return i
+
+    async def resizer() -> list[int]:
+        rt = gmp.current_runtime()
+        out = []
+        for n in (4, 1, 3, 1):
+            rt.set_procs(n)
+            await gmp.sleep(0.001)
+            hs = [gmp.go(child, i) for i in range(50)]
+            out.append(sum([await h.join() for h in hs]))
+        return out
+
+    with gmp.Runtime(procs=2) as rt:
+        assert rt.go(resizer).result(timeout=WAIT) == [sum(range(50))] * 4
+        assert rt.procs == 1
