@@ -122,6 +122,7 @@ class Exchange:
         "g",
         "head",
         "lock",
+        "override",
         "parked",
         "pending",
         "released",
@@ -144,6 +145,7 @@ class Exchange:
         self.scope = CancelScope()
         # streaming state (under lock)
         self.head: Response | None = None
+        self.override: Response | None = None  # answered early (a deadline); see early()
         self.chunks: list[bytes] = []
         self.pending = 0  # bytes pushed by the G and not yet written
         self.closed = False  # the connection will write nothing more: producers stop
@@ -161,6 +163,7 @@ class Exchange:
         """Start the handler's G and register for its completion (trio's thread)."""
         runner = _run_async if is_async else _run_plain
         self.scope._rt = rt
+        req.exchange = self
         g = rt.spawn(runner, (handler, req, self), None, None, [self.scope])
         self.g = g
         with rt.lock:
@@ -195,6 +198,8 @@ class Exchange:
                 return
             with self.lock:
                 if self.chunks or (self.head is not None and not head_taken):
+                    return
+                if self.override is not None and not head_taken:
                     return
                 self.want = True
             self.t_task = trio.lowlevel.current_task()
@@ -262,6 +267,31 @@ class Exchange:
         """The G finished, or the runtime closed (scheduler lock held, any thread)."""
         self.released = True
         self.dispatcher.notify(self)
+
+    # -- answering before the G finishes ------------------------------------------------
+
+    def early(self, resp: Response) -> bool:
+        """Answer with ``resp`` now, while the handler G still runs (any thread).
+
+        What a deadline does (``gmp.http.middleware.Timeout``; Go's ``TimeoutHandler``
+        writes its 503 from the outer goroutine the same way): the connection writes
+        ``resp`` and moves on; the G is then abandoned, so a coroutine handler is
+        cancelled at its next checkpoint and a plain one's result is dropped, while the
+        server still counts it in flight until it really ends. Returns False, doing
+        nothing, when it is too late: a streaming response began, the connection is
+        gone, or an early answer was already given.
+        """
+        if type(resp.body) is not bytes:
+            raise TypeError("an early response must have a bytes body")
+        with self.lock:
+            if self.head is not None or self.override is not None or self.closed:
+                return False
+            self.override = resp
+            wake = self.want
+            self.want = False
+        if wake:
+            self.dispatcher.notify(self)
+        return True
 
     # -- G side (streaming bodies) ------------------------------------------------------
 

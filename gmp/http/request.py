@@ -13,7 +13,7 @@ same), values are ``str`` decoded as latin-1, the wire's own encoding.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from typing import overload
+from typing import Any, overload
 from urllib.parse import parse_qs
 
 
@@ -122,6 +122,7 @@ class Request:
         "_query_params",
         "body",
         "client",
+        "exchange",
         "expect_continue",
         "headers",
         "http_version",
@@ -159,6 +160,9 @@ class Request:
         self.keep_alive = keep_alive
         self.expect_continue = expect_continue
         self._query_params: dict[str, list[str]] | None = None
+        # The server's in-flight record of this request (gmp.http.dispatch.Exchange),
+        # set when its handler G starts; None when a handler is called directly.
+        self.exchange: Any = None
 
     @property
     def query_params(self) -> dict[str, list[str]]:

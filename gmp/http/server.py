@@ -553,6 +553,8 @@ class Server:
             await ex.wait()
             if conn.draining:  # a shutdown began while the handler ran
                 keep_alive = False
+            if ex.override is not None:  # answered before the G finished (a deadline)
+                return await self._write_early(conn, sock, req, ex.override, keep_alive, started)
             if ex.head is not None:
                 return await self._write_stream(conn, sock, req, ex, keep_alive, started)
             g = ex.g
@@ -596,6 +598,30 @@ class Server:
         finally:
             if not ex.t_done:
                 ex.abandon()
+
+    async def _write_early(
+        self,
+        conn: _Conn,
+        sock: socket.socket,
+        req: Request,
+        resp: Response,
+        keep_alive: bool,
+        started: float,
+    ) -> bool:
+        """Write a response given by :meth:`Exchange.early`; the caller abandons the G."""
+        body = resp.body
+        assert isinstance(body, bytes)
+        head, keep_alive, _ = encode_head(
+            resp,
+            content_length=len(body) if body_allowed(resp.status) else None,
+            chunked=False,
+            keep_alive=keep_alive,
+            http10_keep_alive=req.http_version == "1.0",
+        )
+        send_body = req.method != "HEAD" and body_allowed(resp.status)
+        await self._write(conn, sock, head + body if send_body else head)
+        self._log_access(req, resp.status, len(body) if send_body else 0, started)
+        return keep_alive
 
     async def _handler_failed(
         self,
