@@ -12,9 +12,10 @@ request's G waits for it with a deadline (``gmp.move_on_after`` around ``join``)
 - the deadline passes first: the client gets ``504 {"error": ...}`` at once, a warning
   is logged (route, timeout, request id), and the child is cancelled. A coroutine
   handler sees ``gmp.Cancelled`` at its next checkpoint (an ``await`` of gmp's); a plain
-  ``def`` handler cannot be interrupted, so it runs to its end and what it returns is
-  discarded, with an info line saying how late it was. Its writes go to the fork, so
-  there is never a second response, and the child G always ends: nothing leaks.
+  ``def`` handler cannot be interrupted, so it runs to its end and what it returns (or
+  raises) is discarded, with an info line saying how late it was. Its writes go to the
+  fork, so there is never a second response, and the child G always ends: nothing leaks.
+  Which came first, the child's end or the deadline, is decided once, under a lock.
 
 A plain rest of the chain runs as a plain-callable child G (a blocking handler costs its
 thread; sysmon hands the P on, so the waiting G's timer still fires on time); otherwise
@@ -63,44 +64,70 @@ def adopt(c: Context, f: Context) -> None:
 
 
 class _Run:
-    """One child's bookkeeping, shared by the waiting G and the child (under ``lock``)."""
+    """One child's fate, decided once under ``lock``: it finished first, or the deadline
+    did (then whatever it produces later is dropped)."""
 
-    __slots__ = ("expired", "expired_at", "lock", "route")
+    __slots__ = ("done", "expired", "expired_at", "lock", "route")
 
     def __init__(self, route: str) -> None:
         self.lock = threading.Lock()
+        self.done = False
         self.expired = False
         self.expired_at = 0.0
         self.route = route
 
-    def finished(self, f: Context) -> None:
+    def expire(self) -> bool:
+        """The waiting G gives up; False if the child finished first (take its outcome)."""
         with self.lock:
+            if self.done:
+                return False
+            self.expired = True
+            self.expired_at = time.monotonic()
+            return True
+
+    def finish(self, f: Context, exc: BaseException | None) -> bool:
+        """The child ends; False (and an info line) if nobody waits for its outcome."""
+        with self.lock:
+            self.done = True
             late = self.expired
-            at = self.expired_at
         if late:
             _log.info(
                 "timed-out handler finished; its result was discarded",
                 route=self.route,
-                ms_late=round((time.monotonic() - at) * 1000, 3),
+                ms_late=round((time.monotonic() - self.expired_at) * 1000, 3),
                 request_id=f.get("request_id"),
+                error=repr(exc) if exc is not None else None,
             )
+        return not late
 
 
 def _child_plain(f: Context, run: _Run) -> None:
     try:
         f._in_async = False
-        f.next()
-    finally:
-        run.finished(f)
+        f._run_sync()
+    except BaseException as e:
+        if run.finish(f, e):
+            raise  # joined by the waiting G: on to Recovery
+        return  # too late for anyone to see it; logged
+    run.finish(f, None)
 
 
 async def _child_async(f: Context, run: _Run, scope: gmp.CancelScope) -> None:
     try:
         with scope:
+            # A cancel() racing with our entering the scope could miss us (we are not
+            # in it yet); the deadline is recorded first, so look at it once inside.
+            with run.lock:
+                late = run.expired
+            if late:
+                scope.cancel()
             f._in_async = True
             await f._run_async()
-    finally:
-        run.finished(f)
+    except BaseException as e:
+        if run.finish(f, e):
+            raise
+        return
+    run.finish(f, None)
 
 
 class Timeout:
@@ -124,43 +151,45 @@ class Timeout:
     async def __call__(self, c: Context) -> None:
         f = fork(c)
         run = _Run(c.full_path)
-        scope = gmp.CancelScope()
-        chain = c._chain
-        if c._index + 1 >= chain.sync_from:
+        scope = None
+        if c._index + 1 >= c._chain.sync_from:
             child = gmp.go(_child_plain, f, run)
         else:
+            scope = gmp.CancelScope()
             child = gmp.go(_child_async, f, run, scope)
         try:
-            with gmp.move_on_after(self.seconds):
+            with gmp.move_on_after(self.seconds) as deadline:
                 await child.join()
+            if deadline.cancelled_caught:
+                if run.expire():
+                    if scope is not None:
+                        scope.cancel()
+                    self._answer(c)
+                    return
+                await child.join()  # it finished just as the deadline passed
         except BaseException:
-            # The child raised (on to Recovery), or we are being cancelled (shutdown, the
-            # client is gone): either way the child must not outlive us.
-            scope.cancel()
-            raise
-        if not child.done():
-            with run.lock:
-                done = child.done()
-                if not done:
-                    run.expired = True
-                    run.expired_at = time.monotonic()
-            if not done:
+            # The child raised (joined: on to Recovery), or we are being cancelled
+            # (shutdown, the client is gone): the child must not outlive us, and what it
+            # does later is nobody's.
+            run.expire()
+            if scope is not None:
                 scope.cancel()
-                with self._count_lock:
-                    self.expired += 1
-                _log.warning(
-                    "request timed out",
-                    method=c.request.method,
-                    path=c.request.path,
-                    route=c.full_path,
-                    timeout_s=self.seconds,
-                    request_id=c.get("request_id"),
-                )
-                c.abort()
-                c._result = None
-                c.json(self.status, {"error": self.detail})
-                return
-        adopt(c, f)  # (an exception of the child's was raised by join, for Recovery)
+            raise
+        adopt(c, f)
+
+    def _answer(self, c: Context) -> None:
+        with self._count_lock:
+            self.expired += 1
+        _log.warning(
+            "request timed out",
+            method=c.request.method,
+            path=c.request.path,
+            route=c.full_path,
+            timeout_s=self.seconds,
+            request_id=c.get("request_id"),
+        )
+        c.abort()
+        c.json(self.status, {"error": self.detail})
 
     def __repr__(self) -> str:
         return f"Timeout({self.seconds:g})"
