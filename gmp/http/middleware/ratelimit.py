@@ -21,7 +21,8 @@ middleware asks the request's bucket for a decision and:
 
 ``key``: ``"ip"`` (:attr:`Context.client_ip`, which believes ``X-Forwarded-For`` only from
 the engine's ``trusted_proxies``), ``"header:<name>"`` (falling back to the address when
-the header is missing), or a function of the Context. ``cost``: tokens per request, an
+the header is missing; header values and addresses never share a bucket), or a function
+of the Context. ``cost``: tokens per request, an
 int or a function of the Context.
 """
 
@@ -112,5 +113,12 @@ def _key_function(key: str | Callable[[Context], Hashable]) -> Callable[[Context
         return lambda c: c.client_ip
     if isinstance(key, str) and key.startswith("header:") and len(key) > 7:
         name = key[7:]
-        return lambda c: c.request.headers.get(name) or c.client_ip
+
+        def by_header(c: Context) -> Hashable:
+            # A tuple, so a header value spelled like an address is not that address's
+            # bucket (a client could otherwise spend, or borrow, another's allowance).
+            value = c.request.headers.get(name)
+            return (key, value) if value else c.client_ip
+
+        return by_header
     raise ValueError(f"key must be 'ip', 'header:<name>' or a function of the Context, got {key!r}")
