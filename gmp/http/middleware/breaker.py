@@ -12,7 +12,8 @@ the breaker is open, or half-open with every probe slot taken, the request is an
 ``503 {"error": ...}`` at once with ``Retry-After`` (the cooldown left, rounded up) and
 the handler never runs. Otherwise the outcome is recorded: an exception, or a status
 for which ``is_failure(status)`` holds (5xx by default; a 4xx is the client's fault, not
-the dependency's), is a failure; cancellation (``gmp.Cancelled``) is neither.
+the dependency's), is a failure; cancellation (``gmp.Cancelled``) and a client that went
+away (:class:`~gmp.http.ClientDisconnected`) are neither.
 
 The same breaker can guard outbound calls as a decorator (``@payments``) and routes at
 once; :class:`gmp.observe.metrics.BreakerCollector` exports its state to Prometheus.
@@ -24,6 +25,7 @@ import math
 from collections.abc import Callable
 
 from gmp.http.context import Context, Middleware
+from gmp.http.dispatch import ClientDisconnected
 from gmp.http.errors import ServiceUnavailable
 from gmp.resilience.breaker import CircuitBreaker, CircuitOpenError, Ticket
 
@@ -71,6 +73,9 @@ class Breaker(Middleware):
         ticket = self._ticket()
         try:
             c.next()
+        except ClientDisconnected:
+            ticket.release()
+            raise
         except Exception:
             ticket.failure()
             raise
@@ -83,6 +88,9 @@ class Breaker(Middleware):
         ticket = self._ticket()
         try:
             await c.next()
+        except ClientDisconnected:
+            ticket.release()
+            raise
         except Exception:
             ticket.failure()
             raise
