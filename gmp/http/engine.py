@@ -49,7 +49,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 from urllib.parse import unquote
 
 from gmp.http.context import Chain, Context, HandlerFunc
@@ -184,11 +184,27 @@ class RouterGroup:
 
         return decorator
 
+    @overload
+    def get(
+        self, path: str, *, middleware: Iterable[HandlerFunc] | None = None
+    ) -> Callable[[F], F]: ...
+
+    @overload
+    def get(self, path: str, handler: HandlerFunc, /, *handlers: HandlerFunc) -> Any: ...
+
     def get(
         self, path: str, *handlers: HandlerFunc, middleware: Iterable[HandlerFunc] | None = None
     ) -> Any:
         """``@g.get(path)`` or ``g.get(path, *middleware, handler)``: a GET route."""
         return self._register("GET", path, handlers, middleware)
+
+    @overload
+    def post(
+        self, path: str, *, middleware: Iterable[HandlerFunc] | None = None
+    ) -> Callable[[F], F]: ...
+
+    @overload
+    def post(self, path: str, handler: HandlerFunc, /, *handlers: HandlerFunc) -> Any: ...
 
     def post(
         self, path: str, *handlers: HandlerFunc, middleware: Iterable[HandlerFunc] | None = None
@@ -196,11 +212,27 @@ class RouterGroup:
         """A POST route (decorator or Gin's positional form)."""
         return self._register("POST", path, handlers, middleware)
 
+    @overload
+    def put(
+        self, path: str, *, middleware: Iterable[HandlerFunc] | None = None
+    ) -> Callable[[F], F]: ...
+
+    @overload
+    def put(self, path: str, handler: HandlerFunc, /, *handlers: HandlerFunc) -> Any: ...
+
     def put(
         self, path: str, *handlers: HandlerFunc, middleware: Iterable[HandlerFunc] | None = None
     ) -> Any:
         """A PUT route."""
         return self._register("PUT", path, handlers, middleware)
+
+    @overload
+    def patch(
+        self, path: str, *, middleware: Iterable[HandlerFunc] | None = None
+    ) -> Callable[[F], F]: ...
+
+    @overload
+    def patch(self, path: str, handler: HandlerFunc, /, *handlers: HandlerFunc) -> Any: ...
 
     def patch(
         self, path: str, *handlers: HandlerFunc, middleware: Iterable[HandlerFunc] | None = None
@@ -208,11 +240,27 @@ class RouterGroup:
         """A PATCH route."""
         return self._register("PATCH", path, handlers, middleware)
 
+    @overload
+    def delete(
+        self, path: str, *, middleware: Iterable[HandlerFunc] | None = None
+    ) -> Callable[[F], F]: ...
+
+    @overload
+    def delete(self, path: str, handler: HandlerFunc, /, *handlers: HandlerFunc) -> Any: ...
+
     def delete(
         self, path: str, *handlers: HandlerFunc, middleware: Iterable[HandlerFunc] | None = None
     ) -> Any:
         """A DELETE route."""
         return self._register("DELETE", path, handlers, middleware)
+
+    @overload
+    def head(
+        self, path: str, *, middleware: Iterable[HandlerFunc] | None = None
+    ) -> Callable[[F], F]: ...
+
+    @overload
+    def head(self, path: str, handler: HandlerFunc, /, *handlers: HandlerFunc) -> Any: ...
 
     def head(
         self, path: str, *handlers: HandlerFunc, middleware: Iterable[HandlerFunc] | None = None
@@ -220,17 +268,47 @@ class RouterGroup:
         """A HEAD route (without one, HEAD uses the GET route)."""
         return self._register("HEAD", path, handlers, middleware)
 
+    @overload
+    def options(
+        self, path: str, *, middleware: Iterable[HandlerFunc] | None = None
+    ) -> Callable[[F], F]: ...
+
+    @overload
+    def options(self, path: str, handler: HandlerFunc, /, *handlers: HandlerFunc) -> Any: ...
+
     def options(
         self, path: str, *handlers: HandlerFunc, middleware: Iterable[HandlerFunc] | None = None
     ) -> Any:
         """An OPTIONS route (without one, OPTIONS answers 204 with ``Allow``)."""
         return self._register("OPTIONS", path, handlers, middleware)
 
+    @overload
+    def any(
+        self, path: str, *, middleware: Iterable[HandlerFunc] | None = None
+    ) -> Callable[[F], F]: ...
+
+    @overload
+    def any(self, path: str, handler: HandlerFunc, /, *handlers: HandlerFunc) -> Any: ...
+
     def any(
         self, path: str, *handlers: HandlerFunc, middleware: Iterable[HandlerFunc] | None = None
     ) -> Any:
         """The route for every method in :data:`ANY_METHODS` (Gin's ``Any``)."""
         return self._register(ANY_METHODS, path, handlers, middleware)
+
+    @overload
+    def route(
+        self,
+        path: str,
+        methods: Sequence[str],
+        *,
+        middleware: Iterable[HandlerFunc] | None = None,
+    ) -> Callable[[F], F]: ...
+
+    @overload
+    def route(
+        self, path: str, methods: Sequence[str], handler: HandlerFunc, /, *handlers: HandlerFunc
+    ) -> Any: ...
 
     def route(
         self,
