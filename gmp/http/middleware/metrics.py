@@ -2,7 +2,8 @@
 
 ``Metrics()`` counts every request and times it, labelled by method, route *pattern*
 (``/users/:id``, never the raw path, so the number of series stays bounded; misses are
-``<unmatched>``) and status:
+``<unmatched>``) and status (an exception passing through is a 500, a client that went
+away nginx's 499, as Recovery and the Logger have it):
 
 - ``gmp_http_requests_total{method,route,status}`` (counter)
 - ``gmp_http_request_duration_seconds{method,route}`` (histogram)
@@ -29,6 +30,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, H
 from prometheus_client.exposition import generate_latest
 
 from gmp.http.context import Context, Middleware
+from gmp.http.dispatch import ClientDisconnected
 from gmp.observe.metrics import SchedulerCollector
 
 __all__ = ["DEFAULT_BUCKETS", "Metrics", "mount_metrics"]
@@ -87,6 +89,9 @@ class Metrics(Middleware):
         start = time.perf_counter()
         try:
             c.next()
+        except ClientDisconnected:
+            self._record(c, start, 499)
+            raise
         except BaseException:
             self._record(c, start, 500)
             raise
@@ -96,6 +101,9 @@ class Metrics(Middleware):
         start = time.perf_counter()
         try:
             await c.next()
+        except ClientDisconnected:
+            self._record(c, start, 499)
+            raise
         except BaseException:
             self._record(c, start, 500)
             raise
