@@ -15,7 +15,8 @@ JSON that says which check failed:
   shutdown began), when it is saturated (handler Gs in flight at ``max_load`` of the
   server's ``max_inflight``, or more than ``max_global_queue`` Gs waiting in the
   runtime's global queue), when a required dependency's circuit breaker is open, or
-  when a custom check returns False or raises (named in the answer).
+  when a custom check returns False or raises (named in the answer; any other return
+  value, ``db.ping()``'s for one, is a pass). Checks are plain functions.
 - ``/startupz``: 503 until the application says it has started (``startup_gate=True``
   and :meth:`Health.mark_started`), or until a ``startup`` function returns True;
   with neither, 200 as soon as the server answers.
@@ -28,6 +29,7 @@ them quick or give them their own timeouts.
 
 from __future__ import annotations
 
+import inspect
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -59,8 +61,8 @@ class Health:
         self.breakers = list(breakers)
         self.checks = dict(checks or {})
         for name, fn in self.checks.items():
-            if not callable(fn):
-                raise TypeError(f"health check {name!r} must be callable, got {fn!r}")
+            if not callable(fn) or inspect.iscoroutinefunction(fn):
+                raise TypeError(f"health check {name!r} must be a plain callable, got {fn!r}")
         self.max_load = max_load
         self.max_global_queue = max_global_queue
         self.startup = startup
@@ -118,7 +120,7 @@ class Health:
             except Exception as e:
                 out[name] = f"failed: {type(e).__name__}: {e}"
                 continue
-            out[name] = "ok" if result is None or result is True else "failed"
+            out[name] = "failed" if result is False else "ok"
         if not self.started:
             out["startup"] = "not started"
         return out
