@@ -33,6 +33,10 @@ otherwise, query string kept (Gin's ``RedirectTrailingSlash``); anything else is
 ``HEAD`` falls back to the ``GET`` route when it has none of its own (Go 1.22's
 ``ServeMux`` does this; the server drops the body).
 
+Routes take Gin's positional form, ``app.get("/p", mw, handler)``, or the decorator form,
+``@app.get("/p")``; ``@app.get("/p", mw)`` also works and reads as it looks: ``mw`` is route
+middleware and the decorated function the handler (``middleware=[mw]`` says the same).
+
 Where this differs from Gin, on purpose: middleware added with ``use()`` applies to every
 route of its group, also those registered before the call (Gin copies the chain at
 registration, so order of calls matters there); chains are compiled once, when the first
@@ -94,6 +98,28 @@ class _Route:
         self.elements = elements
         self.pattern = pattern
         self.chain: Chain | None = None
+
+
+class _Registered:
+    """What the positional form (``app.get(path, mw, handler)``) returns.
+
+    ``@app.get("/x", auth)`` reads as "a route with middleware ``auth``", but the
+    positional form registered ``auth`` as the handler. Applied to a function as a
+    decorator, this object makes that reading true: the route's elements become the
+    positional ones, as route middleware, then the decorated function as the handler.
+    """
+
+    __slots__ = ("_engine", "_route")
+
+    def __init__(self, engine: Engine, route: _Route) -> None:
+        self._engine = engine
+        self._route = route
+
+    def __call__(self, fn: F) -> F:
+        self._engine._check_open(f"add a handler to route {self._route.pattern!r}")
+        _check_handler("the decorated handler", fn)
+        self._route.elements = (*self._route.elements, fn)
+        return fn
 
 
 class RouterGroup:
@@ -161,6 +187,14 @@ class RouterGroup:
         full = join_paths(self.prefix, path)
         self.engine._add_routes(methods, full, self, tuple(handlers))
 
+    def _handle_route(
+        self, methods: str | Sequence[str], path: str, *handlers: HandlerFunc
+    ) -> _Route:
+        self.handle(methods, path, *handlers)
+        route = self.engine._last_route
+        assert route is not None
+        return route
+
     def _register(
         self,
         methods: str | Sequence[str],
@@ -174,8 +208,7 @@ class RouterGroup:
                     "pass route middleware either positionally before the handler or as "
                     "middleware=[...] with the decorator form, not both"
                 )
-            self.handle(methods, path, *handlers)
-            return handlers[-1]
+            return _Registered(self.engine, self._handle_route(methods, path, *handlers))
         mws = tuple(middleware or ())
 
         def decorator(fn: F) -> F:
@@ -369,6 +402,7 @@ class Engine(RouterGroup):
         self._no_route: tuple[HandlerFunc, ...] = ()
         self._no_method: tuple[HandlerFunc, ...] = ()
         self._frozen = False
+        self._last_route: _Route | None = None
         self._miss: dict[str, Chain] = {}
         self._lookup = self._router.lookup
 
@@ -410,6 +444,7 @@ class Engine(RouterGroup):
             raise
         for method in added:
             self._routes.append((method, route))
+        self._last_route = route
 
     def _rebuild_without(self, route: _Route) -> None:
         router: Router[_Route] = Router()

@@ -4,7 +4,8 @@ Fields: ``method``, ``path``, ``route`` (the matched pattern, ``/users/:id``; em
 miss, so metrics and log queries group by route rather than by id), ``status``, ``ms``
 (latency through the rest of the chain), ``bytes`` (body size, when known), ``client``
 (:attr:`Context.client_ip`) and ``request_id`` when :class:`RequestID` ran first. The
-level follows the status: 5xx ``error``, 4xx ``warning``, otherwise ``info``. An
+level follows the status: 5xx ``error``, 4xx ``warning`` (but 499, a client that went
+away, ``info``), otherwise ``info``. An
 exception passing through (no Recovery inside) is logged as a 500 and re-raised; the
 server then answers 500.
 """
@@ -85,7 +86,7 @@ class Logger(Middleware):
             fields.update(self.extra(c))
         if status >= 500:
             self._log.error("request", **fields)
-        elif status >= 400:
+        elif status >= 400 and status != 499:  # 499: the client left; not a problem here
             self._log.warning("request", **fields)
         else:
             self._log.info("request", **fields)
