@@ -222,8 +222,15 @@ class Runtime:
         with self.lock:
             old = self.autoscaler
             self.autoscaler = None if config is None else Autoscaler(config)
-        self.on_p_busy()  # wake a sleeping sysmon so it samples under the new policy
+        self._kick_sysmon()  # a sleeping sysmon samples under the new policy
         return None if old is None else old.config
+
+    def _kick_sysmon(self) -> None:
+        """Make sysmon look again now: its sleep timeout depends on the P count and the
+        autoscaler. The event is sticky, so a sysmon about to sleep returns at once."""
+        sm = self.sysmon
+        sm.sleeping = False
+        sm.wake_event.set()
 
     def _check_autoscale(self, config: Autoscale) -> None:
         if config.max_procs > self.procs_limit():
@@ -257,6 +264,8 @@ class Runtime:
             # New Ps, or work moved off retired ones: start an M (Go's startTheWorld ->
             # wakep). A spinning M that finds work wakes the next one, so this fans out.
             self.wakep()
+        if self.autoscaler is not None:
+            self._kick_sysmon()  # above the floor now, an idle sysmon must keep sampling
         return r.old, r.moved_gs, r.moved_timers
 
     def autoscale_to(self, target: int, sample: object) -> None:

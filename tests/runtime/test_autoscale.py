@@ -123,6 +123,8 @@ def test_autoscale_can_be_turned_on_changed_and_off_at_run_time() -> None:
 def test_an_idle_runtime_above_the_floor_shrinks_without_any_g() -> None:
     asc = gmp.Autoscale(min_procs=1, max_procs=4, interval=0.01, shrink_after=2, cooldown=0)
     with gmp.Runtime(autoscale=asc) as rt:
+        # At the floor and idle, sysmon sleeps with no timeout; a resize must wake it.
+        until(lambda: rt.sysmon.sleeping)
         rt.set_procs(4)
         until(lambda: rt.procs == 1)
         assert rt.stats().autoscale_changes == 3
