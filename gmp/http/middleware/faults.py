@@ -4,8 +4,9 @@
 request in ten by 200 ms and fails one in twenty with a 503, so retries, timeouts,
 breakers and dashboards can be exercised before production does it for you (the idea
 of Envoy's fault filter and of chaos testing). ``latency`` may be a ``(low, high)``
-range (uniform). ``paths`` limits the faults to some route patterns or path prefixes
-ending in ``*``. ``seed`` makes a run repeatable.
+range (uniform). ``paths`` limits the faults to some route patterns (``/users/:id``) or
+exact paths, and path prefixes ending in ``*``; ``paths=[]`` applies to none. ``seed``
+makes a run repeatable.
 
 Delays use ``gmp.sleep`` in coroutine chains and ``time.sleep`` in plain ones (the
 plain-callable G blocks its own thread; sysmon hands its P on). An injected error is an
@@ -16,6 +17,7 @@ random source is guarded by a lock: decisions stay independent under any number 
 
 from __future__ import annotations
 
+import math
 import random
 import threading
 import time
@@ -63,16 +65,23 @@ class FaultInjection(Middleware):
         seed: int | None = None,
     ) -> None:
         low, high = latency if isinstance(latency, tuple) else (latency, latency)
-        if not 0 <= low <= high:
-            raise ValueError(f"latency must be >= 0 (or a range low <= high), got {latency!r}")
+        if not 0 <= low <= high or math.isinf(high):
+            raise ValueError(
+                f"latency must be finite and >= 0 (or a range low <= high), got {latency!r}"
+            )
         if not 400 <= error_status <= 599:
             raise ValueError(f"error_status must be 4xx or 5xx, got {error_status!r}")
         self.low, self.high = float(low), float(high)
         self.latency_rate = _rate("latency_rate", latency_rate)
         self.error_rate = _rate("error_rate", error_rate)
         self.error_status = error_status
+        if isinstance(paths, str):
+            raise TypeError(f"paths must be a list of paths, not one str: [{paths!r}]")
         items = list(paths) if paths is not None else None
-        self.paths = frozenset(p for p in items if not p.endswith("*")) if items else None
+        # paths=[] is no path at all (not every path, as None is)
+        self.paths = (
+            frozenset(p for p in items if not p.endswith("*")) if items is not None else None
+        )
         self.prefixes = tuple(p[:-1] for p in items if p.endswith("*")) if items else ()
         self._rng = random.Random(seed)
         self._lock = threading.Lock()
