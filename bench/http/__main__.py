@@ -136,6 +136,25 @@ def specs(gobin: dict[str, str | None]) -> list[Spec]:
             ],
         ),
         Spec(
+            "gmp-prod",
+            [
+                PY,
+                "-m",
+                "gmp.http",
+                "serve",
+                f"{apps}.gmp_prod_app:app",
+                "--port",
+                "{port}",
+                "--procs",
+                "1",
+                "--no-access-log",
+                "--log-format",
+                "json",
+                "--log-level",
+                "info",
+            ],
+        ),
+        Spec(
             "gmp+flask",
             [
                 PY,
@@ -420,6 +439,10 @@ def report(
                 r >= 0.8,
                 f"{r * 100:.0f}%",
             )
+    if "gmp-prod" in runs and "gmp-engine" in runs:
+        print("targets (issue 8):")
+        r = med("gmp-prod", "ping", "rps") / med("gmp-engine", "ping", "rps")
+        target("full production stack /ping >= 0.75 of the bare Engine", r >= 0.75, f"{r:.2f}")
 
 
 def main() -> int:

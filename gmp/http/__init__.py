@@ -35,6 +35,7 @@ application (Flask, Django) as such a handler. See ``gmp/http/server.py`` for th
 from gmp.http.binding import BindError
 from gmp.http.config import ServerConfig, ServerStats
 from gmp.http.context import Context, HandlerFunc, Middleware
+from gmp.http.debug import mount_debug
 from gmp.http.dispatch import ClientDisconnected, Handler
 from gmp.http.engine import Engine, RouterGroup
 from gmp.http.errors import (
@@ -52,32 +53,49 @@ from gmp.http.errors import (
     UnprocessableEntity,
     UnsupportedMediaType,
 )
-from gmp.http.middleware import Logger, Recovery, RequestID
+from gmp.http.health import Health, mount_health
+from gmp.http.middleware import (
+    Breaker,
+    FaultInjection,
+    Logger,
+    Metrics,
+    RateLimit,
+    Recovery,
+    RequestID,
+    Timeout,
+    Tracing,
+    mount_metrics,
+)
 from gmp.http.parser import ParseError
 from gmp.http.request import Headers, Request
 from gmp.http.response import Response
-from gmp.http.server import Server
+from gmp.http.server import Server, current_server
 from gmp.http.wsgi import WSGIAdapter
 
 __all__ = [
     "BadRequest",
     "BindError",
+    "Breaker",
     "ClientDisconnected",
     "Conflict",
     "Context",
     "Engine",
+    "FaultInjection",
     "Forbidden",
     "GatewayTimeout",
     "HTTPError",
     "Handler",
     "HandlerFunc",
     "Headers",
+    "Health",
     "Logger",
     "MethodNotAllowed",
+    "Metrics",
     "Middleware",
     "NotFound",
     "ParseError",
     "PayloadTooLarge",
+    "RateLimit",
     "Recovery",
     "Request",
     "RequestID",
@@ -87,9 +105,15 @@ __all__ = [
     "ServerConfig",
     "ServerStats",
     "ServiceUnavailable",
+    "Timeout",
     "TooManyRequests",
+    "Tracing",
     "Unauthorized",
     "UnprocessableEntity",
     "UnsupportedMediaType",
     "WSGIAdapter",
+    "current_server",
+    "mount_debug",
+    "mount_health",
+    "mount_metrics",
 ]
