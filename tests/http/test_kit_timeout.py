@@ -4,6 +4,7 @@ no leaked G, Recovery and HTTP errors inside, Engine.default(), groups, many at 
 
 from __future__ import annotations
 
+import inspect
 import json
 import math
 import threading
@@ -410,3 +411,62 @@ def test_repr_and_counter():
     assert repr(t) == "Timeout(2)"
     assert t.expired == 0
     assert t.seconds == 2.0
+
+
+# -- a bug underneath (gmp/cancel.py), worked around by Timeout ----------------------------
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=TimeoutError,
+    reason="gmp/cancel.py: CancelScope.cancel() reads self._rt without the runtime's lock; "
+    "when it sees None (scope not entered yet) it only sets cancel_called, so a G that "
+    "enters the scope and parks between that read and that write is never woken (a lost "
+    "wakeup: it sleeps on until its own timer). Timeout's child re-checks after entering.",
+)
+def test_cancel_racing_the_scope_entry_wakes_the_parked_g():
+    import sys
+
+    from gmp._core import g as gcore
+    from gmp.cancel import CancelScope
+
+    code = CancelScope.cancel.__code__
+    lines, first = inspect.getsourcelines(CancelScope.cancel)
+    unlocked_write = first + next(
+        i for i, line in enumerate(lines) if "self.cancel_called = True" in line
+    )
+    scope = gmp.CancelScope()
+    entered = threading.Event()
+
+    async def sleeper() -> str:
+        with scope:
+            entered.set()
+            await gmp.sleep(30)
+        return "cancelled" if scope.cancelled_caught else "slept"
+
+    rt = gmp.Runtime(1)
+    try:
+        started: list[Any] = []
+
+        def local(frame: Any, event: str, arg: Any) -> Any:
+            if event == "line" and frame.f_lineno == unlocked_write and not started:
+                # cancel() has read _rt (None); now the G enters the scope and parks.
+                g = rt.go(sleeper)
+                started.append(g)
+                assert entered.wait(WAIT)
+                wait_for(lambda: g.status is gcore.WAITING, what="the G to park")
+            return local
+
+        def tracer(frame: Any, event: str, arg: Any) -> Any:
+            return local if frame.f_code is code else None
+
+        sys.settrace(tracer)
+        try:
+            scope.cancel()
+        finally:
+            sys.settrace(None)
+        (g,) = started
+        # Cancelled: the G must wake at once (it would otherwise sleep 30 s).
+        assert g.result(timeout=2.0) == "cancelled"
+    finally:
+        rt.close(timeout=0)
