@@ -19,7 +19,14 @@ Open http://127.0.0.1:8080/ for the index and the live scheduler page. Endpoints
                            them with a TaskGroup: about ``ms``, not ``n * ms``
 ``GET /debug/sched``       ``rt.stats()`` and the server's counters as JSON
 ``GET /debug/page``        an HTML page polling ``/debug/sched`` once a second
+``GET /metrics``           Prometheus: requests per route, latency, the scheduler
+``/livez /readyz /startupz``  health probes
 =========================  =========================================================
+
+Every request runs through the production kit: a trace id (``traceresponse``), a request
+id, an access log line, recovery from errors (500 JSON), metrics, a per-client rate limit
+(200/s, bursts of 400: 429 past it) and, under ``/api``, a 5 s deadline (504 past it:
+try ``/api/slow?ms=6000``).
 
 Try, while watching ``/debug/page``::
 
@@ -45,8 +52,23 @@ import attrs
 import structlog
 
 import gmp
-from gmp.http import Context, Engine, NotFound, Server
+from gmp.http import (
+    Context,
+    Engine,
+    Logger,
+    NotFound,
+    RateLimit,
+    Recovery,
+    RequestID,
+    Server,
+    Timeout,
+    Tracing,
+    mount_debug,
+    mount_health,
+    mount_metrics,
+)
 from gmp.observe.log import get_logger
+from gmp.resilience import KeyedLimiter, TokenBucket
 
 __all__ = ["Todo", "TodoIn", "TodoStore", "build_app", "main"]
 
@@ -56,6 +78,7 @@ MAX_PRIMES = 5_000_000
 MAX_HASH_MB = 256
 MAX_SLOW_MS = 10_000
 MAX_FANOUT = 1_000
+API_TIMEOUT = 5.0
 
 
 @attrs.define
@@ -160,12 +183,22 @@ tick(); setInterval(tick, 1000);
 </script></body></html>"""
 
 
-def build_app(store: TodoStore | None = None, server_ref: list[Server] | None = None) -> Engine:
-    """The demo's routes. ``server_ref`` (a one-element list, filled once the server
-    exists) lets ``/debug/sched`` report the server's counters too."""
+def build_app(
+    store: TodoStore | None = None, *, access_log: bool = True, api_timeout: float = API_TIMEOUT
+) -> Engine:
+    """The demo's routes, behind the production kit: tracing, request ids, the access
+    log, recovery, metrics, a per-client rate limit and a 5 s deadline on ``/api``; plus
+    the health probes, ``/metrics`` and ``/debug/sched``."""
     store = store if store is not None else TodoStore()
-    servers = server_ref if server_ref is not None else []
-    app = Engine.default()
+    app = Engine()
+    app.use(Tracing(), RequestID())
+    if access_log:
+        app.use(Logger(skip_paths=("/livez", "/readyz", "/startupz", "/metrics")))
+    app.use(Recovery())
+    metrics = mount_metrics(app)
+    app.use(RateLimit(KeyedLimiter(lambda: TokenBucket(rate=200, burst=400))))
+    mount_health(app, max_global_queue=10_000)
+    mount_debug(app)
 
     @app.get("/")
     def index(c: Context) -> None:
@@ -178,7 +211,7 @@ def build_app(store: TodoStore | None = None, server_ref: list[Server] | None = 
     def ping(c: Context) -> None:
         c.string(200, "pong")
 
-    api = app.group("/api")
+    api = app.group("/api", Timeout(api_timeout))
 
     @api.get("/todos")
     def list_todos(c: Context) -> list[dict[str, Any]]:
@@ -278,12 +311,7 @@ def build_app(store: TodoStore | None = None, server_ref: list[Server] | None = 
             "sum": sum(results),
         }
 
-    @app.get("/debug/sched")
-    def sched(c: Context) -> dict[str, Any]:
-        out: dict[str, Any] = {"runtime": gmp.current_runtime().stats().as_dict()}
-        if servers:
-            out["server"] = attrs.asdict(servers[0].stats())
-        return out
+    del metrics
 
     @app.get("/debug/page")
     def page(c: Context) -> None:
@@ -314,27 +342,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-access-log", action="store_true", help="quiet: no line per request")
     args = parser.parse_args(argv)
     _configure_logging()
-    servers: list[Server] = []
-    app = build_app(server_ref=servers)
-    if args.no_access_log:
-        app = _without_logger(app, servers)
+    app = build_app(access_log=not args.no_access_log)
     server = Server(app, host=args.host, port=args.port, procs=args.procs, access_log=False)
-    servers.append(server)
 
     def announce() -> None:
         if server.wait_started(30):
-            _log.info(
-                "gmp demo serving",
-                url=f"http://{args.host}:{server.port}/",
-                live=f"http://{args.host}:{server.port}/debug/page",
-            )
+            base = f"http://{args.host}:{server.port}"
+            _log.info("gmp demo serving", url=f"{base}/", live=f"{base}/debug/page")
 
     threading.Thread(target=announce, name="gmp-demo-announce", daemon=True).start()
     return server.run()
-
-
-def _without_logger(app: Engine, servers: list[Server]) -> Engine:
-    from gmp.http.middleware import Logger
-
-    app.middleware[:] = [m for m in app.middleware if not isinstance(m, Logger)]
-    return app

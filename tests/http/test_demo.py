@@ -15,19 +15,18 @@ import pytest
 from http_server_helpers import running
 
 from gmp.demo.service import TodoStore, build_app
-from gmp.http import Server
 
 pytestmark = pytest.mark.timeout(60)
 
 
 @pytest.fixture
 def demo() -> Iterator[httpx.Client]:
-    servers: list[Server] = []
-    app = build_app(TodoStore(), servers)
-    with running(app, procs=2) as server:
-        servers.append(server)
-        with httpx.Client(base_url=f"http://127.0.0.1:{server.port}", timeout=20) as client:
-            yield client
+    app = build_app(TodoStore(), api_timeout=0.25)
+    with (
+        running(app, procs=2) as server,
+        httpx.Client(base_url=f"http://127.0.0.1:{server.port}", timeout=20) as client,
+    ):
+        yield client
 
 
 def test_index_lists_the_routes(demo: httpx.Client) -> None:
@@ -90,6 +89,25 @@ def test_sched_stats(demo: httpx.Client) -> None:
     assert s["runtime"]["gs_created"] >= 1
     assert s["server"]["requests"] >= 1
     assert "/debug/sched" in demo.get("/debug/page").text
+
+
+def test_production_kit_is_on(demo: httpx.Client) -> None:
+    r = demo.get("/ping", headers={"traceparent": "00-" + "ab" * 16 + "-" + "cd" * 8 + "-01"})
+    assert r.headers["x-trace-id"] == "ab" * 16
+    assert len(r.headers["x-request-id"]) == 24
+    assert "ratelimit-remaining" in {k.lower() for k in r.headers}
+    assert demo.get("/livez").status_code == 200
+    assert demo.get("/readyz").json()["status"] == "ready"
+    assert demo.get("/startupz").status_code == 200
+    text = demo.get("/metrics").text
+    assert 'gmp_http_requests_total{method="GET",route="/ping",status="200"}' in text
+    assert "gmp_p_runqueue{" in text
+
+
+def test_api_deadline_answers_504(demo: httpx.Client) -> None:
+    r = demo.get("/api/slow", params={"ms": 400})
+    assert r.status_code == 504
+    assert "0.25 s" in r.json()["error"]
 
 
 def test_make_run_command_serves_and_stops_on_sigint() -> None:
