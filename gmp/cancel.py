@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import threading
 import time
 from collections.abc import Callable, Coroutine
 from types import TracebackType
@@ -35,6 +36,7 @@ class CancelScope:
 
     __slots__ = (
         "_deadline",
+        "_entry",
         "_g",
         "_rt",
         "_timer",
@@ -58,6 +60,10 @@ class CancelScope:
         self._g: G | None = None
         self._rt: Runtime | None = None
         self._timer: Timer | None = None
+        # Orders entry against a cancel() that finds the scope not entered yet: without
+        # it, cancel() could read _rt as None, the G enter and park, and only then
+        # cancel() record cancel_called, waking nobody (a lost wakeup).
+        self._entry = threading.Lock()
 
     def __repr__(self) -> str:
         state = "cancelled" if self.cancel_called else "active"
@@ -73,8 +79,9 @@ class CancelScope:
         if self._g is not None:
             raise RuntimeError("a CancelScope can be entered only once")
         rt = g.rt
-        self._g = g
-        self._rt = rt
+        with self._entry:
+            self._g = g
+            self._rt = rt
         with rt.lock:
             if g.scopes is None:
                 g.scopes = [self]
@@ -124,11 +131,13 @@ class CancelScope:
 
         Safe to call from any G or thread, any number of times (trio's cancel()).
         """
-        rt = self._rt
-        if rt is None:
-            # Not entered yet: it will be born cancelled.
-            self.cancel_called = True
-            return
+        with self._entry:
+            rt = self._rt
+            if rt is None:
+                # Not entered yet: it will be born cancelled (its G checks at its next
+                # checkpoint; it cannot be parked inside a scope it has not entered).
+                self.cancel_called = True
+                return
         with rt.lock:
             if self.cancel_called:
                 return
