@@ -114,13 +114,7 @@ def _child_plain(f: Context, run: _Run) -> None:
 
 async def _child_async(f: Context, run: _Run, scope: gmp.CancelScope) -> None:
     try:
-        with scope:
-            # A cancel() racing with our entering the scope could miss us (we are not
-            # in it yet); the deadline is recorded first, so look at it once inside.
-            with run.lock:
-                late = run.expired
-            if late:
-                scope.cancel()
+        with scope:  # cancelled before we entered it: cancelled at our first checkpoint
             f._in_async = True
             await f._run_async()
     except BaseException as e:
