@@ -2,91 +2,116 @@
 
 ``app.get("/report", Timeout(2.0), report)`` or ``app.group("/api", Timeout(1.0))``.
 
-How (Go's ``http.TimeoutHandler``, which runs the handler in a goroutine and answers 503
-from the outer one when its timer fires): the rest of the chain runs in a child G on a
-*fork* of the Context (same request, params and values, its own response), while the
-request's G waits for it with a deadline (``gmp.move_on_after`` around ``join``):
+How: Go's ``http.TimeoutHandler`` runs the handler in a goroutine and, when its timer
+fires first, writes the 503 from the outer one. gmp needs no second G for that, because
+the response is written by the connection, not by the handler's G: the rest of the
+chain runs inline, in the request's own G, and a runtime timer (on the P's timer heap,
+like any ``gmp.sleep``) is armed for the deadline. When it fires first:
 
-- the child finishes in time: its response becomes the request's (and an exception it
-  raised travels on to Recovery, as it would without the timeout);
-- the deadline passes first: the client gets ``504 {"error": ...}`` at once, a warning
-  is logged (route, timeout, request id), and the child is cancelled. A coroutine
-  handler sees ``gmp.Cancelled`` at its next checkpoint (an ``await`` of gmp's); a plain
-  ``def`` handler cannot be interrupted, so it runs to its end and what it returns (or
-  raises) is discarded, with an info line saying how late it was. Its writes go to the
-  fork, so there is never a second response, and the child G always ends: nothing leaks.
-  Which came first, the child's end or the deadline, is decided once, under a lock.
+- the connection is given the ``504 {"error": ...}`` at once (``Exchange.early``) and
+  writes it, with the headers outer middleware had set (request id, trace), so the
+  client never waits past the deadline; a warning is logged (route, timeout, request id);
+- the request's G is abandoned: a coroutine handler sees ``gmp.Cancelled`` at its next
+  checkpoint (an ``await`` of gmp's); a plain ``def`` handler cannot be interrupted, so
+  it runs to its end and what it returns, or raises, is dropped, with an info line saying
+  how late it was. When it ends, the Context holds the 504, so outer middleware (the
+  access log, metrics) records what the client got. The server counts the G in flight
+  until it really ends: nothing leaks and nothing is answered twice.
 
-A plain rest of the chain runs as a plain-callable child G (a blocking handler costs its
-thread; sysmon hands the P on, so the waiting G's timer still fires on time); otherwise
-a coroutine child. Timeout itself is an ``async def`` middleware, so a chain holding it
-runs as a coroutine G: plain middleware *before* it must not call ``c.next()`` (the
-built-ins are fine; see :mod:`gmp.http.context`). The 504 can be changed with ``status``
-(Go's ``TimeoutHandler`` answers 503) and ``detail``.
+Which came first, the handler's end or the deadline, is decided once, under a lock. A
+streaming response that already began cannot be replaced: its deadline is ignored.
+
+The timer fires on whichever M holds the P: if the handler's thread is the one blocked,
+sysmon hands the P (which has the timer, so it has work) to another M after
+``handoff_after``, and that M fires it. Cost per request: one timer armed and cancelled.
+Timeout works in plain and ``async def`` chains alike, so it keeps a plain chain plain.
+
+Called without a server (an Engine invoked directly, as in unit tests), there is no
+connection to answer early: a late plain handler's result is replaced by the 504 when it
+returns, and a coroutine one is cancelled at its next checkpoint past the deadline.
+The 504 can be changed with ``status`` (Go's ``TimeoutHandler`` answers 503) and
+``detail``.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import threading
 import time
+from typing import Any
 
 import gmp
-from gmp.http.context import ABORT_INDEX, Context
+from gmp._core.p import PStatus
+from gmp._core.timers import Timer
+from gmp.http.context import Context, Middleware
+from gmp.http.response import Response
 from gmp.observe.log import get_logger
+from gmp.runtime.traps import tls
 
 __all__ = ["Timeout"]
 
 _log = get_logger("gmp.http.timeout")
 
 
-def fork(c: Context) -> Context:
-    """A Context that continues ``c``'s chain from where it is, writing its own response."""
-    f = Context(c.request, c.params, c._chain, c.engine)
-    f.keys = dict(c.keys) if c.keys else None
-    f._index = c._index
-    f._status = c._status
-    f._headers = list(c._headers) if c._headers else None
-    f._body = c._body
-    f._result = c._result
-    return f
+class _Deadline:
+    """One request's race between its chain and its timer, decided once under ``lock``.
 
+    ``fire`` runs on the thread that fires the timer; ``finish`` in the request's G."""
 
-def adopt(c: Context, f: Context) -> None:
-    """Take the forked chain's outcome as ``c``'s own."""
-    c.keys = f.keys
-    c._status = f._status
-    c._headers = f._headers
-    c._body = f._body
-    c._result = f._result
-    c.errors.extend(f.errors)
-    c._index = f._index if f._index >= ABORT_INDEX else len(c._chain.handlers)
+    __slots__ = (
+        "done",
+        "exchange",
+        "expired",
+        "expired_at",
+        "headers",
+        "lock",
+        "method",
+        "mw",
+        "path",
+        "request_id",
+        "route",
+    )
 
-
-class _Run:
-    """One child's fate, decided once under ``lock``: it finished first, or the deadline
-    did (then whatever it produces later is dropped)."""
-
-    __slots__ = ("done", "expired", "expired_at", "lock", "route")
-
-    def __init__(self, route: str) -> None:
+    def __init__(self, mw: Timeout, c: Context, exchange: Any) -> None:
+        self.mw = mw
+        self.exchange = exchange
         self.lock = threading.Lock()
         self.done = False
         self.expired = False
         self.expired_at = 0.0
-        self.route = route
+        # Snapshots: fire() runs on another thread while the chain may write the Context.
+        self.headers = list(c._headers) if c._headers else []
+        self.request_id = c.get("request_id")
+        self.route = c.full_path
+        self.method = c.request.method
+        self.path = c.request.path
 
-    def expire(self) -> bool:
-        """The waiting G gives up; False if the child finished first (take its outcome)."""
+    def fire(self) -> None:
         with self.lock:
             if self.done:
-                return False
+                return
             self.expired = True
             self.expired_at = time.monotonic()
-            return True
+        mw = self.mw
+        if not self.exchange.early(mw._response(self.headers)):
+            # Too late to replace (a streaming response began) or nobody to answer (the
+            # connection is gone): the handler's own outcome stands.
+            with self.lock:
+                self.expired = False
+            return
+        mw._count()
+        _log.warning(
+            "request timed out",
+            method=self.method,
+            path=self.path,
+            route=self.route,
+            timeout_s=mw.seconds,
+            request_id=self.request_id,
+        )
 
-    def finish(self, f: Context, exc: BaseException | None) -> bool:
-        """The child ends; False (and an info line) if nobody waits for its outcome."""
+    def finish(self, exc: BaseException | None) -> bool:
+        """The chain ended; True if in time, else False after logging the late end."""
         with self.lock:
             self.done = True
             late = self.expired
@@ -95,39 +120,30 @@ class _Run:
                 "timed-out handler finished; its result was discarded",
                 route=self.route,
                 ms_late=round((time.monotonic() - self.expired_at) * 1000, 3),
-                request_id=f.get("request_id"),
+                request_id=self.request_id,
                 error=repr(exc) if exc is not None else None,
             )
         return not late
 
 
-def _child_plain(f: Context, run: _Run) -> None:
-    try:
-        f._in_async = False
-        f._run_sync()
-    except BaseException as e:
-        if run.finish(f, e):
-            raise  # joined by the waiting G: on to Recovery
-        return  # too late for anyone to see it; logged
-    run.finish(f, None)
+def _arm(when: float, callback: Any) -> Timer | None:
+    """A runtime timer on the calling M's P (as a cancel scope's deadline is)."""
+    m = tls.m
+    if m is None or m.curg is None:
+        return None
+    rt = m.rt
+    with rt.lock:
+        p = m.p
+        if p is None or p.status is PStatus.DEAD:
+            p = rt.core.ps[0]
+        return p.timers.add(when, callback)
 
 
-async def _child_async(f: Context, run: _Run, scope: gmp.CancelScope) -> None:
-    try:
-        with scope:  # cancelled before we entered it: cancelled at our first checkpoint
-            f._in_async = True
-            await f._run_async()
-    except BaseException as e:
-        if run.finish(f, e):
-            raise
-        return
-    run.finish(f, None)
+class Timeout(Middleware):
+    """A deadline of ``seconds`` for the rest of the chain (see the module docstring).
+    ``expired`` counts the requests it answered."""
 
-
-class Timeout:
-    """A deadline of ``seconds`` for the rest of the chain (see the module docstring)."""
-
-    __slots__ = ("_count_lock", "detail", "expired", "seconds", "status")
+    __slots__ = ("_body", "_count_lock", "detail", "expired", "seconds", "status")
 
     def __init__(self, seconds: float, *, status: int = 504, detail: str | None = None) -> None:
         if isinstance(seconds, bool) or not isinstance(seconds, int | float):
@@ -139,51 +155,102 @@ class Timeout:
         self.seconds = float(seconds)
         self.status = status
         self.detail = detail or f"the handler did not finish within {self.seconds:g} s"
-        self.expired = 0  # requests answered by this timeout (read: metrics, tests)
+        self._body = json.dumps({"error": self.detail}, separators=(",", ":")).encode()
+        self.expired = 0
         self._count_lock = threading.Lock()
 
-    async def __call__(self, c: Context) -> None:
-        f = fork(c)
-        run = _Run(c.full_path)
-        scope = None
-        if c._index + 1 >= c._chain.sync_from:
-            child = gmp.go(_child_plain, f, run)
-        else:
-            scope = gmp.CancelScope()
-            child = gmp.go(_child_async, f, run, scope)
-        try:
-            with gmp.move_on_after(self.seconds) as deadline:
-                await child.join()
-            if deadline.cancelled_caught:
-                if run.expire():
-                    if scope is not None:
-                        scope.cancel()
-                    self._answer(c)
-                    return
-                await child.join()  # it finished just as the deadline passed
-        except BaseException:
-            # The child raised (joined: on to Recovery), or we are being cancelled
-            # (shutdown, the client is gone): the child must not outlive us, and what it
-            # does later is nobody's.
-            run.expire()
-            if scope is not None:
-                scope.cancel()
-            raise
-        adopt(c, f)
-
-    def _answer(self, c: Context) -> None:
+    def _count(self) -> None:
         with self._count_lock:
             self.expired += 1
+
+    def _response(self, headers: list[tuple[str, str]]) -> Response:
+        kept = [(k, v) for k, v in headers if k.lower() != "content-type"]
+        kept.append(("content-type", "application/json"))
+        return Response(self.status, kept, self._body)
+
+    def _late(self, c: Context) -> None:
+        """The Context holds what the client got, for outer middleware."""
+        c.abort()
+        c._result = None
+        c.json(self.status, {"error": self.detail})
+
+    # -- with a server: the connection answers at the deadline -------------------------
+
+    def __call__(self, c: Context) -> None:
+        exchange = c.request.exchange
+        if exchange is None:
+            self._plain_without_server(c)
+            return
+        d = _Deadline(self, c, exchange)
+        timer = _arm(time.monotonic() + self.seconds, d.fire)
+        try:
+            c.next()
+        except Exception as e:
+            if d.finish(e):
+                raise  # in time: on to Recovery
+            self._late(c)  # too late for anyone to see it; logged
+            return
+        except BaseException as e:
+            if not d.finish(e):
+                self._late(c)
+            raise
+        finally:
+            if timer is not None:
+                timer.cancel()  # a race with firing is settled by d's lock
+        if not d.finish(None):
+            self._late(c)
+
+    async def call_async(self, c: Context) -> None:
+        exchange = c.request.exchange
+        if exchange is None:
+            await self._async_without_server(c)
+            return
+        d = _Deadline(self, c, exchange)
+        timer = _arm(time.monotonic() + self.seconds, d.fire)
+        try:
+            await c.next()
+        except Exception as e:
+            if d.finish(e):
+                raise
+            self._late(c)
+            return
+        except BaseException as e:  # gmp.Cancelled: abandoned at the deadline, or shutdown
+            if not d.finish(e):
+                self._late(c)
+            raise
+        finally:
+            if timer is not None:
+                timer.cancel()
+        if not d.finish(None):
+            self._late(c)
+
+    # -- without a server ------------------------------------------------------------
+
+    def _expire_inline(self, c: Context, started: float) -> None:
+        self._count()
         _log.warning(
             "request timed out",
             method=c.request.method,
             path=c.request.path,
             route=c.full_path,
             timeout_s=self.seconds,
+            ms=round((time.monotonic() - started) * 1000, 3),
             request_id=c.get("request_id"),
         )
-        c.abort()
-        c.json(self.status, {"error": self.detail})
+        self._late(c)
+
+    def _plain_without_server(self, c: Context) -> None:
+        started = time.monotonic()
+        c.next()
+        if time.monotonic() - started > self.seconds:
+            self._expire_inline(c, started)
+
+    async def _async_without_server(self, c: Context) -> None:
+        started = time.monotonic()
+        with gmp.move_on_after(self.seconds) as scope:
+            await c.next()
+        if scope.cancelled_caught or time.monotonic() - started > self.seconds:
+            self._expire_inline(c, started)
 
     def __repr__(self) -> str:
         return f"Timeout({self.seconds:g})"
