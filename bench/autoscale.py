@@ -36,8 +36,8 @@ from bench.runner import Case, Result, run_family
 MAX_PROCS = 8
 LOADS = {
     # name: (Gs, units per G, what a unit is)
-    "blocking": (200, 3, "blocking call of 5 ms"),
-    "hash": (400, 1, "sha256 of 1 MiB"),
+    "blocking": (400, 3, "blocking call of 5 ms"),
+    "hash": (2000, 1, "sha256 of 1 MiB"),
     "cpu": (200, 10, "pure-Python chunk (~0.5 ms)"),
 }
 QUICK_SCALE = 4
