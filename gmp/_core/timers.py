@@ -14,6 +14,8 @@ PENDING = 0
 FIRED = 1
 CANCELLED = 2
 
+_MIN_SWEEP = 64  # below this many entries a heap is never swept
+
 
 class Timer:
     """One pending wake-up at virtual or real time ``when`` (the driver's clock)."""
@@ -40,12 +42,13 @@ class Timer:
 class TimerHeap:
     """A min-heap of timers ordered by (when, insertion order)."""
 
-    __slots__ = ("_seq", "heap")
+    __slots__ = ("_seq", "_sweep_at", "heap")
 
     def __init__(self) -> None:
         # Public so drivers can test emptiness / the earliest entry without a call.
         self.heap: list[tuple[float, int, Timer]] = []
         self._seq = 0
+        self._sweep_at = _MIN_SWEEP
 
     def __len__(self) -> int:
         """Entries held, cancelled ones not yet dropped included (cheap and conservative)."""
@@ -62,7 +65,26 @@ class TimerHeap:
     def push(self, t: Timer) -> None:
         """Insert an existing pending timer (used when timers move between Ps)."""
         self._seq += 1
-        heapq.heappush(self.heap, (t.when, self._seq, t))
+        h = self.heap
+        heapq.heappush(h, (t.when, self._seq, t))
+        if len(h) > self._sweep_at:
+            self.compact()
+
+    def compact(self) -> None:
+        """Drop cancelled entries (Go's ``clearDeletedTimers``).
+
+        Lazy cancellation leaves an entry until it reaches the top, which for a deadline
+        far ahead (a request timeout cancelled a millisecond after it was set) is a long
+        time: thousands of dead entries per second of traffic. :meth:`push` calls this
+        when the heap has doubled since the last sweep, so the heap stays within twice
+        its live timers plus a constant, at O(1) amortized cost per push. Order is kept:
+        entries are compared by ``(when, seq)`` before and after.
+        """
+        h = self.heap
+        live = [e for e in h if e[2].state == PENDING]
+        heapq.heapify(live)
+        h[:] = live  # the same list object: drivers may hold it
+        self._sweep_at = max(_MIN_SWEEP, 2 * len(live))
 
     def next_when(self) -> float | None:
         """When the earliest live timer fires, or None; drops cancelled entries on top."""

@@ -548,15 +548,20 @@ class Context:
     def header(self, name: str, value: str | None) -> None:
         """Set a response header, replacing earlier values; ``None`` removes it (Gin's
         ``Header``). Use :meth:`add_header` to repeat a field."""
-        self._writable()
+        if self._copied:
+            self._writable()
         headers = self._headers
-        key = name.lower()
         if headers is None:
-            headers = self._headers = []
-        else:
-            headers[:] = [(k, v) for k, v in headers if k.lower() != key]
+            if value is not None:
+                self._headers = [(name, value if type(value) is str else str(value))]
+            return
+        key = name.lower()
+        for k, _ in headers:
+            if k.lower() == key:  # rare: rebuild only when the name is already there
+                headers[:] = [(k2, v2) for k2, v2 in headers if k2.lower() != key]
+                break
         if value is not None:
-            headers.append((name, str(value)))
+            headers.append((name, value if type(value) is str else str(value)))
 
     def add_header(self, name: str, value: str) -> None:
         """Append a response header field (``Set-Cookie``, ``Vary``)."""
@@ -583,7 +588,10 @@ class Context:
         if headers is None:
             self._headers = [("content-type", value)]
             return
-        headers[:] = [(k, v) for k, v in headers if k.lower() != "content-type"]
+        for k, _ in headers:
+            if k.lower() == "content-type":
+                headers[:] = [(k2, v2) for k2, v2 in headers if k2.lower() != "content-type"]
+                break
         headers.append(("content-type", value))
 
     def set_cookie(

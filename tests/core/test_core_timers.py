@@ -155,3 +155,33 @@ def test_pop_due_returns_every_live_due_timer_once_sorted_by_when_then_insertion
     assert h.live() == len(remaining)
     assert h.next_when() == (float(min(remaining)) if remaining else None)
     assert h.pop_due(float(now)) == [], "nothing fires twice"
+
+
+def test_cancelled_far_timers_do_not_pile_up() -> None:
+    """A deadline set and cancelled at once, far in the future, again and again (a
+    request timeout): the heap stays within twice its live timers plus a constant."""
+    from gmp._core.timers import TimerHeap
+
+    heap = TimerHeap()
+    keep = [heap.add(1_000_000.0 + i, i) for i in range(10)]
+    for i in range(100_000):
+        heap.add(5.0 + i * 1e-6, "deadline").cancel()
+        assert len(heap) <= 2 * len(keep) + 64 + 1
+    assert heap.next_when() == 1_000_000.0
+    assert heap.pop_due(2_000_000.0) == list(range(10))
+
+
+def test_compaction_keeps_firing_order() -> None:
+    from gmp._core.timers import TimerHeap
+
+    heap = TimerHeap()
+    live = []
+    for i in range(1000):
+        t = heap.add(float(i % 37), i)
+        if i % 3:
+            t.cancel()
+        else:
+            live.append(i)
+    heap.compact()
+    fired = heap.pop_due(100.0)
+    assert fired == sorted(live, key=lambda i: (i % 37, i))

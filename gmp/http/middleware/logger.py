@@ -30,7 +30,7 @@ class Logger(Middleware):
     fields to log.
     """
 
-    __slots__ = ("_log", "extra", "skip_paths")
+    __slots__ = ("_error", "_info", "_log", "_warning", "extra", "skip_paths")
 
     def __init__(
         self,
@@ -42,6 +42,16 @@ class Logger(Middleware):
         self._log = logger if logger is not None else get_logger("gmp.http.access")
         self.skip_paths = frozenset(skip_paths)
         self.extra = extra
+        self._info: Any = None  # the logger's methods, looked up at the first request
+        self._warning: Any = None
+        self._error: Any = None
+
+    def _methods(self) -> None:
+        log = self._log
+        bound = log.bound() if hasattr(log, "bound") else log
+        self._warning = bound.warning
+        self._error = bound.error
+        self._info = bound.info
 
     def __call__(self, c: Context) -> None:
         start = time.perf_counter()
@@ -63,33 +73,38 @@ class Logger(Middleware):
 
     def _emit(self, c: Context, start: float, exc: BaseException | None) -> None:
         req = c.request
-        if req.path in self.skip_paths:
+        if self.skip_paths and req.path in self.skip_paths:
             return
         ms = round((time.perf_counter() - start) * 1000, 3)
         status = 500 if exc is not None and not _is_cancel(exc) else c.status_code
-        body = c._result.body if c._result is not None and hasattr(c._result, "body") else c._body
+        result = c._result
+        body = c._body if result is None else getattr(result, "body", None)
         fields: dict[str, Any] = {
             "method": req.method,
             "path": req.path,
             "route": c.full_path,
             "status": status,
             "ms": ms,
-            "bytes": len(body) if isinstance(body, bytes) else None,
+            "bytes": len(body) if type(body) is bytes else None,
             "client": c.client_ip,
         }
-        rid = c.get("request_id")
-        if rid is not None:
-            fields["request_id"] = rid
+        keys = c.keys
+        if keys is not None:
+            rid = keys.get("request_id")
+            if rid is not None:
+                fields["request_id"] = rid
         if exc is not None:
             fields["error"] = repr(exc)
         if self.extra is not None:
             fields.update(self.extra(c))
+        if self._info is None:
+            self._methods()
         if status >= 500:
-            self._log.error("request", **fields)
+            self._error("request", **fields)
         elif status >= 400 and status != 499:  # 499: the client left; not a problem here
-            self._log.warning("request", **fields)
+            self._warning("request", **fields)
         else:
-            self._log.info("request", **fields)
+            self._info("request", **fields)
 
 
 def _is_cancel(exc: BaseException) -> bool:

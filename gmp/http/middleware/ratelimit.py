@@ -44,7 +44,16 @@ __all__ = ["RateLimit"]
 class RateLimit(Middleware):
     """Limit requests per key (see the module docstring). ``rejected`` counts 429s."""
 
-    __slots__ = ("_cost", "_count_lock", "_key", "detail", "headers", "limiter", "rejected")
+    __slots__ = (
+        "_cost",
+        "_count_lock",
+        "_fixed",
+        "_key",
+        "detail",
+        "headers",
+        "limiter",
+        "rejected",
+    )
 
     def __init__(
         self,
@@ -62,6 +71,7 @@ class RateLimit(Middleware):
             )
         self.limiter = limiter
         self._key = _key_function(key) if isinstance(limiter, KeyedLimiter) else None
+        self._fixed = cost if isinstance(cost, int) and not isinstance(cost, bool) else None
         if callable(cost):
             self._cost: Callable[[Context], int] = cost
         elif isinstance(cost, bool) or not isinstance(cost, int) or cost < 1:
@@ -79,7 +89,7 @@ class RateLimit(Middleware):
         self._count_lock = threading.Lock()
 
     def _decide(self, c: Context) -> Decision:
-        cost = self._cost(c)
+        cost = self._fixed if self._fixed is not None else self._cost(c)
         if self._key is not None:
             decision: Decision = self.limiter.try_acquire(self._key(c), cost)
         else:
@@ -89,8 +99,9 @@ class RateLimit(Middleware):
                 self.rejected += 1
             raise TooManyRequests(self.detail, headers=decision.headers())
         if self.headers:
-            for name, value in decision.headers().items():
-                c.header(name, value)
+            c.header("RateLimit-Limit", str(decision.limit))
+            c.header("RateLimit-Remaining", str(decision.remaining))
+            c.header("RateLimit-Reset", str(decision.reset_seconds))
         return decision
 
     def __call__(self, c: Context) -> None:
