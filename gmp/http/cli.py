@@ -28,7 +28,7 @@ import structlog
 from gmp.http.config import ServerConfig
 from gmp.http.server import Server
 from gmp.http.wsgi import WSGIAdapter
-from gmp.observe.log import FastTimeStamper, buffered_logger_factory, get_logger
+from gmp.observe.log import FastTimeStamper, buffered_logger_factory, get_logger, json_renderer
 
 __all__ = ["add_serve_parser", "build_parser", "load_app", "main", "run_serve"]
 
@@ -153,9 +153,7 @@ def configure_logging(
     its own). Lines go to stderr; ``json`` gives one JSON object per line.
     ``flush_interval`` > 0 batches lines (:class:`gmp.observe.log.BufferedLineWriter`)."""
     renderer: Any = (
-        structlog.processors.JSONRenderer()
-        if fmt == "json"
-        else structlog.dev.ConsoleRenderer(colors=False)
+        json_renderer() if fmt == "json" else structlog.dev.ConsoleRenderer(colors=False)
     )
     structlog.configure(
         processors=[

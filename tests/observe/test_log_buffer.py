@@ -88,3 +88,20 @@ def test_structlog_through_the_buffer() -> None:
     assert sink.getvalue() == ""
     factory._file._sink.flush()
     assert sink.getvalue() == '{"event": "one", "n": 1}\n{"event": "two", "n": 2}\n'
+
+
+def test_json_renderer_with_and_without_orjson(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    import gmp.observe.log as logmod
+
+    class Odd:
+        def __repr__(self) -> str:
+            return "<odd>"
+
+    event = {"event": "request", "status": 200, "ms": 0.5, "obj": Odd()}
+    fast = logmod.json_renderer()(None, "info", dict(event))
+    assert json.loads(fast) == {"event": "request", "status": 200, "ms": 0.5, "obj": "<odd>"}
+    monkeypatch.setattr(logmod, "_orjson_serializer", lambda: None)
+    slow = logmod.json_renderer()(None, "info", dict(event))
+    assert json.loads(slow) == json.loads(fast)
