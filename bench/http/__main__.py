@@ -98,80 +98,25 @@ def build_go(out: Path) -> dict[str, str | None]:
     return result
 
 
+def _gmp(name: str, app: str, *options: str, log: tuple[str, ...] = ("warning",)) -> Spec:
+    """``python -m gmp.http serve APP`` at procs=1, without the server's access log."""
+    argv = [PY, "-m", "gmp.http", "serve", f"bench.http.apps.{app}", *options]
+    argv += ["--port", "{port}", "--procs", "1", "--no-access-log"]
+    if len(log) == 2:
+        argv += ["--log-format", log[0], "--log-level", log[1]]
+    else:
+        argv += ["--log-level", log[0]]
+    return Spec(name, argv)
+
+
 def specs(gobin: dict[str, str | None]) -> list[Spec]:
     apps = "bench.http.apps"
     out = [
-        Spec(
-            "gmp",
-            [
-                PY,
-                "-m",
-                "gmp.http",
-                "serve",
-                f"{apps}.gmp_app:app",
-                "--port",
-                "{port}",
-                "--procs",
-                "1",
-                "--no-access-log",
-                "--log-level",
-                "warning",
-            ],
-        ),
-        Spec(
-            "gmp-engine",
-            [
-                PY,
-                "-m",
-                "gmp.http",
-                "serve",
-                f"{apps}.gmp_engine_app:app",
-                "--port",
-                "{port}",
-                "--procs",
-                "1",
-                "--no-access-log",
-                "--log-level",
-                "warning",
-            ],
-        ),
-        Spec(
-            "gmp-prod",
-            [
-                PY,
-                "-m",
-                "gmp.http",
-                "serve",
-                f"{apps}.gmp_prod_app:app",
-                "--port",
-                "{port}",
-                "--procs",
-                "1",
-                "--no-access-log",
-                "--log-format",
-                "json",
-                "--log-level",
-                "info",
-            ],
-        ),
-        Spec(
-            "gmp+flask",
-            [
-                PY,
-                "-m",
-                "gmp.http",
-                "serve",
-                f"{apps}.flask_app:app",
-                "--wsgi",
-                "--port",
-                "{port}",
-                "--procs",
-                "1",
-                "--no-access-log",
-                "--log-level",
-                "warning",
-            ],
-        ),
+        _gmp("gmp", "gmp_app:app"),
+        _gmp("gmp-engine", "gmp_engine_app:app"),
+        # The production stack logs a JSON line per request, as a service would.
+        _gmp("gmp-prod", "gmp_prod_app:app", log=("json", "info")),
+        _gmp("gmp+flask", "flask_app:app", "--wsgi"),
         Spec(
             "uvicorn",
             [
