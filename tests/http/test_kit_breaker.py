@@ -263,3 +263,27 @@ def test_ratio_trips_after_min_calls():
 def test_breaker_needs_a_circuit_breaker():
     with pytest.raises(TypeError, match="CircuitBreaker"):
         Breaker(object())  # type: ignore[arg-type]
+
+
+def test_mount_metrics_exports_the_breakers_it_is_given() -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from gmp.http import Engine, Request, mount_metrics
+    from gmp.resilience import CircuitBreaker
+
+    cb = CircuitBreaker("payments", consecutive_failures=1, failure_ratio=None, cooldown=60)
+    app = Engine()
+    mount_metrics(app, breakers=[cb])
+    cb.allow().failure()  # one failure trips it
+    text = app(Request("GET", "/metrics")).body.decode()
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for fam in text_string_to_metric_families(text)
+        for s in fam.samples
+    }
+    assert samples[("gmp_breaker_open", (("breaker", "payments"),))] == 1.0
+    key = (
+        "gmp_breaker_transitions_total",
+        (("breaker", "payments"), ("from", "closed"), ("to", "open")),
+    )
+    assert samples[key] == 1.0

@@ -23,7 +23,7 @@ miss only adds an entry (dict operations are atomic, with or without the GIL).
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
@@ -31,7 +31,8 @@ from prometheus_client.exposition import generate_latest
 
 from gmp.http.context import Context, Middleware
 from gmp.http.dispatch import ClientDisconnected
-from gmp.observe.metrics import SchedulerCollector
+from gmp.observe.metrics import BreakerCollector, SchedulerCollector
+from gmp.resilience.breaker import CircuitBreaker
 
 __all__ = ["DEFAULT_BUCKETS", "Metrics", "mount_metrics"]
 
@@ -117,16 +118,22 @@ def mount_metrics(
     path: str = "/metrics",
     scheduler: bool = True,
     registry: CollectorRegistry | None = None,
+    breakers: Iterable[CircuitBreaker] = (),
 ) -> Metrics:
     """Add the :class:`Metrics` middleware to ``app`` (unless given one already in use)
     and serve ``path`` with its registry in Prometheus' text format. ``scheduler``: also
-    export the runtime's and the server's metrics. Returns the Metrics."""
+    export the runtime's and the server's metrics; ``breakers``: circuit breakers whose
+    state and transitions to export (:class:`~gmp.observe.metrics.BreakerCollector`).
+    Returns the Metrics."""
     if metrics is None:
         metrics = Metrics(registry)
         app.use(metrics)
     reg = metrics.registry
     if scheduler:
         reg.register(SchedulerCollector())
+    watched = list(breakers)
+    if watched:
+        reg.register(BreakerCollector(watched))
 
     def serve_metrics(c: Context) -> None:
         c.data(200, CONTENT_TYPE_LATEST, generate_latest(reg))
