@@ -52,6 +52,7 @@ decoded path is still found (the decoded path is tried second).
 from __future__ import annotations
 
 import ipaddress
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar, overload
 from urllib.parse import unquote
@@ -402,6 +403,7 @@ class Engine(RouterGroup):
         self._no_route: tuple[HandlerFunc, ...] = ()
         self._no_method: tuple[HandlerFunc, ...] = ()
         self._frozen = False
+        self._freeze_lock = threading.Lock()
         self._last_route: _Route | None = None
         self._miss: dict[str, Chain] = {}
         self._lookup = self._router.lookup
@@ -484,21 +486,28 @@ class Engine(RouterGroup):
         return any(ip in net for net in self.trusted_proxies)
 
     def freeze(self) -> None:
-        """Compile every chain now (the first request does it otherwise)."""
+        """Compile every chain now (the first request does it otherwise).
+
+        The first requests may arrive on several Ms at once: one compiles under the
+        lock while the others wait, and ``_frozen`` is set only once every chain is in
+        place, so a request that sees it set finds them all."""
         if self._frozen:
             return
-        glob = list(self.middleware)
-        for _, route in self._routes:
-            if route.chain is None:
-                elements = [*route.group._chain_middleware(), *route.elements]
-                route.chain = Chain(elements, route.pattern)
-        self._miss = {
-            "404": Chain([*glob, *(self._no_route or (_not_found,))], ""),
-            "405": Chain([*glob, *(self._no_method or (_method_not_allowed,))], ""),
-            "options": Chain([*glob, _options], ""),
-            "redirect": Chain([*glob, _redirect], ""),
-        }
-        self._frozen = True
+        with self._freeze_lock:
+            if self._frozen:
+                return
+            glob = list(self.middleware)
+            for _, route in self._routes:
+                if route.chain is None:
+                    elements = [*route.group._chain_middleware(), *route.elements]
+                    route.chain = Chain(elements, route.pattern)
+            self._miss = {
+                "404": Chain([*glob, *(self._no_route or (_not_found,))], ""),
+                "405": Chain([*glob, *(self._no_method or (_method_not_allowed,))], ""),
+                "options": Chain([*glob, _options], ""),
+                "redirect": Chain([*glob, _redirect], ""),
+            }
+            self._frozen = True
 
     # -- serving -------------------------------------------------------------------
 

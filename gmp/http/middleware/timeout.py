@@ -18,8 +18,10 @@ like any ``gmp.sleep``) is armed for the deadline. When it fires first:
   access log, metrics) records what the client got. The server counts the G in flight
   until it really ends: nothing leaks and nothing is answered twice.
 
-Which came first, the handler's end or the deadline, is decided once, under a lock. A
-streaming response that already began cannot be replaced: its deadline is ignored.
+Which came first, the handler's end or the deadline, is decided once, under a lock. The
+deadline covers the chain: a streaming body (``c.stream``) is produced after the chain
+returns, and that production is not timed (the server's ``write_timeout`` bounds a slow
+client); a streaming response that already began cannot be replaced.
 
 The timer fires on whichever M holds the P: if the handler's thread is the one blocked,
 sysmon hands the P (which has the timer, so it has work) to another M after
