@@ -494,20 +494,25 @@ class Engine(RouterGroup):
         if self._frozen:
             return
         with self._freeze_lock:
-            if self._frozen:
-                return
-            glob = list(self.middleware)
-            for _, route in self._routes:
-                if route.chain is None:
-                    elements = [*route.group._chain_middleware(), *route.elements]
-                    route.chain = Chain(elements, route.pattern)
-            self._miss = {
-                "404": Chain([*glob, *(self._no_route or (_not_found,))], ""),
-                "405": Chain([*glob, *(self._no_method or (_method_not_allowed,))], ""),
-                "options": Chain([*glob, _options], ""),
-                "redirect": Chain([*glob, _redirect], ""),
-            }
-            self._frozen = True
+            if not self._is_frozen():  # another M may have compiled meanwhile
+                self._compile()
+
+    def _is_frozen(self) -> bool:
+        return self._frozen
+
+    def _compile(self) -> None:
+        glob = list(self.middleware)
+        for _, route in self._routes:
+            if route.chain is None:
+                elements = [*route.group._chain_middleware(), *route.elements]
+                route.chain = Chain(elements, route.pattern)
+        self._miss = {
+            "404": Chain([*glob, *(self._no_route or (_not_found,))], ""),
+            "405": Chain([*glob, *(self._no_method or (_method_not_allowed,))], ""),
+            "options": Chain([*glob, _options], ""),
+            "redirect": Chain([*glob, _redirect], ""),
+        }
+        self._frozen = True
 
     # -- serving -------------------------------------------------------------------
 
