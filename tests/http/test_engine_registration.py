@@ -76,3 +76,34 @@ def test_decorating_after_serving_started_raises() -> None:
     app.freeze()
     with pytest.raises(RuntimeError, match="after the engine started serving"):
         pending(lambda c: None)
+
+
+def test_first_requests_on_many_threads_compile_once_and_all_succeed() -> None:
+    import threading
+
+    app = Engine()
+    seen: list[int] = []
+    for i in range(50):
+        app.get(f"/r{i}", lambda c, i=i: c.string(200, str(i)))
+    start = threading.Barrier(8)
+    errors: list[BaseException] = []
+
+    def hit() -> None:
+        start.wait(10)
+        try:
+            for i in range(50):
+                resp = app(Request("GET", f"/r{i}"))
+                assert resp.status == 200 and resp.body == str(i).encode()
+                seen.append(i)
+        except BaseException as e:  # reported below, not lost in the thread
+            errors.append(e)
+
+    threads = [threading.Thread(target=hit) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert not errors
+    assert len(seen) == 8 * 50
+    chains = {id(r.chain) for _, r in app._routes}
+    assert len(chains) == 50  # one chain per route: compiled once
