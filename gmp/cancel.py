@@ -89,9 +89,7 @@ class CancelScope:
                 g.scopes.append(self)
             self.gs.add(g)
             if self._deadline != math.inf and not self.cancel_called:
-                m = tls.m
-                p = m.p if m is not None and m.p is not None else rt.core.ps[0]
-                self._timer = p.timers.add(self._deadline, self._deadline_reached)
+                self._timer = rt.add_timer_locked(self._deadline, self._deadline_reached)
         return self
 
     def __exit__(

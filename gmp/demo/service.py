@@ -195,7 +195,7 @@ def build_app(
     if access_log:
         app.use(Logger(skip_paths=("/livez", "/readyz", "/startupz", "/metrics")))
     app.use(Recovery())
-    metrics = mount_metrics(app)
+    mount_metrics(app)
     app.use(RateLimit(KeyedLimiter(lambda: TokenBucket(rate=200, burst=400))))
     mount_health(app, max_global_queue=10_000)
     mount_debug(app)
@@ -310,8 +310,6 @@ def build_app(
             "serial_ms": n * ms,
             "sum": sum(results),
         }
-
-    del metrics
 
     @app.get("/debug/page")
     def page(c: Context) -> None:

@@ -54,7 +54,6 @@ into every G it starts, because each G starts with a copy of its parent's.
 from __future__ import annotations
 
 import ipaddress
-import json as _json
 from collections.abc import AsyncIterable, Awaitable, Callable, Iterable
 from http.cookies import CookieError, SimpleCookie
 from typing import TYPE_CHECKING, Any, Literal, NoReturn, TypeVar, overload
@@ -62,7 +61,8 @@ from typing import TYPE_CHECKING, Any, Literal, NoReturn, TypeVar, overload
 from gmp.http.binding import bind, decode_json
 from gmp.http.errors import BadRequest, HTTPError
 from gmp.http.request import Request
-from gmp.http.response import Response
+from gmp.http.response import Response, as_response
+from gmp.http.response import json_bytes as _json_bytes
 from gmp.runtime.api import syscall
 
 if TYPE_CHECKING:
@@ -729,26 +729,11 @@ class Context:
         return resp
 
 
-def _json_bytes(obj: Any) -> bytes:
-    try:
-        return _json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-    except (TypeError, ValueError) as e:
-        raise TypeError(f"response is not JSON serializable: {e}") from None
-
-
 def _to_response(value: Any) -> Response:
-    if isinstance(value, Response):
-        return value
-    if isinstance(value, str):
-        return Response.text(value)
-    if isinstance(value, bytes | bytearray | memoryview):
-        return Response(200, [("content-type", "application/octet-stream")], bytes(value))
+    # A str, bytes, dict or list a handler returned (_take_result checked the type).
     if isinstance(value, dict | list):
         return Response(200, [("content-type", "application/json")], _json_bytes(value))
-    raise TypeError(
-        "a handler must return a gmp.http.Response, str, bytes, dict, list or None, "
-        f"got {type(value).__name__}"
-    )
+    return as_response(value)
 
 
 def _convert(kind: str, name: str, value: str, type_: Callable[[str], T]) -> T:

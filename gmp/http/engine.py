@@ -178,6 +178,11 @@ class RouterGroup:
         Raises ``ValueError`` for a malformed pattern and
         :class:`~gmp.http.router.RouteConflictError` when it clashes with a route.
         """
+        self._handle_route(method, path, *handlers)
+
+    def _handle_route(
+        self, method: str | Sequence[str], path: str, *handlers: HandlerFunc
+    ) -> _Route:
         if not handlers:
             raise TypeError(f"no handler given for route {path!r}")
         for h in handlers:
@@ -186,15 +191,7 @@ class RouterGroup:
             raise TypeError(f"route path must be a str, got {type(path).__name__}")
         methods = [method] if isinstance(method, str) else list(method)
         full = join_paths(self.prefix, path)
-        self.engine._add_routes(methods, full, self, tuple(handlers))
-
-    def _handle_route(
-        self, methods: str | Sequence[str], path: str, *handlers: HandlerFunc
-    ) -> _Route:
-        self.handle(methods, path, *handlers)
-        route = self.engine._last_route
-        assert route is not None
-        return route
+        return self.engine._add_routes(methods, full, self, tuple(handlers))
 
     def _register(
         self,
@@ -404,7 +401,6 @@ class Engine(RouterGroup):
         self._no_method: tuple[HandlerFunc, ...] = ()
         self._frozen = False
         self._freeze_lock = threading.Lock()
-        self._last_route: _Route | None = None
         self._miss: dict[str, Chain] = {}
         self._lookup = self._router.lookup
 
@@ -428,7 +424,7 @@ class Engine(RouterGroup):
 
     def _add_routes(
         self, methods: list[str], path: str, group: RouterGroup, elements: tuple[HandlerFunc, ...]
-    ) -> None:
+    ) -> _Route:
         self._check_open(f"add route {path!r}")
         if not methods:
             raise ValueError(f"no HTTP method given for route {path!r}")
@@ -441,14 +437,14 @@ class Engine(RouterGroup):
                 self._router.add(method.upper(), path, route)
                 added.append(method.upper())
         except BaseException:
-            if added:  # all or nothing: rebuild without the methods just added
-                self._rebuild_without(route)
+            if added:  # all or nothing: rebuild from the routes accepted before this one
+                self._rebuild()
             raise
         for method in added:
             self._routes.append((method, route))
-        self._last_route = route
+        return route
 
-    def _rebuild_without(self, route: _Route) -> None:
+    def _rebuild(self) -> None:
         router: Router[_Route] = Router()
         for method, r in self._routes:
             router.add(method, r.pattern, r)

@@ -28,7 +28,7 @@ from typing import Any
 
 from gmp.http.request import Headers
 
-__all__ = ["Body", "HeadersLike", "Response", "as_response"]
+__all__ = ["Body", "HeadersLike", "Response", "as_response", "json_bytes"]
 
 Body = bytes | Iterable[bytes] | AsyncIterable[bytes]
 """A response body: bytes, or chunks from a (sync or async) iterable."""
@@ -79,8 +79,7 @@ class Response:
     @classmethod
     def json(cls, data: Any, status: int = 200, headers: HeadersLike | None = None) -> Response:
         """An ``application/json`` response (compact separators, UTF-8)."""
-        body = _json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-        resp = cls(status, headers, body)
+        resp = cls(status, headers, json_bytes(data))
         resp.headers.append(("content-type", "application/json"))
         return resp
 
@@ -105,6 +104,15 @@ class Response:
     def __repr__(self) -> str:
         kind = "streaming" if self.streaming else f"{len(self.body)} bytes"  # type: ignore[arg-type]
         return f"<Response {self.status} {kind}>"
+
+
+def json_bytes(data: Any) -> bytes:
+    """``data`` as compact UTF-8 JSON; a ``TypeError`` naming the problem if it is not
+    serializable (a handler's bug, answered 500 by Recovery)."""
+    try:
+        return _json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    except (TypeError, ValueError) as e:
+        raise TypeError(f"response is not JSON serializable: {e}") from None
 
 
 def as_response(value: object) -> Response:

@@ -565,35 +565,12 @@ class Server:
                     resp = ex.outcome().unwrap()
                 if not isinstance(resp, Response):  # a runner always normalizes; be safe
                     raise TypeError(f"handler G returned {type(resp).__name__}")
-                body = resp.body
-                assert isinstance(body, bytes)
-                status = resp.status
-                send_body = req.method != "HEAD" and body_allowed(status)
-                length: int | None = len(body) if body_allowed(status) else None
-                if not body and req.method == "HEAD":
-                    length = None  # the handler may announce its own Content-Length
-                head, keep_alive, user_length = encode_head(
-                    resp,
-                    content_length=length,
-                    chunked=False,
-                    keep_alive=keep_alive,
-                    http10_keep_alive=req.http_version == "1.0",
-                )
-                if length is None and user_length is not None and req.method == "HEAD":
-                    head = head[:-2] + b"content-length: %d\r\n\r\n" % user_length
+                head, payload, keep_alive = _encode(req, resp, keep_alive)
             # the handler raised, or produced an unsendable response; a gmp.Cancelled
             # no scope caught ended only its G and must not end the server's nursery
             except (Exception, Cancelled) as e:
                 return await self._handler_failed(conn, sock, req, e, keep_alive, started)
-            if send_body and body:
-                if len(body) <= 65536:
-                    await self._write(conn, sock, head + body)
-                else:
-                    await self._write(conn, sock, head)
-                    await self._write(conn, sock, body)
-            else:
-                await self._write(conn, sock, head)
-            self._log_access(req, status, len(body) if send_body else 0, started)
+            await self._send(conn, sock, req, resp.status, head, payload, started)
             return keep_alive
         finally:
             if not ex.t_done:
@@ -609,19 +586,32 @@ class Server:
         started: float,
     ) -> bool:
         """Write a response given by :meth:`Exchange.early`; the caller abandons the G."""
-        body = resp.body
-        assert isinstance(body, bytes)
-        head, keep_alive, _ = encode_head(
-            resp,
-            content_length=len(body) if body_allowed(resp.status) else None,
-            chunked=False,
-            keep_alive=keep_alive,
-            http10_keep_alive=req.http_version == "1.0",
-        )
-        send_body = req.method != "HEAD" and body_allowed(resp.status)
-        await self._write(conn, sock, head + body if send_body else head)
-        self._log_access(req, resp.status, len(body) if send_body else 0, started)
+        try:
+            head, payload, keep_alive = _encode(req, resp, keep_alive)
+        except HeaderError as e:
+            return await self._handler_failed(conn, sock, req, e, keep_alive, started)
+        await self._send(conn, sock, req, resp.status, head, payload, started)
         return keep_alive
+
+    async def _send(
+        self,
+        conn: _Conn,
+        sock: socket.socket,
+        req: Request,
+        status: int,
+        head: bytes,
+        payload: bytes,
+        started: float,
+    ) -> None:
+        """Write an encoded head and body, then the access line."""
+        if not payload:
+            await self._write(conn, sock, head)
+        elif len(payload) <= 65536:
+            await self._write(conn, sock, head + payload)
+        else:
+            await self._write(conn, sock, head)
+            await self._write(conn, sock, payload)
+        self._log_access(req, status, len(payload), started)
 
     async def _handler_failed(
         self,
@@ -842,6 +832,28 @@ def bind_socket(
         sock.close()
         raise
     return sock
+
+
+def _encode(req: Request, resp: Response, keep_alive: bool) -> tuple[bytes, bytes, bool]:
+    """The head of a bytes-bodied response and the body to send after it (empty for
+    HEAD and for statuses without content), and whether the connection stays open."""
+    body = resp.body
+    assert isinstance(body, bytes)
+    status = resp.status
+    send_body = req.method != "HEAD" and body_allowed(status)
+    length: int | None = len(body) if body_allowed(status) else None
+    if not body and req.method == "HEAD":
+        length = None  # the handler may announce its own Content-Length
+    head, keep_alive, user_length = encode_head(
+        resp,
+        content_length=length,
+        chunked=False,
+        keep_alive=keep_alive,
+        http10_keep_alive=req.http_version == "1.0",
+    )
+    if length is None and user_length is not None and req.method == "HEAD":
+        head = head[:-2] + b"content-length: %d\r\n\r\n" % user_length
+    return head, body if send_body else b"", keep_alive
 
 
 def _head_only(data: bytes) -> bytes:

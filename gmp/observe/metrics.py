@@ -125,14 +125,13 @@ def _runtime_metrics(rt: Runtime) -> Iterator[Metric]:
     yield g("gmp_gs_alive", "Gs started and not finished", value=st.gs_alive)
     yield c("gmp_gs_created", "Gs ever started", value=st.gs_created)
     yield c("gmp_steals", "Successful work steals between Ps", value=st.steals)
-    handoffs = sum(p.handoffs for p in st.procs)
     preemptions = sum(p.preemptions for p in st.procs)
     yield c("gmp_handoffs", "Ps retaken by sysmon from Ms blocked in a call", value=st.handoffs)
     yield c("gmp_preemptions", "Time slices that ran out (hogging Gs)", value=preemptions)
     yield c(
         "gmp_sysmon_retakes",
         "Ps retaken by sysmon (blocked calls and exhausted time slices)",
-        value=max(st.handoffs, handoffs) + preemptions,
+        value=st.handoffs + preemptions,
     )
     yield c("gmp_spills", "Local run queue overflows to the global queue", value=st.spills)
     yield c("gmp_procs_changes", "Changes of the P count", value=st.procs_changes)

@@ -19,7 +19,7 @@ from typing import Any
 from gmp._core import g as gcore
 from gmp._core.autoscale import Autoscale, Autoscaler
 from gmp._core.p import P, PStatus
-from gmp._core.procresize import MAX_PROCS, check_procs, procresize
+from gmp._core.procresize import MAX_PROCS, check_procs, live_p, procresize
 from gmp._core.runq import runqput
 from gmp._core.sched import Sched, globrunqput, has_work, pidleget, pidleput
 from gmp._core.timers import Timer
@@ -635,6 +635,15 @@ class Runtime:
         if g in core.runq:
             return True
         return any(p.runnext is g or g in p.runq for p in core.ps)
+
+    def add_timer_locked(self, when: float, payload: object) -> Timer:
+        """Arm a timer at ``when`` on the calling M's P, or, from outside the runtime, on
+        P0 (the scheduler lock held). A callable payload runs when it fires, the lock
+        released (a cancel scope's deadline, a route's timeout); a G is made runnable."""
+        m = tls.m
+        p = m.p if m is not None and m.rt is self else None
+        p = live_p(self.core, p) if p is not None else self.core.ps[0]
+        return p.timers.add(when, payload)
 
     def ready(self, g: G) -> None:
         """Make a parked G runnable (Go's goready): the waker P's runnext, or global."""

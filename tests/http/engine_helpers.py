@@ -14,7 +14,7 @@ import structlog
 from http_server_helpers import running
 from structlog.testing import capture_logs
 
-from gmp.http import Engine
+from gmp.http import Engine, Server
 
 
 def gmp_threads() -> set[threading.Thread]:
@@ -39,6 +39,16 @@ def serving(app: Engine, **options: Any) -> Iterator[httpx.Client]:
     while gmp_threads() - before:
         assert time.monotonic() < deadline, f"threads leaked: {gmp_threads() - before}"
         time.sleep(0.01)
+
+
+@contextmanager
+def serve(app: Engine, **options: Any) -> Iterator[tuple[Server, httpx.Client]]:
+    """Serve ``app`` for one test; yield the server and an httpx client for it."""
+    with (
+        running(app, **options) as server,
+        httpx.Client(base_url=f"http://127.0.0.1:{server.port}", timeout=10) as client,
+    ):
+        yield server, client
 
 
 @contextmanager

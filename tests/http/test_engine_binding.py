@@ -16,13 +16,8 @@ from engine_helpers import serving
 from gmp.http import BindError, Context, Engine
 from gmp.http.binding import bind
 
-pytestmark = pytest.mark.timeout(60)
-
-
-@pytest.fixture
-def no_leaked_threads() -> Iterator[None]:
-    """The module's shared server checks for leaked threads when it stops (serving())."""
-    yield
+# The module shares one server, which checks for leaked threads when it stops.
+pytestmark = [pytest.mark.timeout(60), pytest.mark.shared_server]
 
 
 class Color(enum.Enum):

@@ -16,15 +16,10 @@ from test_http_process import serve
 import gmp
 from gmp.http import ClientDisconnected, Context, Engine, Logger, Recovery, RequestID
 
-pytestmark = pytest.mark.timeout(90)
+# The module shares one server, which checks for leaked threads when it stops.
+pytestmark = [pytest.mark.timeout(90), pytest.mark.shared_server]
 
 HEX24 = re.compile(r"[0-9a-f]{24}").fullmatch
-
-
-@pytest.fixture
-def no_leaked_threads() -> Iterator[None]:
-    """The module's shared servers check for leaked threads when they stop (serving())."""
-    yield
 
 
 def _boom(c: Context) -> None:

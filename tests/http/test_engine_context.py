@@ -18,15 +18,10 @@ from http_server_helpers import Reader, connect, get, running
 import gmp
 from gmp.http import Context, Engine, Recovery, RequestID, Response
 
-pytestmark = pytest.mark.timeout(60)
+# The module shares one server, which checks for leaked threads when it stops.
+pytestmark = [pytest.mark.timeout(60), pytest.mark.shared_server]
 
 WAIT = 10.0  # seconds an event may take before the test fails
-
-
-@pytest.fixture
-def no_leaked_threads() -> Iterator[None]:
-    """The module's shared server checks for leaked threads when it stops (serving())."""
-    yield
 
 
 VAR: contextvars.ContextVar[str] = contextvars.ContextVar("VAR", default="unset")

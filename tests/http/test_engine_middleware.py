@@ -24,15 +24,10 @@ from gmp.http import (
     Unauthorized,
 )
 
-pytestmark = pytest.mark.timeout(60)
+# The module shares one server, which checks for leaked threads when it stops.
+pytestmark = [pytest.mark.timeout(60), pytest.mark.shared_server]
 
 WAIT = 10.0
-
-
-@pytest.fixture
-def no_leaked_threads() -> Iterator[None]:
-    """The module's shared server checks for leaked threads when it stops (serving())."""
-    yield
 
 
 def trail(c: Context) -> list[str]:

@@ -15,13 +15,8 @@ from gmp.http import Context, Engine, Request
 from gmp.http.engine import ANY_METHODS, join_paths
 from gmp.http.router import RouteConflictError
 
-pytestmark = pytest.mark.timeout(60)
-
-
-@pytest.fixture
-def no_leaked_threads() -> Iterator[None]:
-    """The module's shared server checks for leaked threads when it stops (serving())."""
-    yield
+# The module shares one server, which checks for leaked threads when it stops.
+pytestmark = [pytest.mark.timeout(60), pytest.mark.shared_server]
 
 
 def echo(name: str) -> Any:

@@ -5,30 +5,18 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
-import httpx
 import pytest
-from http_server_helpers import running
+from engine_helpers import serve
 
 import gmp
-from gmp.http import Context, Engine, Server
+from gmp.http import Context, Engine
 from gmp.http.middleware.faults import FaultInjection
 
 pytestmark = pytest.mark.timeout(60)
 
 WAIT = 10.0
-
-
-@contextmanager
-def serve(app: Engine, **options: Any) -> Iterator[tuple[Server, httpx.Client]]:
-    with (
-        running(app, **options) as server,
-        httpx.Client(base_url=f"http://127.0.0.1:{server.port}", timeout=WAIT) as client,
-    ):
-        yield server, client
 
 
 class Calls:

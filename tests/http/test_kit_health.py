@@ -4,31 +4,21 @@ breakers, saturation, the global queue, a shutdown under way), /startupz's gate.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import httpx
 import pytest
-from http_server_helpers import running, wait_for
+from engine_helpers import serve
+from http_server_helpers import wait_for
 
 import gmp
-from gmp.http import Context, Engine, Server
+from gmp.http import Context, Engine
 from gmp.http.health import Health, mount_health
 from gmp.resilience import CircuitBreaker
 
 pytestmark = pytest.mark.timeout(60)
 
 WAIT = 10.0
-
-
-@contextmanager
-def serve(app: Engine, **options: Any) -> Iterator[tuple[Server, httpx.Client]]:
-    with (
-        running(app, **options) as server,
-        httpx.Client(base_url=f"http://127.0.0.1:{server.port}", timeout=WAIT) as client,
-    ):
-        yield server, client
 
 
 def test_livez_and_readyz_when_all_is_well():

@@ -21,18 +21,13 @@ from gmp.http import ClientDisconnected, Context, Engine, Server
 from gmp.http.debug import mount_debug
 from gmp.http.middleware.metrics import Metrics, mount_metrics
 
-pytestmark = pytest.mark.timeout(60)
+# The module shares one server, which checks for leaked threads when it stops.
+pytestmark = [pytest.mark.timeout(60), pytest.mark.shared_server]
 
 WAIT = 10.0
 PROCS = 2
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
-
-
-@pytest.fixture
-def no_leaked_threads() -> Iterator[None]:
-    """The module's shared server checks for leaked threads when it stops (served)."""
-    yield
 
 
 parked = threading.Event()

@@ -7,17 +7,17 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from typing import Any
 
 import httpx
 import pytest
-from http_server_helpers import Reader, connect, get, running
+from engine_helpers import serve
+from http_server_helpers import Reader, connect, get
 
 import gmp
-from gmp.http import Context, Engine, Server
+from gmp.http import Context, Engine
 from gmp.http.middleware.ratelimit import RateLimit
 from gmp.resilience import KeyedLimiter, LeakyBucket, TokenBucket
 
@@ -37,15 +37,6 @@ class Clock:
 
     def advance(self, seconds: float) -> None:
         self.now += seconds
-
-
-@contextmanager
-def serve(app: Engine, **options: Any) -> Iterator[tuple[Server, httpx.Client]]:
-    with (
-        running(app, **options) as server,
-        httpx.Client(base_url=f"http://127.0.0.1:{server.port}", timeout=WAIT) as client,
-    ):
-        yield server, client
 
 
 class Counter:

@@ -22,17 +22,12 @@ import gmp
 from gmp.http import Context, Engine, NotFound, Server
 from gmp.http.middleware.timeout import Timeout
 
-pytestmark = pytest.mark.timeout(60)
+# The module shares one server, which checks for leaked threads when it stops.
+pytestmark = [pytest.mark.timeout(60), pytest.mark.shared_server]
 
 WAIT = 10.0
 LATE = "timed-out handler finished; its result was discarded"
 DEADLINE = 0.2  # the timed-out routes' deadline; handlers block on events, not on time
-
-
-@pytest.fixture
-def no_leaked_threads() -> Iterator[None]:
-    """The module's shared server checks for leaked threads when it stops (served)."""
-    yield
 
 
 class Gate:

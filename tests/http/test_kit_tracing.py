@@ -17,7 +17,8 @@ from gmp.http import Context, Engine, RequestID, Tracing
 from gmp.observe.log import get_logger
 from gmp.observe.trace import Span, on_span_end, parse_traceparent
 
-pytestmark = pytest.mark.timeout(60)
+# The module shares one server, which checks for leaked threads when it stops.
+pytestmark = [pytest.mark.timeout(60), pytest.mark.shared_server]
 
 PARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 _log = get_logger("tests.tracing")
@@ -45,12 +46,6 @@ def _build() -> Engine:
         raise ValueError("broken")
 
     return app
-
-
-@pytest.fixture
-def no_leaked_threads() -> Iterator[None]:
-    """The module's shared server checks for leaked threads when it stops (serving())."""
-    yield
 
 
 @pytest.fixture(scope="module")

@@ -3,15 +3,15 @@
 RequestID, Logger (``gmp serve --log-format json``: a JSON line per request on
 stderr, as a service would log; the bench sends it to /dev/null), Recovery, Timeout
 (5 s), RateLimit (a token bucket per client address, sized so the benchmark never hits
-it: the cost of the decision is what is measured) and Metrics, in that order, then the handler; plus
-/metrics. The anchor is ``gmp_engine_app`` (the bare Engine) in the same run.
+it: the cost of the decision is what is measured) and Metrics, in that order, then the
+handler; plus /metrics. The handlers are ``gmp_engine_app``'s, the anchor (the bare
+Engine) in the same run.
 """
 
 from __future__ import annotations
 
-import time
-
-from gmp.http import Context, Engine, Logger, Recovery, RequestID
+from bench.http.apps.gmp_engine_app import block, json_, ping
+from gmp.http import Engine, Logger, Recovery, RequestID
 from gmp.http.middleware.metrics import Metrics, mount_metrics
 from gmp.http.middleware.ratelimit import RateLimit
 from gmp.http.middleware.timeout import Timeout
@@ -28,19 +28,6 @@ app.use(
     metrics,
 )
 mount_metrics(app, metrics)
-
-
-@app.get("/ping")
-def ping(c: Context) -> None:
-    c.string(200, "pong")
-
-
-@app.get("/json")
-def json_(c: Context) -> None:
-    c.json(200, {"message": "Hello, World!"})
-
-
-@app.get("/block")
-def block(c: Context) -> None:
-    time.sleep(0.05)
-    c.string(200, "blocked")
+app.get("/ping", ping)
+app.get("/json", json_)
+app.get("/block", block)

@@ -36,6 +36,15 @@ def _server_error(status: int) -> bool:
     return status >= 500
 
 
+def _settle_error(ticket: Ticket, exc: BaseException) -> None:
+    # An error of the handler's is the dependency failing; a client that left, or a
+    # cancellation, says nothing about it.
+    if isinstance(exc, Exception) and not isinstance(exc, ClientDisconnected):
+        ticket.failure()
+    else:
+        ticket.release()
+
+
 class Breaker(Middleware):
     """Guard the rest of the chain with ``breaker`` (see the module docstring)."""
 
@@ -73,14 +82,8 @@ class Breaker(Middleware):
         ticket = self._ticket()
         try:
             c.next()
-        except ClientDisconnected:
-            ticket.release()
-            raise
-        except Exception:
-            ticket.failure()
-            raise
-        except BaseException:
-            ticket.release()
+        except BaseException as e:
+            _settle_error(ticket, e)
             raise
         self._settle(c, ticket)
 
@@ -88,13 +91,7 @@ class Breaker(Middleware):
         ticket = self._ticket()
         try:
             await c.next()
-        except ClientDisconnected:
-            ticket.release()
-            raise
-        except Exception:
-            ticket.failure()
-            raise
-        except BaseException:
-            ticket.release()
+        except BaseException as e:
+            _settle_error(ticket, e)
             raise
         self._settle(c, ticket)

@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
+from gmp.errors import Cancelled
 from gmp.http.context import Context, Middleware
 from gmp.observe.log import get_logger
 
@@ -76,7 +77,7 @@ class Logger(Middleware):
         if self.skip_paths and req.path in self.skip_paths:
             return
         ms = round((time.perf_counter() - start) * 1000, 3)
-        status = 500 if exc is not None and not _is_cancel(exc) else c.status_code
+        status = 500 if exc is not None and not isinstance(exc, Cancelled) else c.status_code
         result = c._result
         body = c._body if result is None else getattr(result, "body", None)
         fields: dict[str, Any] = {
@@ -105,9 +106,3 @@ class Logger(Middleware):
             self._warning("request", **fields)
         else:
             self._info("request", **fields)
-
-
-def _is_cancel(exc: BaseException) -> bool:
-    from gmp.errors import Cancelled
-
-    return isinstance(exc, Cancelled)

@@ -71,25 +71,21 @@ class RateLimit(Middleware):
             )
         self.limiter = limiter
         self._key = _key_function(key) if isinstance(limiter, KeyedLimiter) else None
-        self._fixed = cost if isinstance(cost, int) and not isinstance(cost, bool) else None
         if callable(cost):
-            self._cost: Callable[[Context], int] = cost
+            self._cost: Callable[[Context], int] | None = cost
+            self._fixed = 0
         elif isinstance(cost, bool) or not isinstance(cost, int) or cost < 1:
             raise ValueError(f"cost must be a positive int or a function, got {cost!r}")
         else:
-            fixed = cost
-
-            def constant(_c: Context) -> int:
-                return fixed
-
-            self._cost = constant
+            self._cost = None
+            self._fixed = cost
         self.headers = headers
         self.detail = detail
         self.rejected = 0
         self._count_lock = threading.Lock()
 
     def _decide(self, c: Context) -> Decision:
-        cost = self._fixed if self._fixed is not None else self._cost(c)
+        cost = self._fixed if self._cost is None else self._cost(c)
         if self._key is not None:
             decision: Decision = self.limiter.try_acquire(self._key(c), cost)
         else:

@@ -57,7 +57,7 @@ class RequestID(Middleware):
             if rid is not None and not _VALID(rid):
                 rid = None
         if rid is None:
-            rid = random_hex(12)
+            rid = new_request_id()
         c.set("request_id", rid)
         c.header(self.header_name, rid)
         if self.bind_log:

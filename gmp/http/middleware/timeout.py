@@ -44,7 +44,6 @@ import time
 from typing import Any
 
 import gmp
-from gmp._core.p import PStatus
 from gmp._core.timers import Timer
 from gmp.http.context import Context, Middleware
 from gmp.http.response import Response
@@ -135,10 +134,7 @@ def _arm(when: float, callback: Any) -> Timer | None:
         return None
     rt = m.rt
     with rt.lock:
-        p = m.p
-        if p is None or p.status is PStatus.DEAD:
-            p = rt.core.ps[0]
-        return p.timers.add(when, callback)
+        return rt.add_timer_locked(when, callback)
 
 
 class Timeout(Middleware):
