@@ -19,7 +19,7 @@ from gmp.http import ClientDisconnected, Context, Engine, NotFound, Server
 from gmp.http.health import mount_health
 from gmp.http.middleware.breaker import Breaker
 from gmp.http.middleware.metrics import mount_metrics
-from gmp.observe.metrics import BreakerCollector
+from gmp.resilience.collectors import BreakerCollector
 from gmp.resilience import CircuitBreaker, State
 
 pytestmark = pytest.mark.timeout(60)

@@ -16,7 +16,7 @@ the dependency's), is a failure; cancellation (``gmp.Cancelled``) and a client t
 away (:class:`~gmp.http.ClientDisconnected`) are neither.
 
 The same breaker can guard outbound calls as a decorator (``@payments``) and routes at
-once; :class:`gmp.observe.metrics.BreakerCollector` exports its state to Prometheus.
+once; :class:`gmp.resilience.collectors.BreakerCollector` exports its state to Prometheus.
 """
 
 from __future__ import annotations

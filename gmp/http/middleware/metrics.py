@@ -1,19 +1,29 @@
 """Request metrics for Prometheus, and the ``/metrics`` endpoint (prometheus_client).
 
 ``Metrics()`` counts every request and times it, labelled by method, route *pattern*
-(``/users/:id``, never the raw path, so the number of series stays bounded; misses are
-``<unmatched>``) and status (an exception passing through is a 500, a client that went
-away nginx's 499, as Recovery and the Logger have it):
+(``/users/:id``, never the raw path, so the number of series stays bounded; every miss
+is ``<unmatched>``) and status (an exception passing through is a 500, a client that
+went away nginx's 499, as Recovery and the Logger have it). A method outside HTTP's
+registered set is counted as ``_OTHER``, as OpenTelemetry's HTTP conventions do, so a
+client cannot grow the series either:
 
 - ``gmp_http_requests_total{method,route,status}`` (counter)
 - ``gmp_http_request_duration_seconds{method,route}`` (histogram)
 
+:class:`ServerCollector` reads the HTTP server's counters at scrape time:
+``gmp_http_inflight`` and ``gmp_http_connections_open`` (gauges),
+``gmp_http_rejected_total`` (503s from backpressure, which never reach the middleware),
+``gmp_http_connections_total``, ``gmp_http_bad_requests_total`` and
+``gmp_http_timeouts_total``.
+
 ``mount_metrics(app)`` serves the registry at ``/metrics`` in the Prometheus text format,
-together with the scheduler's metrics (:class:`gmp.observe.metrics.SchedulerCollector`:
-run queues, steals, handoffs, Ms, Gs, sysmon retakes) and any breaker or limiter
-collectors registered on the same registry. Each Metrics instance uses its own
-``CollectorRegistry`` unless given one (pass ``prometheus_client.REGISTRY`` to share the
-process-wide default), so two apps or two tests never collide on names.
+together with the scheduler's metrics (:class:`gmp.runtime.collectors.SchedulerCollector`:
+run queues, steals, handoffs, Ms, Gs, sysmon retakes), the server's, and any breaker or
+limiter collectors registered on the same registry. docs/observability.md lists every
+series, with a Prometheus configuration and a Grafana dashboard built on them. Each
+Metrics instance uses its own ``CollectorRegistry`` unless given one (pass
+``prometheus_client.REGISTRY`` to share the process-wide default), so two apps or two
+tests never collide on names.
 
 Label children are cached per ``(method, route, status)``: looking one up in
 prometheus_client takes its lock and builds a tuple; the cache is a dict read, and a
@@ -23,18 +33,36 @@ miss only adds an entry (dict operations are atomic, with or without the GIL).
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import generate_latest
+from prometheus_client.registry import Collector
 
 from gmp.http.context import Context, Middleware
 from gmp.http.dispatch import ClientDisconnected
-from gmp.observe.metrics import BreakerCollector, SchedulerCollector
+from gmp.http.server import Server, current_server
 from gmp.resilience.breaker import CircuitBreaker
+from gmp.resilience.collectors import BreakerCollector
+from gmp.runtime.collectors import SchedulerCollector
 
-__all__ = ["DEFAULT_BUCKETS", "Metrics", "mount_metrics"]
+__all__ = ["DEFAULT_BUCKETS", "UNMATCHED", "Metrics", "ServerCollector", "mount_metrics"]
+
+UNMATCHED = "<unmatched>"
+"""The ``route`` label of every request no route matched (404s, probes, scanners)."""
+
+KNOWN_METHODS = frozenset(
+    ("GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH")
+)
+"""RFC 9110's methods and PATCH; others are labelled ``_OTHER``."""
+
+
+def method_label(method: str) -> str:
+    """``method`` if it is a known one, else ``_OTHER`` (bounded label values)."""
+    return method if method in KNOWN_METHODS else "_OTHER"
+
 
 DEFAULT_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 """Latency buckets in seconds, from 0.5 ms (a /ping) to 10 s."""
@@ -73,8 +101,8 @@ class Metrics(Middleware):
 
     def _record(self, c: Context, start: float, status: int) -> None:
         elapsed = time.perf_counter() - start
-        route = c.full_path or "<unmatched>"
-        method = c.request.method
+        route = c.full_path or UNMATCHED
+        method = method_label(c.request.method)
         key = (method, route, status)
         child = self._counts.get(key)
         if child is None:
@@ -111,6 +139,56 @@ class Metrics(Middleware):
         self._record(c, start, c.status_code)
 
 
+class ServerCollector(Collector):
+    """The HTTP server's counters for Prometheus, read at scrape time (see the module
+    docstring). ``server``: a Server, or a function returning one (or None); default:
+    :func:`gmp.http.current_server`, the server whose request does the scrape."""
+
+    def __init__(self, server: Server | Callable[[], Server | None] | None = None) -> None:
+        self._server = server
+
+    def _find(self) -> Server | None:
+        srv = self._server
+        if isinstance(srv, Server):
+            return srv
+        if srv is not None:
+            return srv()
+        return current_server()
+
+    def describe(self) -> list[Metric]:
+        return []
+
+    def collect(self) -> Iterator[Metric]:
+        srv = self._find()
+        if srv is None:
+            return
+        st = srv.stats()
+        yield GaugeMetricFamily(
+            "gmp_http_inflight", "Handler Gs running or unfinished", value=st.inflight
+        )
+        yield GaugeMetricFamily(
+            "gmp_http_connections_open", "Open client connections", value=st.connections_open
+        )
+        yield CounterMetricFamily(
+            "gmp_http_connections", "Client connections accepted", value=st.connections_total
+        )
+        yield CounterMetricFamily(
+            "gmp_http_rejected",
+            "Requests answered 503 by backpressure (max_inflight)",
+            value=st.rejected,
+        )
+        yield CounterMetricFamily(
+            "gmp_http_bad_requests",
+            "Requests refused before routing (400, 413, 414, 417, 431)",
+            value=st.bad_requests + st.too_large,
+        )
+        yield CounterMetricFamily(
+            "gmp_http_timeouts",
+            "Requests timed out reading (408) or slow writers dropped",
+            value=st.timeouts,
+        )
+
+
 def mount_metrics(
     app: Any,
     metrics: Metrics | None = None,
@@ -122,8 +200,9 @@ def mount_metrics(
 ) -> Metrics:
     """Add the :class:`Metrics` middleware to ``app`` (unless given one already in use)
     and serve ``path`` with its registry in Prometheus' text format. ``scheduler``: also
-    export the runtime's and the server's metrics; ``breakers``: circuit breakers whose
-    state and transitions to export (:class:`~gmp.observe.metrics.BreakerCollector`).
+    export the runtime's (:class:`~gmp.runtime.collectors.SchedulerCollector`) and the
+    server's (:class:`ServerCollector`) metrics; ``breakers``: circuit breakers whose
+    state and transitions to export (:class:`~gmp.resilience.collectors.BreakerCollector`).
     Returns the Metrics."""
     if metrics is None:
         metrics = Metrics(registry)
@@ -131,6 +210,7 @@ def mount_metrics(
     reg = metrics.registry
     if scheduler:
         reg.register(SchedulerCollector())
+        reg.register(ServerCollector())
     watched = list(breakers)
     if watched:
         reg.register(BreakerCollector(watched))
