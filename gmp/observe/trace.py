@@ -15,20 +15,27 @@ it (with ``structlog.contextvars.merge_contextvars`` in the application's proces
 names its trace. Every gmp G starts with a copy of its spawner's contextvars, like a
 trio task, so a G spawned inside a span logs the same trace id with no plumbing.
 
-There is no exporter here: :func:`on_span_end` is the hook an exporter (OpenTelemetry,
-a log line per span) hangs on.
+Export is pluggable two ways. :func:`on_span_end` hands every ended span to listeners
+(a log line per span, a test). A :class:`SpanBackend` is the heavier hook: it is asked
+at a span's start for the span's ids and at its end to record it, so a tracing SDK can
+own the spans (sampling, processors, its own context). :mod:`gmp.observe.otel` is the
+OpenTelemetry one (``pip install 'gmp[otel]'``); a span passes its backend on to the
+spans started under it, including in the Gs it spawns, so one ``Tracing(exporter=...)``
+exports the request's span and every span below it. Nothing here imports a backend.
 """
 
 from __future__ import annotations
 
 import contextvars
+import functools
+import inspect
 import os
 import random
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from types import TracebackType
-from typing import Any
+from typing import Any, Protocol, TypeVar, overload
 
 import attrs
 import structlog
@@ -265,10 +272,31 @@ def child_of(parent: SpanContext) -> SpanContext:
 # -- the current span --------------------------------------------------------------------
 
 
+INTERNAL = "internal"
+SERVER = "server"
+CLIENT = "client"
+PRODUCER = "producer"
+CONSUMER = "consumer"
+SPAN_KINDS = frozenset((INTERNAL, SERVER, CLIENT, PRODUCER, CONSUMER))
+"""OpenTelemetry's span kinds, by their lowercase names."""
+
+UNSET = "unset"
+OK = "ok"
+ERROR = "error"
+STATUSES = frozenset((UNSET, OK, ERROR))
+"""OpenTelemetry's span status codes: ``unset`` unless something decided otherwise."""
+
+
 @attrs.define(slots=True, eq=False)
 class Span:
     """A timed operation. ``start``/``end`` are ``time.time()`` seconds (wall clock, as
-    trace backends want); ``error`` is the exception that ended it, if any."""
+    trace backends want); ``error`` is the exception that ended it, if any.
+
+    ``kind`` and ``status`` follow OpenTelemetry's span model: an exception (not a
+    cancellation, which is a ``BaseException`` only) sets ``status`` to ``error`` unless
+    the code set it first; the HTTP middleware sets it from the response. ``backend``
+    and ``native`` are the :class:`SpanBackend` recording the span and its own object
+    for it (None without one)."""
 
     name: str
     context: SpanContext
@@ -276,10 +304,40 @@ class Span:
     start: float = attrs.field(factory=time.time)
     end: float | None = None
     error: BaseException | None = None
+    kind: str = INTERNAL
+    status: str = UNSET
+    status_message: str = ""
+    backend: SpanBackend | None = None
+    native: Any = None
 
     @property
     def duration(self) -> float | None:
         return None if self.end is None else self.end - self.start
+
+    def set_status(self, status: str, message: str = "") -> None:
+        """``unset``, ``ok`` or ``error``; ``message`` is kept for ``error`` only, as
+        OpenTelemetry's ``Status`` does."""
+        if status not in STATUSES:
+            raise ValueError(f"status must be one of {sorted(STATUSES)}, got {status!r}")
+        self.status = status
+        self.status_message = message if status == ERROR else ""
+
+
+class SpanBackend(Protocol):
+    """What records spans for a tracing system (see the module docstring).
+
+    ``start`` runs when the span is entered, in the G or task that enters it. It may
+    replace ``span.context`` with the ids its system chose (they are bound into the logs
+    after it returns) and keep its own object in ``span.native``. ``parent`` is the
+    span's parent: a local :class:`Span`, a remote :class:`SpanContext`, or None for a
+    new trace. ``end`` runs at the span's exit, in the same G, before the listeners.
+    Both are called on the request path: keep them cheap and never raise (errors are
+    logged and the span goes on without its backend).
+    """
+
+    def start(self, span: Span, parent: Span | SpanContext | None) -> None: ...
+
+    def end(self, span: Span) -> None: ...
 
 
 _current: contextvars.ContextVar[Span | None] = contextvars.ContextVar(
@@ -324,9 +382,11 @@ _CURRENT: Any = object()
 def start_span(
     name: str,
     *,
-    parent: SpanContext | None = _CURRENT,
+    parent: SpanContext | Span | None = _CURRENT,
     attributes: Mapping[str, Any] | None = None,
     sampled: bool = True,
+    kind: str = INTERNAL,
+    backend: SpanBackend | None = _CURRENT,
 ) -> SpanScope:
     """``with start_span("name") as span:`` makes a new span current for the block.
 
@@ -336,43 +396,70 @@ def start_span(
     structlog's contextvars; on exit the previous span and the previous bindings are
     restored (through the tokens ``bind_contextvars`` returned). Enter and exit it in the
     same G or task, as with any contextvar. ``sampled`` applies to a new trace only.
+    ``backend`` defaults to the parent span's (None for a remote or no parent).
     """
-    return SpanScope(name, parent=parent, attributes=attributes, sampled=sampled)
+    return SpanScope(
+        name, parent=parent, attributes=attributes, sampled=sampled, kind=kind, backend=backend
+    )
 
 
 class SpanScope:
     """The context manager :func:`start_span` returns; ``__enter__`` gives the Span."""
 
-    __slots__ = ("_log_tokens", "_span", "_token")
+    __slots__ = ("_log_tokens", "_parent", "_span", "_token")
 
     def __init__(
         self,
         name: str,
         *,
-        parent: SpanContext | None = _CURRENT,
+        parent: SpanContext | Span | None = _CURRENT,
         attributes: Mapping[str, Any] | None = None,
         sampled: bool = True,
+        kind: str = INTERNAL,
+        backend: SpanBackend | None = _CURRENT,
     ) -> None:
         if not isinstance(name, str):
             raise TypeError(f"name must be a str, got {type(name).__name__}")
+        if kind not in SPAN_KINDS:
+            raise ValueError(f"kind must be one of {sorted(SPAN_KINDS)}, got {kind!r}")
         if parent is _CURRENT:
-            parent = current_context()
-        if parent is not None and not isinstance(parent, SpanContext):
-            raise TypeError(f"parent must be a SpanContext or None, got {type(parent).__name__}")
-        ctx = new_trace(sampled=sampled) if parent is None else child_of(parent)
-        self._span = Span(name, ctx, dict(attributes or {}))
+            parent = _current.get()
+        if isinstance(parent, Span):
+            if backend is _CURRENT:
+                backend = parent.backend
+            ctx = child_of(parent.context)
+        elif isinstance(parent, SpanContext):
+            ctx = child_of(parent)
+        elif parent is None:
+            ctx = new_trace(sampled=sampled)
+        else:
+            raise TypeError(
+                f"parent must be a SpanContext, a Span or None, got {type(parent).__name__}"
+            )
+        if backend is _CURRENT:
+            backend = None
+        self._parent = parent
+        self._span = Span(name, ctx, dict(attributes or {}), kind=kind, backend=backend)
         self._token: contextvars.Token[Span | None] | None = None
         self._log_tokens: Mapping[str, contextvars.Token[Any]] = {}
 
     def __enter__(self) -> Span:
         if self._token is not None:
             raise RuntimeError("a span can be entered only once")
-        ctx = self._span.context
-        self._token = _current.set(self._span)
+        span = self._span
+        backend = span.backend
+        if backend is not None:
+            try:
+                backend.start(span, self._parent)
+            except Exception:
+                log.exception("span backend failed to start a span", span=span.name)
+                span.backend = None
+        ctx = span.context
+        self._token = _current.set(span)
         self._log_tokens = structlog.contextvars.bind_contextvars(
             trace_id=ctx.trace_id, span_id=ctx.span_id
         )
-        return self._span
+        return span
 
     def __exit__(
         self,
@@ -383,9 +470,18 @@ class SpanScope:
         span = self._span
         span.end = time.time()
         span.error = exc
+        if isinstance(exc, Exception) and span.status == UNSET:
+            span.status = ERROR
+            span.status_message = f"{type(exc).__name__}: {exc}"
         structlog.contextvars.reset_contextvars(**self._log_tokens)
         assert self._token is not None
         _current.reset(self._token)
+        backend = span.backend
+        if backend is not None:
+            try:
+                backend.end(span)
+            except Exception:
+                log.exception("span backend failed to end a span", span=span.name)
         with _listeners_lock:
             listeners = list(_listeners)
         for cb in listeners:
@@ -393,3 +489,57 @@ class SpanScope:
                 cb(span)
             except Exception:
                 log.exception("span listener failed", span=span.name)
+
+
+# -- a span per G ------------------------------------------------------------------------
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@overload
+def traced(fn: F, /) -> F: ...
+
+
+@overload
+def traced(
+    *, name: str | None = None, attributes: Mapping[str, Any] | None = None
+) -> Callable[[F], F]: ...
+
+
+def traced(
+    fn: Any = None, /, *, name: str | None = None, attributes: Mapping[str, Any] | None = None
+) -> Any:
+    """Run every call of ``fn`` in a child span of the current one: ``@traced`` on a
+    function, or ``gmp.go(traced(work), x)`` for one G.
+
+    Why a wrapper: a G starts with a copy of its spawner's contextvars, so it already
+    logs the request's trace id; a span of its own shows in the trace view when it ran
+    and how long (OpenTelemetry's per-task spans). The span is named ``name`` (default:
+    the function's qualified name), is a child of the span current where the call runs
+    (for a G, the spawner's span at ``gmp.go``), and is exported by the same backend.
+    Async functions get an async wrapper; plain callables (blocking "syscall" Gs) a
+    plain one. Outside any span the call still gets one, as a new trace's root.
+    """
+
+    def wrap(f: Any) -> Any:
+        if not callable(f):
+            raise TypeError(f"traced() needs a callable, got {type(f).__name__}")
+        span_name = name if name is not None else getattr(f, "__qualname__", repr(f))
+        attrs_ = dict(attributes or {})
+        if inspect.iscoroutinefunction(f):
+
+            @functools.wraps(f)
+            async def run_async(*args: Any, **kwargs: Any) -> Any:
+                with start_span(span_name, attributes=attrs_):
+                    return await f(*args, **kwargs)
+
+            return run_async
+
+        @functools.wraps(f)
+        def run(*args: Any, **kwargs: Any) -> Any:
+            with start_span(span_name, attributes=attrs_):
+                return f(*args, **kwargs)
+
+        return run
+
+    return wrap if fn is None else wrap(fn)

@@ -126,7 +126,7 @@ def test_finished_span_reaches_listeners_with_route_and_status(client: httpx.Cli
         unsubscribe()
     ok, bad = spans
     assert ok.name == "GET /users/:id"
-    assert ok.attributes["http.status_code"] == 200
+    assert ok.attributes["http.response.status_code"] == 200
     assert ok.attributes["http.route"] == "/users/:id"
     assert ok.end is not None and ok.end >= ok.start
     assert bad.name == "GET /fail"
