@@ -22,13 +22,15 @@ driver, ``time.sleep``) costs its thread, not its P, because the runtime treats 
 G as a blocking call and sysmon hands the P on. A chain with any ``async def`` element
 runs as a coroutine G and ``c.next()`` returns an awaitable (``await c.next()``). In such a
 chain a plain-``def`` handler at the end runs through :func:`gmp.syscall`, so it may
-still block; a plain middleware before it runs inline.
+still block.
 
-A plain function cannot wait for a coroutine, so a plain-``def`` middleware that calls
-``c.next()`` needs every element after it to be plain as well; otherwise ``next()``
-raises a ``TypeError`` naming both, and the fix is to write that middleware as
-``async def``. Middleware meant for any chain subclasses :class:`Middleware`, which has
-both forms, and the engine picks the one the chain needs (the built-ins do this).
+Mixed chains work in any order. A plain middleware followed by ``async def`` elements
+runs as a blocking call too, and its ``c.next()`` (not awaited: it is a plain function)
+runs the rest of the chain as a coroutine G and waits for it, so the thread is taken
+while the rest runs and the P is handed on. It is correct, and costs a thread per
+request: write such middleware as ``async def`` (``await c.next()``), or subclass
+:class:`Middleware`, which has both forms, and the engine picks the one the chain
+needs (the built-ins do this).
 
 Writing the response
 --------------------
@@ -42,6 +44,14 @@ set with ``c.status`` (200 by default); a returned Response keeps its own. Heade
 with ``c.header`` are added to what is returned (a Response's own fields win; the
 returned object itself is not modified, so a shared constant is safe to return).
 
+Writes follow Gin's ``responseWriter``: the first status written stays (a later
+``c.status`` or ``c.json(500, ...)`` logs a warning and keeps it), each write appends to
+the body, and ``Content-Type`` is set by the first write unless a handler set one. The
+response is buffered until the chain ends, so headers may still be added after
+``c.next()``, and an :class:`~gmp.http.HTTPError` (or Recovery's 500) replaces what was
+written: the client has seen nothing yet. :attr:`Context.writer` is the public view
+(``status``, ``size``, ``written``, ``reset()``; Gin's ``c.Writer``).
+
 Concurrency
 -----------
 A Context belongs to its request's G. To hand request data to a G that outlives the
@@ -54,6 +64,7 @@ into every G it starts, because each G starts with a copy of its parent's.
 from __future__ import annotations
 
 import ipaddress
+import threading
 from collections.abc import AsyncIterable, Awaitable, Callable, Iterable
 from http.cookies import CookieError, SimpleCookie
 from typing import TYPE_CHECKING, Any, Literal, NoReturn, TypeVar, overload
@@ -63,12 +74,15 @@ from gmp.http.errors import BadRequest, HTTPError
 from gmp.http.request import Request
 from gmp.http.response import Response, as_response
 from gmp.http.response import json_bytes as _json_bytes
-from gmp.runtime.api import syscall
+from gmp.observe.log import get_logger
+from gmp.runtime.api import go, syscall
 
 if TYPE_CHECKING:
     from gmp.http.engine import Engine
 
-__all__ = ["ABORT_INDEX", "Context", "HandlerFunc", "Middleware"]
+__all__ = ["ABORT_INDEX", "Context", "HandlerFunc", "Middleware", "ResponseWriter"]
+
+_log = get_logger("gmp.http.context")
 
 T = TypeVar("T")
 
@@ -176,7 +190,7 @@ class Context:
         "_headers",
         "_in_async",
         "_index",
-        "_result",
+        "_res",
         "_status",
         "engine",
         "errors",
@@ -205,7 +219,7 @@ class Context:
         self._status = 200
         self._headers: list[tuple[str, str]] | None = None
         self._body: Any = None
-        self._result: Any = None
+        self._res: Any = None  # a value a handler returned, converted lazily
         self._copied = False
 
     # -- the chain -----------------------------------------------------------------
@@ -224,23 +238,38 @@ class Context:
             return None
         if self._in_async:
             return self._run_async()
-        # A plain element of a mixed chain: it can only run what follows inline.
-        following = self._index + 1
-        if following < chain.sync_from:
-            culprit = (
-                chain.handlers[self._index] if 0 <= self._index < len(chain.handlers) else None
-            )
-            later = next(
-                chain.handlers[i] for i in range(following, len(chain.handlers)) if chain.kinds[i]
-            )
-            raise TypeError(
-                f"plain-def middleware {handler_name(culprit)} called c.next(), but the chain "
-                f"continues with async def {handler_name(later)} (route {chain.route!r}); "
-                f"a plain function cannot wait for a coroutine: write the middleware as "
-                f"'async def' and 'await c.next()', or subclass gmp.http.Middleware"
-            )
-        self._run_sync()
+        # A plain element of a mixed chain.
+        if self._index + 1 < chain.sync_from:
+            self._next_in_g()
+        else:
+            self._run_sync()
         return None
+
+    def _next_in_g(self) -> None:
+        """``c.next()`` from a plain element followed by ``async def`` ones.
+
+        A plain function cannot await, so the rest of the chain runs as a coroutine G
+        of its own and this thread waits for it. The plain element runs as a blocking
+        call (``gmp.syscall``, Go's entersyscall), so while it waits its P runs the
+        rest. Exceptions of the rest come out of this ``next()``, as in a plain chain.
+        """
+        done = threading.Event()
+        failed: list[BaseException] = []
+
+        async def rest() -> None:
+            self._in_async = True
+            try:
+                await self._run_async()
+            except BaseException as e:
+                failed.append(e)
+            finally:
+                self._in_async = False
+                done.set()
+
+        go(rest)
+        done.wait()
+        if failed:
+            raise failed[0]
 
     def _run_sync(self) -> None:
         handlers = self._chain.handlers
@@ -272,9 +301,10 @@ class Context:
                     result = await handlers[i](self)
                 else:
                     self._in_async = False
-                    if i == n - 1:
-                        # A plain handler may block: run it as a blocking call, so
-                        # sysmon hands our P on if it does (Go's entersyscall).
+                    if i == n - 1 or i < chain.sync_from:
+                        # A plain handler may block, and a plain middleware followed by
+                        # async elements waits for them in c.next(): run it as a
+                        # blocking call, so sysmon hands our P on (Go's entersyscall).
                         result = await syscall(handlers[i], self)
                     else:
                         result = handlers[i](self)
@@ -299,7 +329,18 @@ class Context:
         # Checked here, inside the chain, so Recovery and the Logger see a bad return
         # value as the handler's error (converting it after the chain would be too late).
         if isinstance(result, _RESULT_TYPES):
-            self._result = result
+            if self._body is None and self._res is None:
+                self._res = result
+            else:  # written before: the returned body is one more write (Gin's Write)
+                self._materialize()
+                resp = result if isinstance(result, Response) else _to_response(result)
+                if not isinstance(resp.body, bytes):
+                    raise TypeError(
+                        f"{handler_name(fn)} returned a streaming Response after the "
+                        f"response was written (route {self._chain.route!r})"
+                    )
+                code = resp.status if isinstance(result, Response) else self._status
+                self._write(code, resp.body, None)
             return
         if isinstance(result, Awaitable):
             close = getattr(result, "close", None)
@@ -317,9 +358,11 @@ class Context:
         )
 
     def _apply_error(self, e: HTTPError) -> None:
+        # The error replaces what was buffered: nothing has reached the client yet, so
+        # its status is the truth (Gin's AbortWithError cannot change a written status).
         self.errors.append(e)
         self._index = ABORT_INDEX
-        self._result = None
+        self._res = None
         self._status = e.status
         self._body = _json_bytes(e.body())
         self._set_content_type("application/json")
@@ -335,9 +378,12 @@ class Context:
         return self._index >= ABORT_INDEX
 
     def abort_with_status(self, code: int) -> None:
-        """Abort and answer ``code`` with an empty body (Gin's ``AbortWithStatus``)."""
+        """Abort and answer ``code`` with an empty body (Gin's ``AbortWithStatus``,
+        which writes the header at once: later writes keep this status)."""
         self.abort()
         self.status(code)
+        if self._body is None and self._res is None:
+            self._body = b""
 
     def abort_with_status_json(self, code: int, obj: Any) -> None:
         """Abort and answer ``code`` with ``obj`` as JSON (Gin's ``AbortWithStatusJSON``)."""
@@ -399,19 +445,28 @@ class Context:
     def path(self) -> str:
         return self.request.path
 
-    def param(self, name: str, type: Callable[[str], T] | None = None) -> Any:
+    @overload
+    def param(self, name: str) -> str: ...
+
+    @overload
+    def param(self, name: str, type: Callable[[str], T]) -> T: ...
+
+    def param(self, name: str, type: Callable[[str], Any] | None = None) -> Any:
         """The path parameter ``name`` (``:id`` or ``*path`` in the route; Gin's ``Param``).
 
-        ``type`` converts it (``c.param("id", int)``); a value it rejects is a 400
-        naming the parameter. A name the route does not have is a ``KeyError``.
+        A name the route does not have gives ``""``, as in Gin. ``type`` converts the
+        value (``c.param("id", int)`` is typed ``int``); a value it rejects is a 400
+        naming the parameter, and converting a parameter the route does not have is a
+        ``LookupError`` naming the route (a bug in the handler, not the request).
         """
-        try:
-            value = self.params[name]
-        except KeyError:
+        value = self.params.get(name)
+        if value is None:
+            if type is None:
+                return ""
             have = ", ".join(sorted(self.params)) or "none"
-            raise KeyError(
+            raise LookupError(
                 f"route {self.full_path!r} has no path parameter {name!r} (it has: {have})"
-            ) from None
+            )
         if type is None:
             return value
         return _convert("path parameter", name, value, type)
@@ -423,7 +478,10 @@ class Context:
     def query(self, name: str, default: T) -> str | T: ...
 
     @overload
-    def query(self, name: str, default: Any, type: Callable[[str], T]) -> T: ...
+    def query(self, name: str, default: T, type: Callable[[str], T]) -> T: ...
+
+    @overload
+    def query(self, name: str, default: None, type: Callable[[str], T]) -> T | None: ...
 
     def query(self, name: str, default: Any = None, type: Any = None) -> Any:
         """The first value of query parameter ``name``, or ``default`` when absent
@@ -436,7 +494,13 @@ class Context:
             return values[0]
         return _convert("query parameter", name, values[0], type)
 
-    def query_list(self, name: str, type: Callable[[str], T] | None = None) -> list[Any]:
+    @overload
+    def query_list(self, name: str) -> list[str]: ...
+
+    @overload
+    def query_list(self, name: str, type: Callable[[str], T]) -> list[T]: ...
+
+    def query_list(self, name: str, type: Callable[[str], Any] | None = None) -> list[Any]:
         """Every value of query parameter ``name`` (``?tag=a&tag=b``; Gin's ``QueryArray``)."""
         values = self.request.query_params.get(name, [])
         if type is None:
@@ -535,12 +599,27 @@ class Context:
         self._writable()
         if isinstance(code, bool) or not isinstance(code, int) or not 100 <= code <= 999:
             raise ValueError(f"status must be an int from 100 to 999, got {code!r}")
+        if code != self._status and (self._body is not None or self._res is not None):
+            # Gin's responseWriter.WriteHeader: the first status written stays.
+            _log.warning(
+                "response already written; status not changed",
+                status=self.status_code,
+                wanted=code,
+                route=self._chain.route,
+            )
+            return
         self._status = code
+
+    @property
+    def writer(self) -> ResponseWriter:
+        """The response as middleware sees it: ``status``, ``size``, ``written``,
+        ``header(name)`` and ``reset()`` (Gin's ``c.Writer``)."""
+        return ResponseWriter(self)
 
     @property
     def status_code(self) -> int:
         """The status the response will have so far (Gin's ``Writer.Status``)."""
-        result = self._result
+        result = self._res
         if isinstance(result, Response):
             return result.status
         return self._status
@@ -576,7 +655,7 @@ class Context:
         for k, v in self._headers or ():
             if k.lower() == key:
                 return v
-        result = self._result
+        result = self._res
         if isinstance(result, Response):
             for k, v in result.headers:
                 if k.lower() == key:
@@ -628,33 +707,21 @@ class Context:
 
     def json(self, code: int, obj: Any) -> None:
         """Answer ``code`` with ``obj`` as JSON (Gin's ``JSON``)."""
-        self.status(code)
-        self._body = _json_bytes(obj)
-        self._result = None
-        self._set_content_type("application/json")
+        self._write(code, _json_bytes(obj), "application/json")
 
     def string(self, code: int, text: str) -> None:
         """Answer ``code`` with ``text`` as ``text/plain`` UTF-8 (Gin's ``String``)."""
-        self.status(code)
-        self._body = text.encode("utf-8")
-        self._result = None
-        self._set_content_type("text/plain; charset=utf-8")
+        self._write(code, text.encode("utf-8"), "text/plain; charset=utf-8")
 
     def html(self, code: int, html: str) -> None:
         """Answer ``code`` with an HTML document (UTF-8)."""
-        self.status(code)
-        self._body = html.encode("utf-8")
-        self._result = None
-        self._set_content_type("text/html; charset=utf-8")
+        self._write(code, html.encode("utf-8"), "text/html; charset=utf-8")
 
     def data(self, code: int, content_type: str, data: bytes) -> None:
         """Answer ``code`` with raw bytes of ``content_type`` (Gin's ``Data``)."""
         if not isinstance(data, bytes | bytearray | memoryview):
             raise TypeError(f"c.data() needs bytes, got {type(data).__name__}")
-        self.status(code)
-        self._body = bytes(data)
-        self._result = None
-        self._set_content_type(content_type)
+        self._write(code, bytes(data), content_type)
 
     def redirect(self, code: int, location: str) -> None:
         """Redirect with a 3xx ``code`` to ``location`` (Gin's ``Redirect``)."""
@@ -664,10 +731,8 @@ class Context:
             or not (300 <= code <= 308 or code == 201)
         ):
             raise ValueError(f"redirect status must be 201 or 300-308, got {code!r}")
-        self.status(code)
         self.header("location", location)
-        self._body = b""
-        self._result = None
+        self._write(code, b"", None)
 
     def stream(
         self,
@@ -689,18 +754,91 @@ class Context:
             raise TypeError(
                 f"c.stream() needs an iterable of bytes or str chunks, got {type(chunks).__name__}"
             )
+        self._materialize()
+        before = self._body
+        if before is not None and not isinstance(before, bytes):
+            raise RuntimeError("c.stream() was already called for this response")
+        if before:
+            chunks = _after(before, chunks)
+        if before is None:
+            self._set_default_content_type(content_type)
         self._body = chunks
-        self._result = None
-        self._set_content_type(content_type)
+
+    def _write(self, code: int, data: bytes, content_type: str | None) -> None:
+        """Gin's ``Render``: set the status (kept if something was written before),
+        set ``Content-Type`` unless one is set, append ``data`` to the body."""
+        if self._body is None and self._res is None:
+            if self._copied:
+                self._writable()
+            if code != self._status:
+                if isinstance(code, bool) or not isinstance(code, int) or not 100 <= code <= 999:
+                    raise ValueError(f"status must be an int from 100 to 999, got {code!r}")
+                self._status = code
+            self._body = data
+            if content_type is not None:
+                headers = self._headers
+                if headers is None:
+                    self._headers = [("content-type", content_type)]
+                else:
+                    self._set_default_content_type(content_type)
+            return
+        self._materialize()
+        self.status(code)  # a different status is refused with a warning
+        body = self._body
+        if not isinstance(body, bytes):
+            raise RuntimeError(
+                f"cannot write to a streaming response (route {self._chain.route!r}): "
+                f"c.stream() takes the rest of the body"
+            )
+        self._body = body + data if body else data
+
+    def _set_default_content_type(self, value: str) -> None:
+        # Gin's writeContentType: only when the handler set none.
+        for k, _ in self._headers or ():
+            if k.lower() == "content-type":
+                return
+        if self._headers is None:
+            self._headers = []
+        self._headers.append(("content-type", value))
+
+    def _materialize(self) -> None:
+        """Turn a returned value into status, headers and body bytes, so further
+        writes append to it and the writer can report its size."""
+        if self._res is None:
+            return
+        resp = self.response()
+        self._res = None
+        self._status = resp.status
+        self._headers = list(resp.headers)
+        self._body = resp.body
+
+    def _reset(self) -> None:
+        """Discard what was written or returned (status back to 200); headers stay."""
+        self._res = None
+        self._body = None
+        self._status = 200
+
+    # Compatibility for middleware that predates ResponseWriter: assigning None to
+    # ``c._result`` discards what the chain wrote, as ``c.writer.reset()`` does.
+    @property
+    def _result(self) -> Any:
+        return self._res
+
+    @_result.setter
+    def _result(self, value: Any) -> None:
+        if value is None:
+            self._reset()
+        else:
+            self._res = value
 
     @property
     def written(self) -> bool:
-        """Whether a body has been set or returned."""
-        return self._body is not None or self._result is not None
+        """Whether a body has been set or returned (Gin's ``Writer.Written``)."""
+        return self._body is not None or self._res is not None
 
     def response(self) -> Response:
         """The response as it stands: a returned value, or what was written."""
-        result = self._result
+        result = self._res
         if result is not None:
             extra = self._headers
             if isinstance(result, Response):
@@ -727,6 +865,86 @@ class Context:
         resp.headers = headers if headers is not None else []
         resp.body = body if body is not None else b""
         return resp
+
+
+class ResponseWriter:
+    """A view of a Context's response for middleware (Gin's ``ResponseWriter``).
+
+    The response is buffered until the chain ends, so unlike Go's writer nothing has
+    reached the client yet; the rules for writing are Gin's all the same: the first
+    status written stays, and later writes append to the body.
+    """
+
+    __slots__ = ("_c",)
+
+    def __init__(self, c: Context) -> None:
+        self._c = c
+
+    @property
+    def status(self) -> int:
+        """The status so far (Gin's ``Status``)."""
+        return self._c.status_code
+
+    @property
+    def written(self) -> bool:
+        """Whether a status and body were written or returned (Gin's ``Written``)."""
+        return self._c.written
+
+    @property
+    def size(self) -> int:
+        """Body bytes written, ``-1`` if nothing was (Gin's ``Size``); a streaming body
+        counts what was written before ``c.stream`` (the server counts the rest)."""
+        c = self._c
+        c._materialize()
+        body = c._body
+        if body is None:
+            return -1
+        if isinstance(body, bytes):
+            return len(body)
+        return 0
+
+    @property
+    def streaming(self) -> bool:
+        """Whether the body is a stream of chunks (``c.stream``)."""
+        c = self._c
+        c._materialize()
+        return c._body is not None and not isinstance(c._body, bytes)
+
+    def header(self, name: str) -> str | None:
+        """A response header set so far (any case), or None."""
+        return self._c.response_header(name)
+
+    @property
+    def headers(self) -> list[tuple[str, str]]:
+        """A copy of the response headers so far."""
+        return list(self._c.response().headers)
+
+    def reset(self) -> None:
+        """Discard the status and body written so far (headers stay), so the chain
+        can answer afresh: what Recovery and Timeout do before answering an error.
+        Possible because nothing has been sent; Gin has no equivalent."""
+        self._c._reset()
+
+    def __repr__(self) -> str:
+        return f"<ResponseWriter status={self.status} size={self.size}>"
+
+
+def _after(first: bytes, chunks: Any) -> Any:
+    """The chunks of a stream, after bytes written before ``c.stream``."""
+    if hasattr(chunks, "__aiter__"):
+
+        async def agen() -> Any:
+            yield first
+            async for chunk in chunks:
+                yield chunk
+
+        return agen()
+
+    def gen() -> Any:
+        yield first
+        yield from chunks
+
+    return gen()
 
 
 def _to_response(value: Any) -> Response:

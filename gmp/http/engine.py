@@ -28,8 +28,12 @@ Misses go through the engine's global middleware too, so they are logged like an
 request (Gin's ``allNoRoute``): a path that matches for another method is a 405 with
 ``Allow`` (Gin's ``HandleMethodNotAllowed``, on by default here); ``OPTIONS`` on such a
 path is a 204 with ``Allow`` (httprouter's ``HandleOPTIONS``); a path that would match
-with its trailing slash added or removed is redirected, 301 for GET and HEAD and 307
-otherwise, query string kept (Gin's ``RedirectTrailingSlash``); anything else is a 404.
+with its trailing slash added or removed is redirected, 301 for GET and 307 otherwise
+(HEAD too), query string kept (Gin's ``RedirectTrailingSlash``), and with
+``redirect_fixed_path`` so is a path that matches once cleaned and compared ignoring
+case (Gin's ``RedirectFixedPath``); anything else is a 404. The 404 and 405 chains
+start with that status and write the default body only if nothing else was written and
+the status was left alone (Gin's ``serveError``).
 ``HEAD`` falls back to the ``GET`` route when it has none of its own (Go 1.22's
 ``ServeMux`` does this; the server drops the body).
 
@@ -39,14 +43,17 @@ middleware and the decorated function the handler (``middleware=[mw]`` says the 
 
 Where this differs from Gin, on purpose: middleware added with ``use()`` applies to every
 route of its group, also those registered before the call (Gin copies the chain at
-registration, so order of calls matters there); chains are compiled once, when the first
-request arrives, after which adding routes or middleware raises, because lookups run on
-many threads without a lock (Gin documents the same rule without enforcing it).
+registration, so order of calls matters there). Routes and middleware may be added at
+any time, also while serving: the first request compiles the chains into a table, and
+each later change builds a new table and swaps it in with one assignment, so a request
+never sees a half-changed tree (Gin documents its ``addRoute`` as unsafe while
+serving).
 
 Paths are matched on the raw request path when it contains percent-escapes, so ``%2F``
 in a parameter cannot split a segment; parameter values are then unescaped (Gin's
-``UseRawPath`` with ``UnescapePathValues``). A static route that only matches the
-decoded path is still found (the decoded path is tried second).
+``UseRawPath`` with ``UnescapePathValues``; ``use_raw_path=False`` routes on the
+decoded path as Gin does by default). A static route that only matches the decoded
+path is still found (the decoded path is tried second).
 """
 
 from __future__ import annotations
@@ -58,9 +65,8 @@ from typing import Any, TypeVar, overload
 from urllib.parse import unquote
 
 from gmp.http.context import Chain, Context, HandlerFunc
-from gmp.http.errors import MethodNotAllowed, NotFound
 from gmp.http.request import Request
-from gmp.http.router import Router
+from gmp.http.router import Router, clean_path
 
 __all__ = ["ANY_METHODS", "Engine", "RouterGroup"]
 
@@ -71,16 +77,15 @@ ANY_METHODS = ("GET", "POST", "PUT", "PATCH", "HEAD", "OPTIONS", "DELETE", "CONN
 
 
 def join_paths(prefix: str, relative: str) -> str:
-    """``prefix`` + ``relative`` with one '/' between, keeping ``relative``'s trailing
-    slash (Gin's ``joinPaths``)."""
+    """``prefix`` and ``relative`` joined and cleaned, keeping ``relative``'s trailing
+    slash (Gin's ``joinPaths``: ``path.Join``, then the '/' put back).
+
+    ``join_paths("/a/", "/hola//")`` is ``/a/hola/``; ``..`` and ``.`` are resolved."""
     if not relative:
         return prefix
-    if not prefix or prefix == "/":
-        joined = relative if relative.startswith("/") else "/" + relative
-        return joined
-    joined = prefix.rstrip("/") + "/" + relative.lstrip("/")
-    if relative == "/" and not prefix.endswith("/"):
-        return prefix + "/"
+    joined = clean_path(prefix + "/" + relative)
+    if len(joined) > 1 and joined.endswith("/") and not relative.endswith("/"):
+        joined = joined[:-1]  # clean_path keeps a '/' that "." or ".." implied
     return joined
 
 
@@ -117,9 +122,11 @@ class _Registered:
         self._route = route
 
     def __call__(self, fn: F) -> F:
-        self._engine._check_open(f"add a handler to route {self._route.pattern!r}")
         _check_handler("the decorated handler", fn)
-        self._route.elements = (*self._route.elements, fn)
+        engine = self._engine
+        with engine._lock:
+            self._route.elements = (*self._route.elements, fn)
+            engine._changed()
         return fn
 
 
@@ -146,11 +153,14 @@ class RouterGroup:
         return engine
 
     def use(self, *middleware: HandlerFunc) -> RouterGroup:
-        """Add middleware to every route of this group (and of its subgroups)."""
-        self.engine._check_open("add middleware")
+        """Add middleware to every route of this group (and of its subgroups), also
+        those registered before; while serving, the change is swapped in atomically."""
+        engine = self.engine
         for mw in middleware:
             _check_handler("middleware", mw)
-        self.middleware.extend(middleware)
+        with engine._lock:
+            self.middleware.extend(middleware)
+            engine._changed()
         return self
 
     def group(self, prefix: str, *middleware: HandlerFunc) -> RouterGroup:
@@ -357,36 +367,75 @@ class RouterGroup:
         return f"<RouterGroup {self.prefix or '/'!r}: {len(self.middleware)} middleware>"
 
 
+class _Table:
+    """What serving reads: a router of compiled chains and the miss chains. Built
+    whole and swapped in with one assignment, so a request sees one table or the next,
+    never a tree being changed (Gin documents ``addRoute`` as not concurrency-safe; we
+    rebuild instead)."""
+
+    __slots__ = ("lookup", "miss", "router")
+
+    def __init__(self, router: Router[Chain], miss: dict[str, Chain]) -> None:
+        self.router = router
+        self.lookup = router.lookup
+        self.miss = miss
+
+
 class Engine(RouterGroup):
     """The application: router, middleware and settings (Gin's ``gin.Engine``).
 
     ``Engine()`` has no middleware (``gin.New``); :meth:`default` adds RequestID, Logger
-    and Recovery (``gin.Default``, plus request ids). Settings:
+    and Recovery (``gin.Default``, plus request ids); :meth:`gin` has Gin's defaults
+    for every setting below. Settings (Gin's field in brackets):
 
-    - ``redirect_trailing_slash`` (True): redirect ``/foo/`` to ``/foo`` when only that
-      matches, and the reverse;
-    - ``handle_method_not_allowed`` (True): 405 with ``Allow`` instead of 404;
-    - ``handle_options`` (True): answer ``OPTIONS`` with 204 and ``Allow``;
-    - ``head_fallback`` (True): ``HEAD`` uses the ``GET`` route when it has none;
-    - ``trusted_proxies``: addresses or networks (``"10.0.0.0/8"``) whose
-      ``X-Forwarded-For`` :attr:`Context.client_ip` believes; none by default.
+    - ``redirect_trailing_slash`` (True) [``RedirectTrailingSlash``]: redirect ``/foo/``
+      to ``/foo`` when only that matches, and the reverse;
+    - ``redirect_fixed_path`` (False) [``RedirectFixedPath``]: on a miss, clean the path
+      (``/../a//b`` -> ``/a/b``) and look it up ignoring case; redirect to the route's
+      spelling when that finds one;
+    - ``remove_extra_slash`` (False) [``RemoveExtraSlash``]: clean the path before
+      routing, so ``//a//b`` is served by ``/a/b`` without a redirect;
+    - ``use_raw_path`` (True; Gin: False) [``UseRawPath``]: route on the path as sent,
+      percent-escapes kept, so ``%2F`` in a value cannot split a segment;
+    - ``unescape_path_values`` (True) [``UnescapePathValues``]: percent-decode parameter
+      values matched on the raw path;
+    - ``handle_method_not_allowed`` (True; Gin: False) [``HandleMethodNotAllowed``]: 405
+      with ``Allow`` instead of 404;
+    - ``handle_options`` (True; Gin: none): answer ``OPTIONS`` with 204 and ``Allow``;
+    - ``head_fallback`` (True; Gin: none): ``HEAD`` uses the ``GET`` route when it has none;
+    - ``error_format`` (``"json"``; Gin: ``"text"``): the default 404/405 body,
+      ``{"error": ...}`` or Gin's ``404 page not found``;
+    - ``trusted_proxies`` [``SetTrustedProxies``]: addresses or networks
+      (``"10.0.0.0/8"``) whose ``X-Forwarded-For`` :attr:`Context.client_ip` believes.
     """
 
     def __init__(
         self,
         *,
         redirect_trailing_slash: bool = True,
+        redirect_fixed_path: bool = False,
+        remove_extra_slash: bool = False,
+        use_raw_path: bool = True,
+        unescape_path_values: bool = True,
         handle_method_not_allowed: bool = True,
         handle_options: bool = True,
         head_fallback: bool = True,
+        error_format: str = "json",
         trusted_proxies: Iterable[str] | None = None,
     ) -> None:
         super().__init__(None, "", None)
         self._engine = self
+        if error_format not in ("json", "text"):
+            raise ValueError(f"error_format must be 'json' or 'text', got {error_format!r}")
         self.redirect_trailing_slash = redirect_trailing_slash
+        self.redirect_fixed_path = redirect_fixed_path
+        self.remove_extra_slash = remove_extra_slash
+        self.use_raw_path = use_raw_path
+        self.unescape_path_values = unescape_path_values
         self.handle_method_not_allowed = handle_method_not_allowed
         self.handle_options = handle_options
         self.head_fallback = head_fallback
+        self.error_format = error_format
         self.trusted_proxies: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
         for net in trusted_proxies or ():
             try:
@@ -395,14 +444,13 @@ class Engine(RouterGroup):
                 raise ValueError(
                     f"trusted_proxies: {net!r} is not an address or network: {e}"
                 ) from None
+        # Registration state, changed under _lock only; requests read _table.
         self._router: Router[_Route] = Router()
         self._routes: list[tuple[str, _Route]] = []
         self._no_route: tuple[HandlerFunc, ...] = ()
         self._no_method: tuple[HandlerFunc, ...] = ()
-        self._frozen = False
-        self._freeze_lock = threading.Lock()
-        self._miss: dict[str, Chain] = {}
-        self._lookup = self._router.lookup
+        self._lock = threading.RLock()
+        self._table: _Table | None = None
 
     @classmethod
     def default(cls, **settings: Any) -> Engine:
@@ -413,35 +461,58 @@ class Engine(RouterGroup):
         engine.use(RequestID(), Logger(), Recovery())
         return engine
 
+    @classmethod
+    def gin(cls, **settings: Any) -> Engine:
+        """An engine with Gin's defaults: no 405 (a 404 instead), no automatic
+        ``OPTIONS`` or ``HEAD``, routing on the decoded path, text error bodies.
+        ``settings`` override any of them."""
+        merged: dict[str, Any] = {
+            "handle_method_not_allowed": False,
+            "handle_options": False,
+            "head_fallback": False,
+            "use_raw_path": False,
+            "error_format": "text",
+        }
+        merged.update(settings)
+        return cls(**merged)
+
+    @property
+    def logs_requests(self) -> bool:
+        """Whether a :class:`~gmp.http.Logger` among the engine's middleware writes an
+        access line for every request (misses included); the server then writes none
+        of its own, so each request is logged once."""
+        from gmp.http.middleware.logger import Logger
+
+        return any(isinstance(mw, Logger) for mw in self.middleware)
+
     # -- registration ----------------------------------------------------------------
 
-    def _check_open(self, what: str) -> None:
-        if self._frozen:
-            raise RuntimeError(
-                f"cannot {what} after the engine started serving: register every route "
-                f"and middleware before the first request (lookups run on many threads)"
-            )
+    def _changed(self) -> None:
+        """Registration changed: once serving, build the next table and swap it in."""
+        if self._table is not None:
+            self._compile()
 
     def _add_routes(
         self, methods: list[str], path: str, group: RouterGroup, elements: tuple[HandlerFunc, ...]
     ) -> _Route:
-        self._check_open(f"add route {path!r}")
         if not methods:
             raise ValueError(f"no HTTP method given for route {path!r}")
+        for method in methods:
+            _check_method(method, path)
         route = _Route(group, elements, path)
-        added: list[str] = []
-        try:
-            for method in methods:
-                if not isinstance(method, str):
-                    raise TypeError(f"HTTP method must be a str, got {method!r}")
-                self._router.add(method.upper(), path, route)
-                added.append(method.upper())
-        except BaseException:
-            if added:  # all or nothing: rebuild from the routes accepted before this one
-                self._rebuild()
-            raise
-        for method in added:
-            self._routes.append((method, route))
+        with self._lock:
+            added: list[str] = []
+            try:
+                for method in methods:
+                    self._router.add(method, path, route)
+                    added.append(method)
+            except BaseException:
+                if added:  # all or nothing: rebuild from the routes accepted before this one
+                    self._rebuild()
+                raise
+            for method in added:
+                self._routes.append((method, route))
+            self._changed()
         return route
 
     def _rebuild(self) -> None:
@@ -449,23 +520,26 @@ class Engine(RouterGroup):
         for method, r in self._routes:
             router.add(method, r.pattern, r)
         self._router = router
-        self._lookup = router.lookup
 
     def no_route(self, *handlers: HandlerFunc) -> None:
         """Handlers for requests no route matches, after the global middleware (Gin's
-        ``NoRoute``). Without them, a 404 JSON error."""
-        self._check_open("set no_route handlers")
+        ``NoRoute``). They start with status 404; if they write nothing and leave the
+        status alone, the default 404 body is written (Gin's ``serveError``)."""
         for h in handlers:
             _check_handler("a no_route handler", h)
-        self._no_route = tuple(handlers)
+        with self._lock:
+            self._no_route = tuple(handlers)
+            self._changed()
 
     def no_method(self, *handlers: HandlerFunc) -> None:
         """Handlers for a path that matches only for other methods (Gin's ``NoMethod``).
-        Without them, a 405 JSON error with ``Allow``."""
-        self._check_open("set no_method handlers")
+        They start with status 405 and the ``Allow`` header set; as for
+        :meth:`no_route`, the default body is written only if they write nothing."""
         for h in handlers:
             _check_handler("a no_method handler", h)
-        self._no_method = tuple(handlers)
+        with self._lock:
+            self._no_method = tuple(handlers)
+            self._changed()
 
     def routes(self) -> list[tuple[str, str, str]]:
         """Every route as ``(method, path, handler name)`` (Gin's ``Routes``)."""
@@ -484,101 +558,138 @@ class Engine(RouterGroup):
     def freeze(self) -> None:
         """Compile every chain now (the first request does it otherwise).
 
-        The first requests may arrive on several Ms at once: one compiles under the
-        lock while the others wait, and ``_frozen`` is set only once every chain is in
-        place, so a request that sees it set finds them all."""
-        if self._frozen:
-            return
-        with self._freeze_lock:
-            if not self._is_frozen():  # another M may have compiled meanwhile
-                self._compile()
+        Not a freeze any more: routes and middleware may still be added, and each
+        change after this builds a new table that replaces the old one atomically."""
+        if self._table is None:
+            with self._lock:
+                if self._table is None:  # another M may have compiled meanwhile
+                    self._compile()
 
-    def _is_frozen(self) -> bool:
-        return self._frozen
-
-    def _compile(self) -> None:
+    def _compile(self) -> _Table:
+        """Build the serving table from the registered routes (under ``_lock``)."""
         glob = list(self.middleware)
-        for _, route in self._routes:
-            if route.chain is None:
+        router: Router[Chain] = Router()
+        chains: dict[int, Chain] = {}
+        for method, route in self._routes:
+            chain = chains.get(id(route))
+            if chain is None:
                 elements = [*route.group._chain_middleware(), *route.elements]
-                route.chain = Chain(elements, route.pattern)
-        self._miss = {
-            "404": Chain([*glob, *(self._no_route or (_not_found,))], ""),
-            "405": Chain([*glob, *(self._no_method or (_method_not_allowed,))], ""),
+                chain = chains[id(route)] = Chain(elements, route.pattern)
+            router.add(method, route.pattern, chain)
+        miss = {
+            "404": Chain([*glob, *self._no_route, _default_404], ""),
+            "405": Chain([*glob, *self._no_method, _default_405], ""),
             "options": Chain([*glob, _options], ""),
             "redirect": Chain([*glob, _redirect], ""),
         }
-        self._frozen = True
+        table = _Table(router, miss)
+        self._table = table
+        return table
+
+    def _serving_table(self) -> _Table:
+        table = self._table
+        if table is None:
+            with self._lock:
+                table = self._table
+                if table is None:
+                    table = self._compile()
+        return table
 
     # -- serving -------------------------------------------------------------------
 
     def __call__(self, req: Request) -> Any:
-        """Handle one request: a Response, or a coroutine when the chain is async."""
-        if not self._frozen:
-            self.freeze()
+        """Handle one request: a Response, or a coroutine when the chain is async.
+
+        Gin's ``handleHTTPRequest``: pick the path to route on, look it up, run the
+        chain; on a miss, a trailing-slash or fixed-path redirect, else 405, else 404."""
+        table = self._table
+        if table is None:
+            table = self._serving_table()
         method = req.method
         path = req.path
         raw = None
-        target = req.target
-        if b"%" in target:
-            raw = target.split(b"?", 1)[0].decode("latin-1")
-            match = self._lookup(method, raw)
-        else:
-            match = self._lookup(method, path)
+        if self.use_raw_path:
+            target = req.target
+            if b"%" in target:
+                raw = target.split(b"?", 1)[0].decode("latin-1")
+        rpath = path if raw is None else raw
+        if self.remove_extra_slash:
+            rpath = clean_path(rpath)
+        match = table.lookup(method, rpath)
         if match is None:
-            match = self._fallback(method, path, raw)
+            match = self._fallback(table, method, path, rpath, raw)
             if match is None:
-                return self._miss_response(req, method, raw or path)
-        elif raw is not None and match.params:
+                return self._miss_response(table, req, method, rpath)
+        elif raw is not None and match.params and self.unescape_path_values:
             match.params = {k: unquote(v) for k, v in match.params.items()}
-        route = match.handler
-        chain = route.chain
-        assert chain is not None
+        chain = match.handler
         c = Context(req, match.params, chain, self)
         if chain.all_sync:
             c._run_sync()
             return c.response()
         return c._start_async()
 
-    def _fallback(self, method: str, path: str, raw: str | None) -> Any:
-        lookup = self._lookup
+    def _fallback(self, table: _Table, method: str, path: str, rpath: str, raw: str | None) -> Any:
+        lookup = table.lookup
         match = None
         if raw is not None:
-            match = lookup(method, path)  # a static route spelled decoded
+            decoded = clean_path(path) if self.remove_extra_slash else path
+            match = lookup(method, decoded)  # a static route spelled decoded
         if match is None and method == "HEAD" and self.head_fallback:
-            match = lookup("GET", raw if raw is not None else path)
+            match = lookup("GET", rpath)
             if match is None and raw is not None:
                 match = lookup("GET", path)
-            if match is not None and raw is not None and match.params:
+            if match is not None and raw is not None and match.params and self.unescape_path_values:
                 match.params = {k: unquote(v) for k, v in match.params.items()}
         return match
 
-    def _miss_response(self, req: Request, method: str, path: str) -> Any:
-        router = self._router
-        kind = "404"
-        if self.redirect_trailing_slash and method != "CONNECT":
-            lookup_method = method
+    def _miss_kind(self, table: _Table, method: str, path: str) -> tuple[str, str | None]:
+        """Which miss this is, and where to redirect (Gin's ``handleHTTPRequest`` order:
+        trailing-slash redirect, fixed-path redirect, 405, 404)."""
+        router = table.router
+        if method != "CONNECT" and path != "/":
+            tree = method
             if method == "HEAD" and self.head_fallback and router.lookup("HEAD", path) is None:
-                lookup_method = "GET"
-            if router.trailing_slash_redirect(lookup_method, path) is not None:
-                kind = "redirect"
+                tree = "GET"
+            if self.redirect_trailing_slash:
+                other = router.trailing_slash_redirect(tree, path)
+                if other is not None:
+                    return "redirect", other
+            if self.redirect_fixed_path:
+                fixed = router.fixed_path(tree, clean_path(path))
+                if fixed is not None and fixed != path:
+                    return "redirect", fixed
+        allowed = self.allowed_methods(path, table)
+        if allowed:
+            if method == "OPTIONS" and self.handle_options:
+                return "options", None
+            if self.handle_method_not_allowed:
+                return "405", None
+        return "404", None
+
+    def _miss_response(self, table: _Table, req: Request, method: str, path: str) -> Any:
+        kind, _ = self._miss_kind(table, method, path)
+        c = Context(req, {}, table.miss[kind], self)
         if kind == "404":
-            allowed = self.allowed_methods(path)
-            if allowed:
-                if method == "OPTIONS" and self.handle_options:
-                    kind = "options"
-                elif self.handle_method_not_allowed:
-                    kind = "405"
-        c = Context(req, {}, self._miss[kind], self)
+            c._status = 404
+        elif kind == "405":
+            c._status = 405
+            c.header("Allow", ", ".join(self.allowed_methods(path, table)))
         if c._chain.all_sync:
             c._run_sync()
+            if kind in ("404", "405"):
+                _serve_error(c, kind)
             return c.response()
+        if kind in ("404", "405"):
+            return _serve_error_async(c, kind)
         return c._start_async()
 
-    def allowed_methods(self, path: str) -> list[str]:
+    def allowed_methods(self, path: str, table: _Table | None = None) -> list[str]:
         """The methods with a route for ``path`` (``HEAD`` implied by ``GET`` and
         ``OPTIONS`` by any, when those fallbacks are on), for ``Allow``."""
-        allowed = set(self._router.allowed(path))
+        if table is None:
+            table = self._serving_table()
+        allowed = set(table.router.allowed(path))
         if allowed:
             if "GET" in allowed and self.head_fallback:
                 allowed.add("HEAD")
@@ -597,26 +708,74 @@ class Engine(RouterGroup):
         return f"<Engine: {len(self._routes)} routes, {len(self.middleware)} middleware>"
 
 
+def _check_method(method: object, path: str) -> None:
+    """Gin's ``Handle`` check: a method is upper-case letters only (``[A-Z]+``)."""
+    if not isinstance(method, str):
+        raise TypeError(f"HTTP method must be a str, got {method!r} (route {path!r})")
+    if not method or not method.isascii() or not method.isalpha() or not method.isupper():
+        hint = f"; did you mean {method.upper()!r}?" if method.isalpha() else ""
+        raise ValueError(
+            f"HTTP method must be upper-case letters such as 'GET', got {method!r} "
+            f"(route {path!r}){hint}"
+        )
+
+
 def _miss_path(c: Context) -> str:
-    target = c.request.target
-    if b"%" in target:
-        return target.split(b"?", 1)[0].decode("latin-1")
-    return c.request.path
-
-
-def _not_found(c: Context) -> None:
-    raise NotFound(f"no route for {c.request.method} {c.request.path}")
-
-
-def _method_not_allowed(c: Context) -> None:
     engine = c.engine
-    assert engine is not None
-    allowed = engine.allowed_methods(_miss_path(c))
-    raise MethodNotAllowed(
-        f"method {c.request.method} is not allowed for {c.request.path}; allowed: "
-        + ", ".join(allowed),
-        headers={"allow": ", ".join(allowed)},
-    )
+    target = c.request.target
+    if (engine is None or engine.use_raw_path) and b"%" in target:
+        path = target.split(b"?", 1)[0].decode("latin-1")
+    else:
+        path = c.request.path
+    if engine is not None and engine.remove_extra_slash:
+        path = clean_path(path)
+    return path
+
+
+_TEXT_BODIES = {404: b"404 page not found", 405: b"405 method not allowed"}
+
+
+def _default_body(c: Context, code: int) -> None:
+    engine = c.engine
+    if engine is not None and engine.error_format == "text":
+        c.data(code, "text/plain", _TEXT_BODIES[code])
+        return
+    req = c.request
+    if code == 404:
+        detail = f"no route for {req.method} {req.path}"
+    else:
+        allowed = c.response_header("allow") or ""
+        detail = f"method {req.method} is not allowed for {req.path}; allowed: {allowed}"
+    c.json(code, {"error": detail})
+
+
+def _default_404(c: Context) -> None:
+    """The last element of the 404 chain: the default body, written only when nothing
+    was written and the status is still 404 (Gin's ``serveError``). Being in the
+    chain, the Logger sees its size; :func:`_serve_error` covers an aborted chain."""
+    if not c.written and c._status == 404:
+        _default_body(c, 404)
+
+
+def _default_405(c: Context) -> None:
+    """The last element of the 405 chain (see :func:`_default_404`)."""
+    if not c.written and c._status == 405:
+        _default_body(c, 405)
+
+
+def _serve_error(c: Context, kind: str) -> None:
+    """After a 404/405 chain that was aborted before its end: Gin's ``serveError``
+    writes the default body if nothing was written and the status is unchanged."""
+    code = 404 if kind == "404" else 405
+    if not c.written and c._status == code:
+        _default_body(c, code)
+
+
+async def _serve_error_async(c: Context, kind: str) -> Any:
+    c._in_async = True
+    await c._run_async()
+    _serve_error(c, kind)
+    return c.response()
 
 
 def _options(c: Context) -> None:
@@ -627,15 +786,15 @@ def _options(c: Context) -> None:
 
 
 def _redirect(c: Context) -> None:
+    """Gin's ``redirectTrailingSlash``/``redirectFixedPath`` and ``redirectRequest``:
+    301 for GET, 307 for every other method (HEAD too), query string kept."""
     engine = c.engine
     assert engine is not None
     req = c.request
-    path = _miss_path(c)
-    method = req.method
-    if method == "HEAD" and engine.head_fallback and engine._router.lookup("HEAD", path) is None:
-        method = "GET"
-    other = engine._router.trailing_slash_redirect(method, path)
+    _, other = engine._miss_kind(engine._serving_table(), req.method, _miss_path(c))
     if other is None or other.startswith("//"):  # "//host" would leave the site
-        raise NotFound(f"no route for {req.method} {req.path}")
+        c.status(404)
+        _default_body(c, 404)
+        return
     location = other + ("?" + req.query if req.query else "")
-    c.redirect(301 if req.method in ("GET", "HEAD") else 307, location)
+    c.redirect(301 if req.method == "GET" else 307, location)

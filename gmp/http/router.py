@@ -100,7 +100,7 @@ from typing import Final, Generic, TypeVar
 
 import attrs
 
-__all__ = ["Match", "Route", "RouteConflictError", "Router"]
+__all__ = ["Match", "Route", "RouteConflictError", "Router", "clean_path"]
 
 H = TypeVar("H")
 
@@ -420,6 +420,11 @@ def _search(root: _Node[H], path: str) -> Match[H] | None:
                 # No static child starts with '/' (or it did not match): a catch-all's turn.
                 leaf = node.catch_all
                 if leaf is None:
+                    if pos == end - 1 and node.leaf is not None:
+                        # Only a trailing '/' is left after a route: that is a
+                        # trailing-slash redirect, not a reason to back up to a
+                        # parameter (tree.go's getValue stops the same way, tsr=true).
+                        return None
                     break
                 if params is None:
                     params = {}
@@ -451,6 +456,121 @@ def _search(root: _Node[H], path: str) -> Match[H] | None:
             stop = end
         params[node.name] = path[pos:stop]
         pos = stop
+
+
+def clean_path(path: str) -> str:
+    """The canonical form of a URL path (httprouter's ``CleanPath``, Gin's ``cleanPath``).
+
+    Rooted; runs of '/' become one; ``.`` segments go, and ``..`` removes the segment
+    before it (never above the root); a trailing '/' is kept (and added when the path
+    ends in ``.`` or ``..``, which name a directory). Go's ``path.Clean`` would drop the
+    trailing slash, which for a router is a different route. The common case, a path
+    that is already clean, is returned as is without building a new string.
+    """
+    if not path:
+        return "/"
+    if (
+        path[0] == "/"
+        and "//" not in path
+        and "/." not in path  # no '.' or '..' segment (a name starting with '.' is rare)
+    ):
+        return path
+    segments = path.split("/")
+    last = len(segments) - 1
+    trailing = len(path) > 1 and path[-1] == "/"
+    kept: list[str] = []
+    for i, seg in enumerate(segments):
+        if not seg:
+            continue
+        if seg == ".":
+            trailing = trailing or i == last
+            continue
+        if seg == "..":
+            if kept:
+                kept.pop()
+            trailing = trailing or i == last
+            continue
+        kept.append(seg)
+    out = "/" + "/".join(kept)
+    if trailing and len(out) > 1:
+        out += "/"
+    return out
+
+
+def _fold_equal(a: str, b: str) -> bool:
+    """``a`` and ``b`` equal ignoring case, character by character (Go's
+    ``strings.EqualFold``; ``str.lower`` of a whole string may change its length)."""
+    if a == b:
+        return True
+    if len(a) != len(b):
+        return False
+    for x, y in zip(a, b, strict=True):
+        if x != y and x.lower() != y.lower() and x.upper() != y.upper():
+            return False
+    return True
+
+
+def _search_fold(node: _Node[H], path: str, pos: int, out: list[str], fix_slash: bool) -> bool:
+    """Find a route for ``path[pos:]`` ignoring the case of static text; append the
+    route's own spelling of each static part (parameter values as given) to ``out``.
+
+    tree.go's ``findCaseInsensitivePathRec``, as a depth-first search in the order
+    of :func:`_search`: a child spelled exactly as the path first, then children that
+    differ only in case, then the parameter, then the catch-all. With ``fix_slash``, a
+    missing trailing '/' is added and an extra one removed when that finds a route.
+    Only the miss path calls it (Gin's ``RedirectFixedPath``).
+    """
+    end = len(path)
+    if pos == end:
+        if node.leaf is not None:
+            return True
+        if fix_slash:
+            slash = node.children.get("/")
+            if (slash is not None and slash.prefix == "/" and slash.leaf is not None) or (
+                node.catch_all is not None
+            ):
+                out.append("/")
+                return True
+        return False
+    ch = path[pos]
+    rest = end - pos
+    # The exact first character, then the other case(s) of it.
+    keys = [ch] + [k for k in node.children if k != ch and _fold_equal(k, ch)]
+    for key in keys:
+        child = node.children.get(key)
+        if child is None:
+            continue
+        prefix = child.prefix
+        n = len(prefix)
+        if rest >= n and _fold_equal(path[pos : pos + n], prefix):
+            out.append(prefix)
+            if _search_fold(child, path, pos + n, out, fix_slash):
+                return True
+            out.pop()
+        elif (
+            fix_slash
+            and rest == n - 1
+            and prefix[-1] == "/"
+            and child.leaf is not None
+            and _fold_equal(path[pos:], prefix[:-1])
+        ):
+            out.append(prefix)  # the route has a trailing '/' the path lacks
+            return True
+    if ch == "/":
+        if node.catch_all is not None:
+            out.append(path[pos:])
+            return True
+        return bool(fix_slash and rest == 1 and node.leaf is not None)  # drop the '/'
+    param = node.param
+    if param is not None:
+        stop = path.find("/", pos)
+        if stop < 0:
+            stop = end
+        out.append(path[pos:stop])
+        if _search_fold(param, path, stop, out, fix_slash):
+            return True
+        out.pop()
+    return False
 
 
 class Router(Generic[H]):
@@ -548,6 +668,24 @@ class Router(Generic[H]):
         else:
             other = path + "/"
         return other if _search(root, other) is not None else None
+
+    def fixed_path(self, method: str, path: str, *, fix_trailing_slash: bool = True) -> str | None:
+        """The registered spelling of ``path`` when it matches a route of ``method`` only
+        case-insensitively (``/USERS/42`` -> ``/users/42``), or with its trailing slash
+        added or removed when ``fix_trailing_slash``; ``None`` when no route is found.
+
+        tree.go's ``findCaseInsensitivePath``, behind Gin's ``RedirectFixedPath``: the
+        caller cleans the path first (:func:`clean_path`) and redirects to the answer.
+        Parameter values and catch-all text keep the case they had in ``path``. Meant
+        for the miss path; lookups that match never get here.
+        """
+        root = self._trees.get(method)
+        if root is None or not path.startswith("/"):
+            return None
+        out: list[str] = []
+        if _search_fold(root, path, 0, out, fix_trailing_slash):
+            return "".join(out)
+        return None
 
     def routes(self) -> list[Route[H]]:
         """Every registered route, in registration order (Gin's ``Engine.Routes``)."""

@@ -185,9 +185,9 @@ WILDCARD_REQUESTS: list[Request] = [
     ("/cmd/who", None, {}),
     ("/cmd/who/", "/cmd/:tool/", {"tool": "who"}),
     ("/cmd/whoami", "/cmd/whoami", {}),
-    # Gin gives up here and recommends a redirect to /cmd/whoami; the complete
-    # static-first search finds the route that matches exactly.
-    ("/cmd/whoami/", "/cmd/:tool/", {"tool": "whoami"}),
+    # As in Gin: only a trailing '/' is left after /cmd/whoami, so the lookup stops
+    # (a trailing-slash redirect) instead of backing up to /cmd/:tool/.
+    ("/cmd/whoami/", None, {}),
     ("/cmd/whoami/r", "/cmd/:tool/:sub", {"tool": "whoami", "sub": "r"}),
     ("/cmd/whoami/r/", None, {}),
     ("/cmd/whoami/root", "/cmd/whoami/root", {}),
