@@ -218,11 +218,12 @@ class Tracing(Middleware):
 
     @staticmethod
     def _end(c: Context, span: Span, exc: BaseException | None) -> None:
-        if exc is not None:
-            if isinstance(exc, Exception):
-                span.attributes["http.response.status_code"] = 500
-                span.attributes["error.type"] = type(exc).__qualname__
+        if isinstance(exc, Exception):
+            span.attributes["http.response.status_code"] = 500
+            span.attributes["error.type"] = type(exc).__qualname__
             return  # the scope sets the status from the exception
+        # None, or a cancellation: Timeout abandons the G with the 504 already in the
+        # Context, which is what the client got (the access log reads it the same way)
         status = c.status_code
         span.attributes["http.response.status_code"] = status
         if status >= 500:
