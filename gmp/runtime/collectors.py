@@ -23,7 +23,7 @@ circuit breakers' in :mod:`gmp.resilience.collectors`). It reports:
 ``gmp_sysmon_retakes_total``       counter  the two above together (Go's ``retake``)
 ``gmp_spills_total``               counter  local queue overflows to the global queue
 ``gmp_procs_changes_total``        counter  P-count changes (set_procs, autoscaler)
-``gmp_m_crashes_total``            counter  Ms that died of an internal error, replaced
+``gmp_threads_crashed_total``      counter  Ms that died of an internal error, replaced
 ``gmp_uptime_seconds``             gauge    time since the runtime started
 =================================  =======  ============================================
 
@@ -114,6 +114,8 @@ def scheduler_metrics(st: RuntimeStats) -> Iterator[Metric]:
     yield c("gmp_spills", "Local run queue overflows to the global queue", value=st.spills)
     yield c("gmp_procs_changes", "Changes of the P count", value=st.procs_changes)
     yield c(
-        "gmp_m_crashes", "Ms that died of an internal error and were replaced", value=st.m_crashes
+        "gmp_threads_crashed",
+        "Ms that died of an internal error and were replaced",
+        value=st.m_crashes,
     )
     yield g("gmp_uptime_seconds", "Time since the runtime started", value=st.uptime_ms / 1000)

@@ -242,11 +242,11 @@ def test_scheduler_metrics_are_plausible(served):
         "gmp_sysmon_retakes_total",
         "gmp_spills_total",
         "gmp_procs_changes_total",
-        "gmp_m_crashes_total",
+        "gmp_threads_crashed_total",
         "gmp_threads_idle",
     ):
         assert (name, ()) in second, name
-    assert value(second, "gmp_m_crashes_total") == 0
+    assert value(second, "gmp_threads_crashed_total") == 0
     assert value(second, "gmp_sysmon_retakes_total") >= value(second, "gmp_handoffs_total")
     assert value(second, "gmp_http_inflight") == 1  # only the scrape is running
     assert value(second, "gmp_http_connections_open") >= 1
