@@ -26,7 +26,7 @@ import attrs
 
 from gmp.errors import ChannelClosed
 from gmp.runtime.g import G
-from gmp.runtime.park import current, park, raise_if_cancelled, ready
+from gmp.runtime.park import checkpoint, current, park, ready, safe_point_due
 
 T = TypeVar("T")
 T_co = TypeVar("T_co", covariant=True)
@@ -170,7 +170,8 @@ class Chan(Generic[T]):
     async def send(self, value: T) -> None:
         """``ch <- value``: block until a receiver takes it or the buffer has room."""
         g = current()
-        raise_if_cancelled(g)
+        if safe_point_due(g):
+            await checkpoint(g)
         lock = self._lock
         lock.acquire()
         try:
@@ -192,7 +193,8 @@ class Chan(Generic[T]):
     async def recv_ok(self) -> tuple[T | None, bool]:
         """``v, ok := <-ch``: ``(value, True)``, or ``(None, False)`` once closed and drained."""
         g = current()
-        raise_if_cancelled(g)
+        if safe_point_due(g):
+            await checkpoint(g)
         lock = self._lock
         lock.acquire()
         done, value, ok, sender = self._try_recv_locked()
@@ -210,7 +212,8 @@ class Chan(Generic[T]):
         """``<-ch``; raises ChannelClosed when the channel is closed and drained."""
         # recv_ok's body, inlined: this is the hot path of every ping-pong.
         g = current()
-        raise_if_cancelled(g)
+        if safe_point_due(g):
+            await checkpoint(g)
         lock = self._lock
         lock.acquire()
         done, value, ok, sender = self._try_recv_locked()
@@ -336,7 +339,8 @@ async def select(*cases: Recv | Send, default: bool = False) -> Selected:
             raise TypeError(f"select() cases must be gmp.Recv or gmp.Send, got {c!r}")
         if c.chan is not None and not isinstance(c.chan, Chan):
             raise TypeError(f"select() case on a non-channel: {c.chan!r}")
-    raise_if_cancelled(g)
+    if safe_point_due(g):
+        await checkpoint(g)
     chans = sorted({id(c.chan): c.chan for c in cases if c.chan is not None}.values(), key=id)
     if not chans:
         if default:

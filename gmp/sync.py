@@ -19,7 +19,7 @@ from types import TracebackType
 from typing import Any
 
 from gmp.runtime.g import G
-from gmp.runtime.park import current, park, raise_if_cancelled, ready
+from gmp.runtime.park import checkpoint, current, park, ready, safe_point_due
 
 STARVATION_THRESHOLD = 0.001
 """Go's starvationThresholdNs: a waiter blocked longer than 1 ms flips a Mutex into
@@ -85,7 +85,8 @@ class WaitGroup:
     async def wait(self) -> None:
         """Park until the counter is zero."""
         g = current()
-        raise_if_cancelled(g)
+        if safe_point_due(g):
+            await checkpoint(g)
         self._lock.acquire()
         if self._count == 0:
             self._lock.release()
@@ -130,7 +131,8 @@ class Mutex:
 
     async def lock(self) -> None:
         g = current()
-        raise_if_cancelled(g)
+        if safe_point_due(g):
+            await checkpoint(g)
         lk = self._lock
         lk.acquire()
         if not self._locked and not (self._starving and self._waiters):
@@ -200,7 +202,8 @@ class RWMutex:
 
     async def rlock(self) -> None:
         g = current()
-        raise_if_cancelled(g)
+        if safe_point_due(g):
+            await checkpoint(g)
         self._lock.acquire()
         if not self._writer and not self._wq:
             self._readers += 1
@@ -221,7 +224,8 @@ class RWMutex:
 
     async def lock(self) -> None:
         g = current()
-        raise_if_cancelled(g)
+        if safe_point_due(g):
+            await checkpoint(g)
         self._lock.acquire()
         if not self._writer and self._readers == 0 and not self._wq:
             self._writer = True
@@ -325,7 +329,8 @@ class Semaphore:
 
     async def acquire(self) -> None:
         g = current()
-        raise_if_cancelled(g)
+        if safe_point_due(g):
+            await checkpoint(g)
         self._lock.acquire()
         if self._value > 0:
             self._value -= 1

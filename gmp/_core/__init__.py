@@ -8,7 +8,25 @@ drives it in virtual time. One policy, two drivers.
 
 from gmp._core.autoscale import Autoscale, Autoscaler, Sample
 from gmp._core.g import G, GStatus
+from gmp._core.idle import (
+    needs_wakep,
+    resetspinning,
+    runnable_work,
+    spinning_started,
+    spinning_stopped,
+)
 from gmp._core.p import P, PStatus
+from gmp._core.place import (
+    gopreempt,
+    goready,
+    gosched,
+    newproc,
+    preempt_due,
+    requeue,
+    wake_joiners,
+    yield_local,
+)
+from gmp._core.preempt import hog_after, slice_expired, slice_observe, stuck
 from gmp._core.procresize import MAX_PROCS, Resize, check_procs, live_p, procresize, retire
 from gmp._core.runq import LOCAL_QUEUE_CAP, runqempty, runqget, runqput, runqsteal
 from gmp._core.sched import (
@@ -45,15 +63,32 @@ __all__ = [
     "find_runnable",
     "globrunqget",
     "globrunqput",
+    "gopreempt",
+    "goready",
+    "gosched",
     "has_work",
+    "hog_after",
     "live_p",
+    "needs_wakep",
+    "newproc",
     "pidleget",
     "pidleput",
+    "preempt_due",
     "procresize",
     "random_order",
+    "requeue",
+    "resetspinning",
     "retire",
+    "runnable_work",
     "runqempty",
     "runqget",
     "runqput",
     "runqsteal",
+    "slice_expired",
+    "slice_observe",
+    "spinning_started",
+    "spinning_stopped",
+    "stuck",
+    "wake_joiners",
+    "yield_local",
 ]

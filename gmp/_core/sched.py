@@ -22,7 +22,7 @@ import random
 from collections import deque
 from collections.abc import Iterator
 
-from gmp._core.g import RUNNING, G
+from gmp._core.g import RUNNABLE, RUNNING, G
 from gmp._core.p import P, PStatus
 from gmp._core.runq import LOCAL_QUEUE_CAP, runqget, runqput, runqsteal
 
@@ -39,7 +39,7 @@ class Sched:
     Drivers own one Sched and guard it (and every P) with a single lock.
     """
 
-    __slots__ = ("allp", "fired", "idle", "ps", "rng", "runq", "spills")
+    __slots__ = ("allp", "fired", "idle", "nmspinning", "ps", "rng", "runq", "spills")
 
     def __init__(self, procs: int, rng: random.Random | None = None) -> None:
         if not isinstance(procs, int) or isinstance(procs, bool):
@@ -54,6 +54,8 @@ class Sched:
         self.ps: list[P] = list(self.allp)
         self.runq: deque[G] = deque()
         self.idle: list[P] = list(reversed(self.ps))
+        # Ms holding a P and looking for work (Go's sched.nmspinning); see gmp._core.idle.
+        self.nmspinning = 0
         self.rng = rng if rng is not None else random.Random()
         # Timer payloads that are not Gs, fired under the lock, for the driver to act on
         # after it releases the lock (a deadline must not call out while holding it).
@@ -67,8 +69,6 @@ class Sched:
 
 def globrunqput(sched: Sched, g: G) -> None:
     """Put ``g`` at the tail of the global queue (Go's globrunqput)."""
-    from gmp._core.g import RUNNABLE
-
     g.status = RUNNABLE
     sched.runq.append(g)
 
@@ -164,13 +164,20 @@ def find_runnable(sched: Sched, p: P, now: float | None) -> tuple[G | None, bool
         if h and h[0][0] <= now:
             run_timers(sched, p, p, now)
     if p.preempt:
-        # The time slice ran out while runnext Gs kept inheriting it (a ping-pong pair):
-        # give the queue's head a turn, as Go's sysmon preemption does.
+        # The slice ran out and the G that had it parked or finished before reaching a
+        # trap that could preempt it. Go would let the runnext G inherit the spent slice
+        # and preempt it at its first instruction (to the global tail); gmp can preempt
+        # only at traps, and a G that only ever parks never reaches one, so the runnext G
+        # goes to the global tail now, as it would after that first instruction. Moving
+        # it to the local tail instead would hand a token-passing pair a fresh slice
+        # whenever its local queue is empty (measured: a ping-pong pair then took 0.8 of
+        # the P against a pair that is preempted at traps; see docs/architecture.md).
         p.preempt = False
         p.preemptions += 1
-        if p.runnext is not None:
-            runqput(sched, p, p.runnext, False)
+        rn = p.runnext
+        if rn is not None:
             p.runnext = None
+            globrunqput(sched, rn)
     if p.schedtick % GLOBAL_CHECK_INTERVAL == 0 and sched.runq:
         g = globrunqget(sched, p, 1)
         if g is not None and p.runq and len(p.runq) < LOCAL_QUEUE_CAP:

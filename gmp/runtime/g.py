@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from gmp._core import g as gcore
 from gmp.errors import Cancelled, DeadlockError, NotInGError, RuntimeClosedError
 from gmp.observe.log import get_logger
-from gmp.runtime.traps import JOIN, tls
+from gmp.runtime.traps import PREEMPT_TRAP, Join, tls
 
 if TYPE_CHECKING:
     from gmp.runtime.runtime import Runtime
@@ -216,7 +216,14 @@ def _join(target: G) -> Generator[Any, Any, Any]:
                 f"{target!r} belongs to another runtime; join it with handle.result() "
                 "through gmp.syscall"
             )
-        yield (JOIN, target)
+        yield Join(target)
+    else:
+        # A join that does not park is still a safe point for the time slice (the
+        # cancellation check of a finished join is deliberately skipped, as before).
+        m = tls.m
+        p = m.p if m is not None and m.curg is not None else None
+        if p is not None and p.preempt:
+            yield PREEMPT_TRAP
     # The outcome was written under the scheduler lock; taking it orders our reads after
     # those writes on free-threaded builds too (an unlocked status check is only a hint).
     with target.rt.lock:

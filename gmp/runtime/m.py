@@ -17,20 +17,31 @@ import types
 from typing import TYPE_CHECKING, Any
 
 from gmp._core import g as gcore
+from gmp._core.idle import resetspinning, spinning_stopped
 from gmp._core.p import PStatus
+from gmp._core.place import gopreempt, gosched, requeue, yield_local
 from gmp._core.procresize import live_p
-from gmp._core.runq import runqput
 from gmp._core.sched import (
     GLOBAL_CHECK_INTERVAL,
     find_runnable,
-    globrunqput,
     pidleget,
     pidleput,
 )
 from gmp.errors import Cancelled
 from gmp.observe.log import get_logger
 from gmp.runtime.g import cancel_exc
-from gmp.runtime.traps import GOSCHED, GOSCHED_TRAP, JOIN, PARK, SLEEP, SYSCALL, YIELD, tls
+from gmp.runtime.traps import (
+    GOSCHED_TRAP,
+    Gosched,
+    Join,
+    Park,
+    Preempt,
+    Sleep,
+    Syscall,
+    Trap,
+    Yield,
+    tls,
+)
 
 if TYPE_CHECKING:
     from gmp._core.p import P
@@ -108,7 +119,7 @@ class M:
                 rt.idle_ms.remove(self)
             if self.spinning:
                 self.spinning = False
-                rt.nmspinning -= 1
+                spinning_stopped(rt.core)
             p = self.p
             if p is not None and p.m is self:
                 self.p = None
@@ -144,7 +155,7 @@ class M:
                             if self.spinning:
                                 # Our P was retired before we woke: nothing to spin for.
                                 self.spinning = False
-                                rt.nmspinning -= 1
+                                spinning_stopped(core)
                             self._park()
                             continue
                     # Go's runqget, inlined for the common case; anything else (the 61st
@@ -172,7 +183,8 @@ class M:
                         if self.p is not p:
                             # A resize retired our P while the lock was released: the G
                             # has not started, so queue it for the surviving Ps.
-                            globrunqput(core, g)
+                            if requeue(core, g):
+                                rt.wakep()
                             g = None
                             continue
                     if g is None:
@@ -219,25 +231,25 @@ class M:
                 lock.acquire()
                 self.curg = None
                 if trap is GOSCHED_TRAP and g.cancel_pending is None and not g.scopes:
-                    # Hot path of _trap's GOSCHED case, inlined (Go's goschedImpl).
-                    g.status = _RUNNABLE
-                    core.runq.append(g)
-                    if core.idle and rt.nmspinning == 0:
+                    # Hot path of _trap's Gosched case, inlined (Go's goschedImpl).
+                    if p.preempt:
+                        p.preempt = False  # leaving for the global tail anyway
+                    if gosched(core, g):
                         rt.wakep()
                     g = None
                     continue
-                if type(trap) is tuple and trap and trap[0] == PARK and g.cancel_pending is None:
-                    # _trap's PARK case, inlined for the uncancelled G (channel, lock waits).
+                if type(trap) is Park and g.cancel_pending is None:
+                    # _trap's Park case, inlined for the uncancelled G (channel, lock waits).
                     g.status = _WAITING
-                    g.abort = trap[2]
-                    if trap[1](g):
+                    g.abort = trap.abort
+                    if trap.commit(g):
                         if not g.scopes:
                             g = None
                             continue
                         g = self._after_park(g)
                     else:
                         g.abort = None
-                        g = self._continue(g)
+                        g = self._resume(g)
                     continue
                 g = self._trap(g, p, trap)
         except BaseException:
@@ -247,27 +259,34 @@ class M:
     # -- acting on traps (lock held) ---------------------------------------------
 
     def _trap(self, g: G, oldp: P, trap: Any) -> G | None:
-        """Act on what ``g`` yielded. Returns ``g`` to continue it at once, else None."""
+        """Act on what ``g`` yielded. Returns ``g`` to continue it at once, else None.
+
+        Every trap is a safe point: a pending cancellation is delivered, and a G that
+        would go on running after its P's time slice ran out goes to the global tail
+        instead (:meth:`_resume`, Go's gopreempt_m), parking traps excepted."""
         rt = self.rt
         core = rt.core
-        if type(trap) is not tuple or not trap:
+        kind = type(trap)
+        if kind is tuple and trap and isinstance(trap[0], type) and issubclass(trap[0], Trap):
+            trap = trap[0](*trap[1:])  # the older tuple spelling of a trap
+            kind = type(trap)
+        if kind is Park:
+            g.status = _WAITING
+            g.abort = trap.abort
+            if not trap.commit(g):
+                # commit said the wait is already over: resume at once (Go's gopark when
+                # unlockf returns false). Primitives check cancellation on entry.
+                g.abort = None
+                return self._resume(g)
+            if g.cancel_pending is not None or g.scopes:
+                return self._after_park(g)
+            return None
+        if not isinstance(trap, Trap):
             g.throw = TypeError(
                 f"a G awaited something gmp cannot run ({trap!r}); inside a G await only "
                 "gmp operations (use gmp.syscall for blocking calls, the trio bridge for trio)"
             )
             return self._continue(g)
-        kind = trap[0]
-        if kind == PARK:
-            g.status = _WAITING
-            g.abort = trap[2]
-            if not trap[1](g):
-                # commit said the wait is already over: resume at once (Go's gopark when
-                # unlockf returns false). Not a checkpoint: primitives check on entry.
-                g.abort = None
-                return self._continue(g)
-            if g.cancel_pending is not None or g.scopes:
-                return self._after_park(g)
-            return None
         if g.cancel_pending is not None or g.scopes:
             # Every trap is a checkpoint: deliver a pending cancellation (trio semantics).
             exc = cancel_exc(g)
@@ -275,23 +294,25 @@ class M:
                 g.throw = exc
                 return self._continue(g)
         p = self.p
-        if kind == GOSCHED:
-            globrunqput(core, g)
-            if core.idle and rt.nmspinning == 0:
+        if kind is Preempt:
+            return self._resume(g)
+        if kind is Gosched:
+            if p is not None:
+                p.preempt = False  # leaving for the global tail anyway
+            if gosched(core, g):
                 rt.wakep()
             return None
-        if kind == YIELD:
-            if p is not None:
-                runqput(core, p, g, False)
-            else:
-                globrunqput(core, g)
-                if core.idle and rt.nmspinning == 0:
+        if kind is Yield:
+            if p is not None and p.preempt:
+                if gopreempt(core, p, g):
                     rt.wakep()
+            elif yield_local(core, p, g):
+                rt.wakep()
             return None
-        if kind == JOIN:
-            target = trap[1]
+        if type(trap) is Join:
+            target = trap.target
             if target.status is _DEAD:
-                return self._continue(g)
+                return self._resume(g)
             ws = target.waiters
             if ws is None:
                 target.waiters = [g]
@@ -300,14 +321,14 @@ class M:
             g.status = _WAITING
             g.abort = target
             return None
-        if kind == SLEEP:
+        if type(trap) is Sleep:
             g.status = _WAITING
             # Without a P (handed off or retired meanwhile) the timer goes on the P the G
             # ran on, or the survivor that inherited that P's timers if it was retired.
-            g.abort = (p or live_p(core, oldp)).timers.add(trap[1], g)
+            g.abort = (p or live_p(core, oldp)).timers.add(trap.when, g)
             return None
-        if kind == SYSCALL:
-            return self._syscall(g, oldp, trap[1], trap[2])
+        if type(trap) is Syscall:
+            return self._syscall(g, oldp, trap.fn, trap.args)
         g.throw = TypeError(f"unknown gmp trap {trap!r}")
         return self._continue(g)
 
@@ -324,8 +345,23 @@ class M:
         """Resume ``g`` on this M if it still holds a P, else queue it globally."""
         if self.p is not None:
             return g
-        globrunqput(self.rt.core, g)
+        if requeue(self.rt.core, g):
+            self.rt.wakep()
         return None
+
+    def _resume(self, g: G) -> G | None:
+        """Resume ``g`` after a trap that did not park it, unless its P's time slice ran
+        out: then it goes to the global tail (Go's gopreempt_m) and the P schedules."""
+        p = self.p
+        if p is None:
+            if requeue(self.rt.core, g):
+                self.rt.wakep()
+            return None
+        if p.preempt:
+            if gopreempt(self.rt.core, p, g):
+                self.rt.wakep()
+            return None
+        return g
 
     def _syscall(self, g: G, oldp: P, fn: Any, args: tuple[Any, ...]) -> G | None:
         """Run a blocking call for a coroutine G (Go's entersyscall ... exitsyscall)."""
@@ -351,7 +387,12 @@ class M:
             if exc is not None:
                 g.send = None
                 g.throw = exc
-        return self._exitsyscall(g)
+        back = self._exitsyscall(g)
+        if back is None:
+            return None
+        # The return from a blocking call is a safe point (Go's exitsyscall checks
+        # preemption too); a delivered cancellation is not deferred by it.
+        return back if back.throw is not None else self._resume(back)
 
     def _exitsyscall(self, g: G) -> G | None:
         """Go's exitsyscall: keep our P if sysmon left it, else any idle P, else queue g."""
@@ -364,7 +405,8 @@ class M:
         if p is not None:
             self._setp(p)
             return g
-        globrunqput(rt.core, g)
+        if requeue(rt.core, g):
+            rt.wakep()
         return None
 
     def _run_callable(self, g: G, p: P) -> G | None:
@@ -438,8 +480,7 @@ class M:
         """Go's resetspinning: stop spinning and, if work remains, wake another M."""
         rt = self.rt
         self.spinning = False
-        rt.nmspinning -= 1
-        if rt.nmspinning == 0 and rt.core.idle and rt.runnable_work():
+        if resetspinning(rt.core):
             rt.wakep()
 
     def _stopm(self, p: P) -> None:
@@ -447,7 +488,7 @@ class M:
         rt = self.rt
         if self.spinning:
             self.spinning = False
-            rt.nmspinning -= 1
+            spinning_stopped(rt.core)
         self.p = None
         pidleput(rt.core, p)
         # Everything above happened in the same critical section as find_runnable, so a

@@ -19,16 +19,17 @@ import types
 from collections.abc import Callable, Generator
 from typing import Any
 
+from gmp._core.place import preempt_due
 from gmp.errors import NotInGError
 from gmp.runtime.g import G, cancel_exc
-from gmp.runtime.traps import PARK, tls
+from gmp.runtime.traps import PREEMPT_TRAP, Park, tls
 
 
 @types.coroutine
 def park(commit: Callable[[G], bool], abort: Callable[[], bool] | None) -> Generator[Any, Any, Any]:
     """Suspend the current G until :func:`ready` (Go's gopark). Returns what the waker
     sent (``g.send``), or raises what it threw (``g.throw``, e.g. Cancelled)."""
-    value = yield (PARK, commit, abort)
+    value = yield Park(commit, abort)
     return value
 
 
@@ -49,6 +50,26 @@ def current() -> G:
     if g is None:
         raise NotInGError("this gmp operation works only inside a G")
     return g
+
+
+def safe_point_due(g: G) -> bool:
+    """Whether an operation that completes without parking must pass a safe point first:
+    a cancellation is due, or the P's time slice ran out (Go's prologue check). One
+    attribute test each on the common path; :func:`checkpoint` does the rest."""
+    if g.cancel_pending is not None or g.scopes:
+        return True
+    m = tls.m
+    return m is not None and preempt_due(m.p)
+
+
+@types.coroutine
+def checkpoint(g: G) -> Generator[Any, Any, None]:
+    """A safe point for an operation that will not park: raise a due cancellation, and
+    give up the P if its time slice ran out (the M puts the G on the global tail)."""
+    raise_if_cancelled(g)
+    m = tls.m
+    if m is not None and preempt_due(m.p):
+        yield PREEMPT_TRAP
 
 
 def raise_if_cancelled(g: G) -> None:

@@ -18,9 +18,10 @@ from typing import Any
 
 from gmp._core import g as gcore
 from gmp._core.autoscale import Autoscale, Autoscaler
+from gmp._core.idle import needs_wakep, runnable_work, spinning_started, spinning_stopped
 from gmp._core.p import P, PStatus
+from gmp._core.place import goready, newproc, wake_joiners
 from gmp._core.procresize import MAX_PROCS, check_procs, live_p, procresize
-from gmp._core.runq import runqput
 from gmp._core.sched import Sched, globrunqput, has_work, pidleget, pidleput
 from gmp._core.timers import Timer
 from gmp.errors import (
@@ -136,7 +137,6 @@ class Runtime:
         self.ms: list[M] = []
         self.idle_ms: list[M] = []
         self.ms_alive = 0
-        self.nmspinning = 0
         self.timer_waiter: M | None = None
         self.timer_waiter_deadline = 0.0
         self.gs: set[G] = set()
@@ -259,8 +259,8 @@ class Runtime:
                 m.nextp = None
             if m.p is None and m.spinning:
                 m.spinning = False
-                self.nmspinning -= 1
-        if core.idle and self.nmspinning == 0 and (self.runnable_work() or r.moved_timers):
+                spinning_stopped(core)
+        if needs_wakep(core) and (runnable_work(core) or r.moved_timers):
             # New Ps, or work moved off retired ones: start an M (Go's startTheWorld ->
             # wakep). A spinning M that finds work wakes the next one, so this fans out.
             self.wakep()
@@ -323,12 +323,7 @@ class Runtime:
                 g.scopes = scopes
                 for scope in scopes:
                     scope.gs.add(g)
-            core = self.core
-            if m is not None and m.rt is self and m.p is not None:
-                runqput(core, m.p, g, True)
-            else:
-                globrunqput(core, g)
-            if core.idle and self.nmspinning == 0:
+            if newproc(self.core, m.p if m is not None and m.rt is self else None, g):
                 self.wakep()
         finally:
             lock.release()
@@ -387,7 +382,7 @@ class Runtime:
             threads=len(self.ms),
             threads_alive=self.ms_alive,
             idle_threads=len(self.idle_ms),
-            spinning_threads=self.nmspinning,
+            spinning_threads=core.nmspinning,
             handoffs=self.handoffs,
             steals=sum(p.steals for p in allp),
             spills=core.spills,
@@ -521,7 +516,7 @@ class Runtime:
             pidleput(self.core, p)
             return
         m.spinning = True
-        self.nmspinning += 1
+        spinning_started(self.core)
         self._start_m_with(m, p)
 
     def _start_m_with(self, m: M, p: P) -> None:
@@ -600,7 +595,7 @@ class Runtime:
             self.timer_waiter = None
         if m.spinning:
             m.spinning = False
-            self.nmspinning -= 1
+            spinning_stopped(core)
         if g is not None and g.status is not _DEAD:
             report["g"] = g.id
             if g.status is _WAITING or self._queued(g):
@@ -626,7 +621,7 @@ class Runtime:
             pidleput(core, p)
             report["p"] = p.id
         m.p = m.nextp = None
-        if not self.stopping and core.idle and self.nmspinning == 0 and self.runnable_work():
+        if not self.stopping and needs_wakep(core) and runnable_work(core):
             self.wakep()
         return report
 
@@ -648,12 +643,7 @@ class Runtime:
     def ready(self, g: G) -> None:
         """Make a parked G runnable (Go's goready): the waker P's runnext, or global."""
         m = tls.m
-        core = self.core
-        if m is not None and m.rt is self and m.p is not None:
-            runqput(core, m.p, g, True)
-        else:
-            globrunqput(core, g)
-        if core.idle and self.nmspinning == 0:
+        if goready(self.core, m.p if m is not None and m.rt is self else None, g):
             self.wakep()
 
     def finish(self, g: G, value: Any, exc: BaseException | None) -> None:
@@ -674,17 +664,7 @@ class Runtime:
         if waiters is not None:
             g.waiters = None
             m = tls.m
-            core = self.core
-            p = m.p if m is not None and m.rt is self else None
-            for w in waiters:
-                # Joiners go to the local tail, not runnext: join is fan-in, and a joiner
-                # woken behind its siblings collects a whole batch of finished Gs in one
-                # resumption instead of ping-ponging with each (see docs/architecture.md).
-                if p is not None:
-                    runqput(core, p, w, False)
-                else:
-                    globrunqput(core, w)
-            if core.idle and self.nmspinning == 0:
+            if wake_joiners(self.core, m.p if m is not None and m.rt is self else None, waiters):
                 self.wakep()
         if ext is not None:
             g.ext_waiters = None
@@ -719,12 +699,6 @@ class Runtime:
                     _log.exception("timer callback failed", callback=repr(payload))
         finally:
             self.lock.acquire()
-
-    def runnable_work(self) -> bool:
-        core = self.core
-        if core.runq:
-            return True
-        return any(p.runnext is not None or p.runq for p in core.ps)
 
     def park_timeout(self, m: M) -> float | None:
         """How long a parking M may sleep: until the earliest timer if nobody else waits."""

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 
 from gmp._core.autoscale import Sample
 from gmp._core.p import PStatus
+from gmp._core.preempt import hog_after, slice_expired, stuck
 from gmp._core.sched import has_work
 from gmp.observe.log import get_logger
 from gmp.observe.schedtrace import schedtrace_line
@@ -156,12 +157,8 @@ class Sysmon:
         rt = self.rt
         core = rt.core
         threshold = rt.handoff_after
-        # Go retakes a P from a syscall quickly but preempts a running G only after a
-        # time slice (forcePreemptNS). A coroutine step that computes is our "running G":
-        # handing its P off earlier would pay cross-core cache traffic for steps that
-        # are merely long (the GIL runs only one of the two threads at a time anyway).
-        hog_threshold = max(threshold, rt.timeslice)
         timeslice = rt.timeslice
+        hog = hog_after(threshold, timeslice)
         busy = 0
         for p in core.ps:
             m = p.m
@@ -169,14 +166,8 @@ class Sysmon:
                 p.sysmon_runtick = -1
                 continue
             busy += 1
-            runtick = p.runtick
-            if runtick != p.sysmon_runtick:
-                p.sysmon_runtick = runtick
-                p.sysmon_when = now
-            elif (
-                now - p.sysmon_when >= (threshold if p.status is _SYSCALL else hog_threshold)
-                and m.curg is not None
-            ):
+            if stuck(p, now, threshold, hog) and m.curg is not None:
+                runtick = p.runtick
                 with rt.lock:
                     if (
                         p.m is m
@@ -187,20 +178,16 @@ class Sysmon:
                         rt.handoff(p)
                         p.sysmon_runtick = -1
                         continue
-            schedtick = p.schedtick
-            if schedtick != p.sysmon_schedtick:
-                p.sysmon_schedtick = schedtick
-                p.sysmon_schedwhen = now
-            elif now - p.sysmon_schedwhen >= timeslice:
-                p.preempt = True  # a hint read under the lock by find_runnable
-                p.sysmon_schedwhen = now
+            if p.status is not _SYSCALL:
+                # A G in a blocking call cannot reach a trap; its slice is moot.
+                slice_expired(p, now, timeslice)  # sets p.preempt, a hint for the next trap
         # Timers due on idle Ps with no M waiting for them: start one (Go's sysmon
         # "start an M to run timers" backstop).
-        if rt.nmspinning == 0 and any(p.timers.heap for p in list(core.idle)):
+        if core.nmspinning == 0 and any(p.timers.heap for p in list(core.idle)):
             with rt.lock:
                 for p in core.idle:
                     when = p.timers.next_when()
-                    if when is not None and when <= now and rt.nmspinning == 0:
+                    if when is not None and when <= now and core.nmspinning == 0:
                         rt.wakep()
                         busy = max(busy, 1)
                         break

@@ -2,8 +2,9 @@
 
 Like trio's ``lowlevel`` traps (``wait_task_rescheduled``, ``cancel_shielded_checkpoint``),
 a trap suspends the coroutine and tells the M what to do with the G: requeue it, put it
-on a timer, park it, or run a blocking call on its behalf. Each is a tuple whose first
-item is the trap kind; the M dispatches on it.
+on a timer, park it, or run a blocking call on its behalf. Each kind is a small slotted
+class; the M dispatches on ``type(trap)``. Every trap is a safe point: the M delivers a
+pending cancellation and honours a time slice that ran out (``gmp._core.preempt``).
 """
 
 from __future__ import annotations
@@ -13,30 +14,93 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from gmp.runtime.g import G
     from gmp.runtime.m import M
-
-GOSCHED = 1
-"""Requeue on the global queue (Go's Gosched)."""
-YIELD = 2
-"""Requeue on the tail of the current P's local queue (``sleep(0)``)."""
-SLEEP = 3
-"""``(SLEEP, when)``: park on the P's timer heap until the runtime clock reaches ``when``."""
-PARK = 4
-"""``(PARK, commit, abort)``: park, if ``commit(g)`` (run by the M under the scheduler lock,
-after the G is off its stack) returns True; resume at once if it returns False (Go's gopark
-with its unlockf). ``abort()`` is how cancellation gets the G back (trio's abort_fn)."""
-SYSCALL = 5
-"""``(SYSCALL, fn, args)``: run ``fn(*args)`` on the M, keeping the P only until sysmon
-notices the call blocks (Go's entersyscall/exitsyscall)."""
-
-JOIN = 6
-"""``(JOIN, target)``: park until ``target`` finishes, unless it already has."""
-
-GOSCHED_TRAP = (GOSCHED,)
-YIELD_TRAP = (YIELD,)
 
 Commit = Callable[[Any], bool]
 Abort = Callable[[], bool]
+
+
+class Trap:
+    """Base of every trap kind (for isinstance checks and error messages)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        names: tuple[str, ...] = type(self).__slots__
+        fields = ", ".join(f"{k}={getattr(self, k)!r}" for k in names)
+        return f"{type(self).__name__}({fields})"
+
+
+class Gosched(Trap):
+    """Requeue on the global queue's tail (Go's Gosched)."""
+
+    __slots__ = ()
+
+
+class Yield(Trap):
+    """Requeue on the tail of the current P's local queue (``sleep(0)``)."""
+
+    __slots__ = ()
+
+
+class Preempt(Trap):
+    """A safe point an operation that completed without parking yields when its P's time
+    slice ran out (Go's preemption check at a function prologue): the G goes to the
+    global queue's tail if the slice is still over when the M looks, else it goes on."""
+
+    __slots__ = ()
+
+
+class Sleep(Trap):
+    """Park on the P's timer heap until the runtime clock reaches ``when``."""
+
+    __slots__ = ("when",)
+
+    def __init__(self, when: float) -> None:
+        self.when = when
+
+
+class Park(Trap):
+    """Park if ``commit(g)`` (run by the M under the scheduler lock, after the G is off its
+    stack) returns True; resume at once if it returns False (Go's gopark with its unlockf).
+    ``abort()`` is how cancellation gets the G back (trio's abort_fn)."""
+
+    __slots__ = ("abort", "commit")
+
+    def __init__(self, commit: Commit, abort: Abort | None) -> None:
+        self.commit = commit
+        self.abort = abort
+
+
+class Syscall(Trap):
+    """Run ``fn(*args)`` on the M, keeping the P only until sysmon notices the call blocks
+    (Go's entersyscall/exitsyscall)."""
+
+    __slots__ = ("args", "fn")
+
+    def __init__(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
+        self.fn = fn
+        self.args = args
+
+
+class Join(Trap):
+    """Park until ``target`` finishes, unless it already has."""
+
+    __slots__ = ("target",)
+
+    def __init__(self, target: G) -> None:
+        self.target = target
+
+
+GOSCHED_TRAP = Gosched()
+YIELD_TRAP = Yield()
+PREEMPT_TRAP = Preempt()
+
+# Older spellings: a tuple ``(SLEEP, when)`` or ``(SYSCALL, fn, args)`` is still accepted
+# by the M and turned into the typed trap.
+SLEEP = Sleep
+SYSCALL = Syscall
 
 
 class _TLS(threading.local):

@@ -370,7 +370,9 @@ def test_runnext_ping_pong_never_reaches_the_fairness_tick() -> None:
 # -- find_runnable: preemption -------------------------------------------------------------
 
 
-def test_preempt_moves_runnext_to_the_local_tail_and_runs_the_head() -> None:
+def test_preempt_sends_runnext_to_the_global_tail_and_runs_the_local_head() -> None:
+    """The slice ran out while its G parked: the runnext G would inherit a spent slice,
+    so it is preempted before it starts (Go preempts it at its first instruction)."""
     sched = Sched(1)
     p = sched.ps[0]
     p.schedtick = 5
@@ -381,13 +383,14 @@ def test_preempt_moves_runnext_to_the_local_tail_and_runs_the_head() -> None:
 
     assert find_runnable(sched, p, None) == (a, False)
     assert p.runnext is None
-    assert list(p.runq) == [b, r]
+    assert list(p.runq) == [b]
+    assert list(sched.runq) == [r]
     assert p.preempt is False, "the flag is consumed"
     assert p.preemptions == 1
     assert p.schedtick == 6
 
 
-def test_preempt_with_only_a_runnext_g_runs_it_without_inheriting() -> None:
+def test_preempt_with_only_a_runnext_g_runs_it_with_a_fresh_slice() -> None:
     sched = Sched(1)
     p = sched.ps[0]
     p.schedtick = 5
@@ -409,10 +412,25 @@ def test_preempt_breaks_a_runnext_ping_pong() -> None:
     runqput(sched, p, b, True)
     p.preempt = True
     assert find_runnable(sched, p, None) == (waiting, False)
-    assert list(p.runq) == [b]
+    assert list(sched.runq) == [b]
 
 
-def test_preempt_on_a_full_ring_spills_instead_of_losing_runnext() -> None:
+def test_preempt_puts_runnext_behind_the_global_gs_that_waited() -> None:
+    """A G waiting on the global queue runs before the pair that held the slice."""
+    sched = Sched(1)
+    p = sched.ps[0]
+    p.schedtick = 1
+    a, b, starving = make_gs(3)
+    globrunqput(sched, starving)
+    runqput(sched, p, a, True)
+    assert find_runnable(sched, p, None) == (a, True)
+    runqput(sched, p, b, True)
+    p.preempt = True
+    g, inherit = find_runnable(sched, p, None)
+    assert (g, inherit) == (starving, False)
+
+
+def test_preempt_on_a_full_ring_keeps_every_g() -> None:
     sched = Sched(1)
     p = sched.ps[0]
     p.schedtick = 1
@@ -421,9 +439,9 @@ def test_preempt_on_a_full_ring_spills_instead_of_losing_runnext() -> None:
     r = G(1000)
     runqput(sched, p, r, True)
     p.preempt = True
-    assert find_runnable(sched, p, None) == (gs[128], False)
-    assert list(sched.runq) == [*gs[:128], r]
-    assert list(p.runq) == gs[129:]
+    assert find_runnable(sched, p, None) == (gs[0], False)
+    assert list(sched.runq) == [r]
+    assert list(p.runq) == gs[1:]
     assert p.runnext is None
 
 

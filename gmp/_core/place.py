@@ -1,0 +1,111 @@
+"""Where a G goes when it becomes runnable: the placement rules of Go's proc.go.
+
+Every way a G enters a run queue is one function here, and both drivers (the threaded
+runtime and the simulator) call these, never ``runqput``/``globrunqput`` directly, so a
+placement rule is written once:
+
+============== ============================== =========================================
+function       Go                             where the G goes
+============== ============================== =========================================
+newproc        newproc                        the creating P's runnext; global from
+                                              outside the runtime
+goready        goready / ready                the waker P's runnext (it inherits the
+                                              waker's time slice); global from outside
+gosched        goschedImpl                    the global queue's tail
+gopreempt      gopreempt_m                    the global queue's tail (its slice ran out)
+yield_local    (``sleep(0)``; no Go twin)     the P's local tail, else global
+wake_joiners   (goready of each joiner)       the P's local tail, else global: see below
+requeue        exitsyscall0 / stoplockedm     global: the G's M has no P to run it on
+============== ============================== =========================================
+
+Each returns whether the driver must wake an M (:func:`gmp._core.idle.needs_wakep`).
+
+One deliberate difference: joiners woken by a finishing G go to the local *tail*, not
+runnext. A join is fan-in; a joiner behind its siblings collects a batch of finished Gs in
+one resumption, where runnext would make it ping-pong with every child that finishes
+(docs/architecture.md has the measurement).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from gmp._core.g import G
+from gmp._core.idle import needs_wakep
+from gmp._core.p import P
+from gmp._core.runq import runqput
+from gmp._core.sched import Sched, globrunqput
+
+
+def newproc(sched: Sched, p: P | None, g: G) -> bool:
+    """A new G: the creator's P's runnext (Go's newproc), or global if created outside."""
+    if p is not None:
+        runqput(sched, p, g, True)
+    else:
+        globrunqput(sched, g)
+    return needs_wakep(sched)
+
+
+def goready(sched: Sched, p: P | None, g: G) -> bool:
+    """A parked G readied by a G running on ``p`` (Go's goready): ``p``'s runnext.
+
+    In runnext it inherits the rest of the waker's time slice (find_runnable does not
+    advance ``schedtick`` for it), so a token-passing pair shares one slice and sysmon's
+    preemption breaks it up when that slice runs out.
+    """
+    if p is not None:
+        runqput(sched, p, g, True)
+    else:
+        globrunqput(sched, g)
+    return needs_wakep(sched)
+
+
+def gosched(sched: Sched, g: G) -> bool:
+    """The G yields the P (Go's Gosched): the global queue's tail."""
+    globrunqput(sched, g)
+    return needs_wakep(sched)
+
+
+def gopreempt(sched: Sched, p: P | None, g: G) -> bool:
+    """The G reached a trap after its P's time slice ran out (Go's gopreempt_m): the
+    global queue's tail, behind everything that waited while the slice was inherited."""
+    if p is not None:
+        p.preempt = False
+        p.preemptions += 1
+    globrunqput(sched, g)
+    return needs_wakep(sched)
+
+
+def yield_local(sched: Sched, p: P | None, g: G) -> bool:
+    """``sleep(0)``: behind the P's other local Gs; global if the M lost its P."""
+    if p is not None:
+        runqput(sched, p, g, False)
+        return False
+    globrunqput(sched, g)
+    return needs_wakep(sched)
+
+
+def wake_joiners(sched: Sched, p: P | None, joiners: Iterable[G]) -> bool:
+    """Gs that waited for a finished G: the finisher P's local tail (see the module
+    docstring for why not runnext), or global when it finished without a P."""
+    if p is not None:
+        for w in joiners:
+            runqput(sched, p, w, False)
+    else:
+        for w in joiners:
+            globrunqput(sched, w)
+    return needs_wakep(sched)
+
+
+def requeue(sched: Sched, g: G) -> bool:
+    """A G whose M lost its P (handoff, a retired P) and found no idle one: global (Go's
+    exitsyscall0 puts it there and stops the M)."""
+    globrunqput(sched, g)
+    return needs_wakep(sched)
+
+
+def preempt_due(p: P | None) -> bool:
+    """Whether a G reaching a trap on ``p`` must give it up (Go's ``gp.preempt`` test at a
+    function prologue). A hint written by sysmon without the lock: a stale read delays the
+    preemption by one trap, never loses a G."""
+    return p is not None and p.preempt

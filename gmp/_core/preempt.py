@@ -1,0 +1,80 @@
+"""Time slices: when sysmon asks a G to yield and when it hands the P to another M.
+
+Go's sysmon (``retake`` in proc.go) watches two counters per P. ``schedtick`` moves when a
+G starts a fresh time slice; a G taken from ``runnext`` inherits the slice instead
+(``inheritTime``), so a token-passing pair counts as one G. If ``schedtick`` has not moved
+for ``forcePreemptNS`` (10 ms), sysmon asks the running G to stop (``preemptone``) and the
+G goes to the global queue's tail at its next safe point (``gopreempt_m``). A P whose M sits
+in a system call too long is handed to another M (``handoffp``).
+
+gmp's safe points are traps: every await into the runtime, including the ones that
+complete without parking (a channel operation that finds a partner, ``select`` with a
+default, a join of a finished G, the return from a blocking call). The rules:
+
+- :func:`slice_expired` is sysmon's half: it sets ``p.preempt`` once the slice is over and
+  keeps setting it on every look until ``schedtick`` moves, as Go's retake does.
+- :func:`gmp._core.place.preempt_due` is the trap's half; a G that sees it goes to the
+  global tail through :func:`gmp._core.place.gopreempt`.
+- A G that parks instead leaves the flag set; :func:`gmp._core.sched.find_runnable` then
+  takes runnext's privilege away (it joins the local tail and no slice is inherited).
+- :func:`stuck` says when an M has held its P for too long in one step. For a blocking
+  call that is ``syscall_after`` (Go: one sysmon tick, 20 us to 10 ms). For a coroutine
+  that computes it is :func:`hog_after`: a whole slice, then a preemption request, then as
+  long again to reach a trap. Under the GIL a second M beside a computing G mostly
+  contends for the interpreter, so gmp prefers preemption at the next trap and hands the
+  P off only to a G that never reaches one (Go preempts such a G with a signal instead).
+
+The fields these read and write are sysmon's own (``sysmon_*``) or hints (``preempt``):
+sysmon reads the ticks without the scheduler lock, each read a single attribute load, and
+re-checks under the lock before it acts (see ``gmp/runtime/sysmon.py``).
+"""
+
+from __future__ import annotations
+
+from gmp._core.p import P, PStatus
+
+_SYSCALL = PStatus.SYSCALL
+
+
+def hog_after(syscall_after: float, timeslice: float) -> float:
+    """How long a coroutine G may compute without reaching a trap before its P is handed
+    off: its slice plus a grace as long as the slice (at least ``syscall_after``)."""
+    return timeslice + max(syscall_after, timeslice)
+
+
+def slice_observe(p: P, now: float) -> None:
+    """Record a new time slice if ``schedtick`` moved since the last look."""
+    schedtick = p.schedtick
+    if schedtick != p.sysmon_schedtick:
+        p.sysmon_schedtick = schedtick
+        p.sysmon_schedwhen = now
+
+
+def slice_expired(p: P, now: float, timeslice: float) -> bool:
+    """Sysmon's look at a running P's time slice (Go's retake ``schedwhen`` test).
+
+    Sets ``p.preempt`` and returns True when the same slice has run ``timeslice`` seconds
+    since sysmon first saw it; keeps doing so on each look until a G starts a new slice.
+    """
+    schedtick = p.schedtick
+    if schedtick != p.sysmon_schedtick:
+        p.sysmon_schedtick = schedtick
+        p.sysmon_schedwhen = now
+        return False
+    if now - p.sysmon_schedwhen >= timeslice:
+        p.preempt = True
+        return True
+    return False
+
+
+def stuck(p: P, now: float, syscall_after: float, hog: float) -> bool:
+    """Whether ``p``'s M has been in one step (no G switch) for longer than allowed: a
+    blocking call past ``syscall_after``, or a computing coroutine past ``hog`` (Go's
+    retake ``sysmontick.schedwhen`` test for Psyscall, and forcePreemptNS for running).
+    The driver hands the P off only if it has other work (Go's handoffp condition)."""
+    runtick = p.runtick
+    if runtick != p.sysmon_runtick:
+        p.sysmon_runtick = runtick
+        p.sysmon_when = now
+        return False
+    return now - p.sysmon_when >= (syscall_after if p.status is _SYSCALL else hog)
