@@ -14,7 +14,7 @@ from typing import Any, ParamSpec, TypeVar
 from gmp.errors import NotInGError
 from gmp.runtime.g import G
 from gmp.runtime.runtime import Runtime
-from gmp.runtime.traps import GOSCHED_TRAP, SLEEP, SYSCALL, YIELD_TRAP, tls
+from gmp.runtime.traps import GOSCHED_TRAP, YIELD_TRAP, Sleep, Syscall, tls
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -139,7 +139,7 @@ def _sleep(seconds: float) -> Generator[Any, Any, None]:
     m = tls.m
     if m is None or m.curg is None:
         raise _not_in_g("gmp.sleep()")
-    trap = YIELD_TRAP if seconds <= 0 else (SLEEP, time.monotonic() + seconds)
+    trap = YIELD_TRAP if seconds <= 0 else Sleep(time.monotonic() + seconds)
     yield trap
 
 
@@ -164,7 +164,7 @@ def _syscall(fn: Callable[..., Any], args: tuple[Any, ...]) -> Generator[Any, An
     m = tls.m
     if m is None or m.curg is None:
         raise _not_in_g("gmp.syscall()")
-    result = yield (SYSCALL, fn, args)
+    result = yield Syscall(fn, args)
     return result
 
 
