@@ -1,4 +1,5 @@
-"""The ``gmp`` command: ``gmp sim`` runs scheduling simulations (more subcommands later).
+"""The ``gmp`` command: ``gmp serve`` runs an HTTP app, ``gmp sim`` runs scheduling
+simulations, ``gmp --version`` says which gmp this is.
 
 ``gmp sim SCENARIO`` simulates a scenario (a TOML file, or the name of one bundled in
 ``sims/scenarios``) under each of its policies and writes JSON, CSV and PNG plots to
@@ -206,8 +207,13 @@ def _add_common(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from gmp._version import DISTRIBUTION, __version__
+
     parser = argparse.ArgumentParser(
         prog="gmp", description="gmp: a Go-style M:N scheduling runtime for Python."
+    )
+    parser.add_argument(
+        "--version", action="version", version=f"gmp {__version__} ({DISTRIBUTION})"
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 

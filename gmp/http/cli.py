@@ -36,33 +36,50 @@ _log = get_logger("gmp.http.cli")
 _DEFAULTS = ServerConfig()
 
 
+class _DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows each option's default, except where there is none to show."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default in (None, False, True) or action.default is argparse.SUPPRESS:
+            return action.help
+        return super()._get_help_string(action)
+
+
 def add_serve_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Add ``serve`` to an ``argparse`` subparsers object; returns the new parser."""
     p: argparse.ArgumentParser = subparsers.add_parser(
         "serve",
         help="serve an HTTP app; every request runs as a G",
         description=(
-            "Serve MODULE:APP over HTTP/1.1. APP is a gmp handler (def or async def taking "
-            "a gmp.http.Request, returning a gmp.http.Response) or, with --wsgi, a WSGI "
-            "application (Flask, Django). Each request's handler runs as a G. SIGINT or "
-            "SIGTERM shuts down gracefully (a second one forces it)."
+            "Serve MODULE:APP over HTTP/1.1. APP is a gmp.http.Engine (the Gin-like "
+            "framework), a gmp handler (def or async def taking a gmp.http.Request, "
+            "returning a gmp.http.Response) or a WSGI application (Flask, Django); the kind "
+            "is detected at startup (--wsgi only confirms it). Each request runs as a G. "
+            "SIGINT or SIGTERM shuts down gracefully (a second one forces it). "
+            "Not supported: ASGI apps, HTTP/2, WebSocket."
         ),
+        formatter_class=_DefaultsFormatter,
     )
     p.add_argument("app", metavar="MODULE:APP", help="the app, e.g. myservice.web:app")
-    p.add_argument("--host", default=_DEFAULTS.host, help="address to listen on (%(default)s)")
+    p.add_argument("--host", default=_DEFAULTS.host, help="address to listen on")
+    p.add_argument("--port", type=int, default=_DEFAULTS.port, help="port (0: any free port)")
     p.add_argument(
-        "--port", type=int, default=_DEFAULTS.port, help="port (%(default)s; 0: any free port)"
-    )
-    p.add_argument(
-        "--procs", type=int, default=None, help="Ps per process (GOMAXPROCS; default GMP_PROCS)"
+        "--procs",
+        type=int,
+        default=None,
+        help="Ps per process (GOMAXPROCS); unset: GMP_PROCS, else the number of CPUs",
     )
     p.add_argument(
         "--workers",
         type=int,
         default=1,
-        help="processes sharing the port with SO_REUSEPORT (%(default)s)",
+        help="processes sharing the port with SO_REUSEPORT",
     )
-    p.add_argument("--wsgi", action="store_true", help="APP is a WSGI application")
+    p.add_argument(
+        "--wsgi",
+        action="store_true",
+        help="APP is a WSGI application (detected without it; with it, a gmp app is refused)",
+    )
     p.add_argument(
         "--reuse-port", action="store_true", help="set SO_REUSEPORT (implied by --workers > 1)"
     )
@@ -70,31 +87,31 @@ def add_serve_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--max-inflight",
         type=int,
         default=_DEFAULTS.max_inflight,
-        help="handlers running at once before 503 + Retry-After (%(default)s)",
+        help="handlers running at once before 503 + Retry-After",
     )
     p.add_argument(
         "--max-connections",
         type=int,
         default=_DEFAULTS.max_connections,
-        help="open connections before accepting pauses (%(default)s)",
+        help="open connections before accepting pauses",
     )
     p.add_argument(
         "--max-body",
         type=int,
         default=_DEFAULTS.max_body,
-        help="largest request body in bytes, else 413 (%(default)s)",
+        help="largest request body in bytes, else 413",
     )
     p.add_argument(
         "--keepalive-timeout",
         type=float,
         default=_DEFAULTS.keepalive_timeout,
-        help="idle keep-alive seconds (%(default)s)",
+        help="idle keep-alive seconds",
     )
     p.add_argument(
         "--shutdown-timeout",
         type=float,
         default=_DEFAULTS.shutdown_timeout,
-        help="seconds in-flight requests get on shutdown (%(default)s)",
+        help="seconds in-flight requests get on shutdown",
     )
     p.add_argument(
         "--handoff-after",
@@ -106,27 +123,48 @@ def add_serve_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--no-access-log",
         dest="access_log",
         action="store_false",
-        help="do not log one line per request",
+        help="do not log one line per request (an Engine's Logger still logs its own)",
     )
     p.add_argument(
         "--log-format",
         choices=("console", "json"),
         default="console",
-        help="structlog renderer for the server's own logging (%(default)s)",
+        help="structlog renderer of every line (server and access)",
     )
     p.add_argument(
         "--log-flush-interval",
         type=float,
         default=0.1,
         metavar="SECONDS",
-        help="write log lines in batches this often (%(default)s; 0: every line at once). "
+        help="write log lines in batches this often (0: every line at once). "
         "A write per line costs each request a GIL hand-over",
     )
     p.add_argument(
         "--log-level",
         default="info",
         choices=("debug", "info", "warning", "error"),
-        help="(%(default)s)",
+        help="lowest level logged",
+    )
+    p.add_argument(
+        "--log-config",
+        metavar="FILE",
+        default=None,
+        help="a logging configuration for the standard library's logging: .json or .toml "
+        "(dictConfig) or .ini (fileConfig). Lines then go through the loggers it sets up "
+        "(gmp.http.access, gmp.http.server, ...), still rendered by --log-format",
+    )
+    p.add_argument(
+        "--reload",
+        action="store_true",
+        help="restart the server when a .py file under --reload-dir changes (development "
+        "only; needs watchfiles: pip install 'gmp-runtime[reload]')",
+    )
+    p.add_argument(
+        "--reload-dir",
+        action="append",
+        metavar="DIR",
+        default=None,
+        help="a directory to watch with --reload (repeatable; default: the current one)",
     )
     p.set_defaults(func=run_serve)
     return p
@@ -147,49 +185,202 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def configure_logging(
-    fmt: str = "console", level: str = "info", flush_interval: float = 0.0
+    fmt: str = "console",
+    level: str = "info",
+    flush_interval: float = 0.0,
+    *,
+    log_config: str | None = None,
+    worker: str | None = None,
 ) -> None:
     """Configure structlog for the server process (an app embedding the server does
     its own). Lines go to stderr; ``json`` gives one JSON object per line.
-    ``flush_interval`` > 0 batches lines (:class:`gmp.observe.log.BufferedLineWriter`)."""
+    ``flush_interval`` > 0 batches lines (:class:`gmp.observe.log.BufferedLineWriter`).
+
+    Every line, the server's own and the access lines, gets the same timestamp format
+    (``FastTimeStamper``), and with ``worker`` (``gmp serve --workers``) a ``worker``
+    field. ``log_config``: a standard-library logging configuration (uvicorn's
+    ``--log-config``); lines are rendered as above, then handed to the stdlib logger of
+    their name (``gmp.http.access``, ...), whose handlers and levels the file sets."""
     renderer: Any = (
         json_renderer() if fmt == "json" else structlog.dev.ConsoleRenderer(colors=False)
     )
+    processors: list[Any] = [structlog.contextvars.merge_contextvars]
+    if worker is not None:
+        processors.append(_add_worker(worker))
+    processors += [
+        structlog.processors.add_log_level,
+        FastTimeStamper(),
+        structlog.processors.format_exc_info,
+        renderer,
+    ]
+    factory: Any
+    if log_config is not None:
+        _apply_log_config(log_config)
+        factory = structlog.stdlib.LoggerFactory()
+    elif flush_interval > 0:
+        factory = buffered_logger_factory(sys.stderr, interval=flush_interval)
+    else:
+        factory = structlog.PrintLoggerFactory(sys.stderr)
     structlog.configure(
-        processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            FastTimeStamper(),
-            structlog.processors.format_exc_info,
-            renderer,
-        ],
+        processors=processors,
         wrapper_class=structlog.make_filtering_bound_logger(
             getattr(logging, level.upper(), logging.INFO)
         ),
-        logger_factory=(
-            buffered_logger_factory(sys.stderr, interval=flush_interval)
-            if flush_interval > 0
-            else structlog.PrintLoggerFactory(sys.stderr)
-        ),
+        logger_factory=factory,
         cache_logger_on_first_use=True,
     )
 
 
+def _add_worker(worker: str) -> Any:
+    def add_worker(_logger: Any, _name: str, event: dict[str, Any]) -> dict[str, Any]:
+        event.setdefault("worker", worker)
+        return event
+
+    return add_worker
+
+
+def _apply_log_config(path: str) -> None:
+    """Load a stdlib logging configuration: ``.json``/``.toml`` with ``dictConfig``,
+    anything else with ``fileConfig`` (uvicorn's ``--log-config`` accepts the same)."""
+    import logging.config
+
+    if not os.path.isfile(path):
+        raise StartupError(f"--log-config: no such file: {path}")
+    try:
+        if path.endswith(".json"):
+            import json
+
+            with open(path, encoding="utf-8") as f:
+                logging.config.dictConfig(json.load(f))
+        elif path.endswith(".toml"):
+            import tomllib
+
+            with open(path, "rb") as f:
+                logging.config.dictConfig(tomllib.load(f))
+        else:
+            logging.config.fileConfig(path, disable_existing_loggers=False)
+    except (ValueError, TypeError, KeyError, OSError) as e:
+        raise StartupError(f"--log-config {path}: not a valid logging configuration: {e}") from e
+
+
+class StartupError(Exception):
+    """The server cannot start; the message is one line saying why and what to do.
+    ``user_traceback``: the traceback of the user's own code that failed, if any."""
+
+    def __init__(self, message: str, user_traceback: str | None = None) -> None:
+        super().__init__(message)
+        self.user_traceback = user_traceback
+
+
 def load_app(spec: str) -> Any:
     """Import ``module:attr`` (the current directory first on ``sys.path``, as uvicorn
-    and gunicorn do). ``attr`` may be dotted."""
+    and gunicorn do). ``attr`` may be dotted.
+
+    Raises :class:`StartupError`: a one-line message when the module or attribute does
+    not exist, plus the user's traceback (without importlib's frames) when importing
+    the module raised."""
     module_name, sep, attr = spec.partition(":")
     if not sep or not module_name or not attr:
-        raise ValueError(f"app must look like MODULE:APP (e.g. web:app), got {spec!r}")
+        raise StartupError(f"APP must look like MODULE:APP (e.g. web:app), got {spec!r}")
     if "" not in sys.path and os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
-    obj: Any = importlib.import_module(module_name)
+    try:
+        obj: Any = importlib.import_module(module_name)
+    except ModuleNotFoundError as e:
+        if e.name is not None and (module_name == e.name or module_name.startswith(e.name + ".")):
+            raise StartupError(
+                f"cannot import module {module_name!r}: no such module "
+                f"(looked in {os.getcwd()} and sys.path)"
+            ) from None
+        raise StartupError(
+            f"importing {module_name!r} failed: {type(e).__name__}: {e}", _user_traceback(e)
+        ) from None
+    except Exception as e:
+        raise StartupError(
+            f"importing {module_name!r} failed: {type(e).__name__}: {e}", _user_traceback(e)
+        ) from None
     for part in attr.split("."):
         try:
             obj = getattr(obj, part)
         except AttributeError:
-            raise ValueError(f"module {module_name!r} has no attribute {attr!r}") from None
+            raise StartupError(f"module {module_name!r} has no attribute {attr!r}") from None
     return obj
+
+
+def _user_traceback(exc: BaseException) -> str:
+    """The traceback of ``exc`` without the frames of importlib and of this module."""
+    import traceback
+
+    te = traceback.TracebackException.from_exception(exc)
+    te.stack = traceback.StackSummary.from_list(
+        [
+            f
+            for f in te.stack
+            if "importlib" not in f.filename and not f.filename.endswith("gmp/http/cli.py")
+        ]
+    )
+    return "".join(te.format())
+
+
+def app_kind(app: Any) -> str:
+    """What kind of app this is: ``"gmp"`` (an Engine or a handler of one Request),
+    ``"wsgi"`` (``app(environ, start_response)``, e.g. Flask or Django) or ``"asgi"``
+    (``async app(scope, receive, send)``, not supported). uvicorn's interface detection
+    (``--interface auto``), by the call signature."""
+    import inspect
+
+    from gmp.http.engine import Engine
+
+    if isinstance(app, Engine):
+        return "gmp"
+    if hasattr(app, "wsgi_app"):
+        return "wsgi"  # Flask
+    call = app if inspect.isroutine(app) else type(app).__call__
+    try:
+        sig = inspect.signature(app)
+    except (TypeError, ValueError):
+        return "gmp"
+    positional = [
+        p for p in sig.parameters.values() if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+    ]
+    required = [p for p in positional if p.default is p.empty]
+    is_async = inspect.iscoroutinefunction(call) or inspect.iscoroutinefunction(app)
+    if len(required) == 3 and is_async:
+        return "asgi"
+    if len(required) == 2:
+        return "wsgi"
+    return "gmp"
+
+
+def _resolve_app(args: argparse.Namespace) -> Any:
+    """Load the app and check its kind against ``--wsgi`` (inferring it when absent)."""
+    app = load_app(args.app)
+    if not callable(app):
+        raise StartupError(
+            f"{args.app} is a {type(app).__name__}, not an app: point MODULE:APP at an "
+            f"Engine, a handler function or a WSGI application"
+        )
+    kind = app_kind(app)
+    if kind == "asgi":
+        raise StartupError(
+            f"{args.app} is an ASGI application; gmp serves gmp handlers, Engines and WSGI "
+            f"apps only (run ASGI apps with uvicorn or hypercorn)"
+        )
+    if args.wsgi and kind == "gmp":
+        raise StartupError(
+            f"--wsgi given, but {args.app} is a gmp app ({type(app).__name__}), not WSGI: "
+            f"drop --wsgi"
+        )
+    if kind == "wsgi":
+        if not args.wsgi:
+            _log.info("serving a WSGI application (detected; --wsgi is implied)", app=args.app)
+        return WSGIAdapter(
+            app,
+            server_name=args.host,
+            server_port=args.port,
+            multiprocess=os.environ.get("GMP_HTTP_WORKER") is not None,
+        )
+    return app
 
 
 def _config(args: argparse.Namespace, *, port: int, reuse_port: bool) -> ServerConfig:
@@ -208,28 +399,132 @@ def _config(args: argparse.Namespace, *, port: int, reuse_port: bool) -> ServerC
     )
 
 
+def _check_args(args: argparse.Namespace) -> None:
+    """Refuse bad numbers before anything starts, one line each."""
+    if args.workers < 1:
+        raise StartupError(f"--workers must be at least 1, got {args.workers}")
+    if args.procs is not None and args.procs < 1:
+        raise StartupError(f"--procs must be at least 1, got {args.procs}")
+    if not 0 <= args.port <= 65535:
+        raise StartupError(f"--port must be from 0 to 65535 (0: any free port), got {args.port}")
+    for name in ("max_inflight", "max_connections", "max_body"):
+        if getattr(args, name) < 1:
+            flag = "--" + name.replace("_", "-")
+            raise StartupError(f"{flag} must be at least 1, got {getattr(args, name)}")
+    for name in ("keepalive_timeout", "shutdown_timeout", "handoff_after"):
+        if not getattr(args, name) > 0:
+            flag = "--" + name.replace("_", "-")
+            raise StartupError(f"{flag} must be more than 0, got {getattr(args, name)}")
+    if args.reload and args.workers > 1:
+        raise StartupError("--reload runs one process: it cannot be used with --workers")
+
+
+def _fail(error: StartupError) -> int:
+    """Print a startup error: one line, then the user's traceback if there is one."""
+    sys.stderr.write(f"gmp serve: error: {error}\n")
+    if error.user_traceback:
+        sys.stderr.write(error.user_traceback)
+    sys.stderr.flush()
+    return 2
+
+
+def _bind_error(exc: BaseException, args: argparse.Namespace) -> StartupError | None:
+    """The one-line error for a failure to listen, found inside an ExceptionGroup."""
+    import errno
+
+    leaves: list[BaseException] = []
+    stack = [exc]
+    while stack:
+        e = stack.pop()
+        if isinstance(e, BaseExceptionGroup):
+            stack.extend(e.exceptions)
+        else:
+            leaves.append(e)
+    for e in leaves:
+        if isinstance(e, OSError):
+            where = f"{args.host}:{args.port}"
+            if e.errno == errno.EADDRINUSE:
+                return StartupError(
+                    f"cannot listen on {where}: the address is in use (another server "
+                    f"has the port); choose another with --port or stop that server"
+                )
+            if e.errno == errno.EACCES:
+                return StartupError(
+                    f"cannot listen on {where}: permission denied (ports below 1024 need "
+                    f"privileges); choose another with --port"
+                )
+            return StartupError(f"cannot listen on {where}: {e.strerror or e}")
+        if isinstance(e, ValueError):
+            return StartupError(str(e))
+    return None
+
+
 def run_serve(args: argparse.Namespace) -> int:
     """Run ``serve`` with parsed ``args``; returns the exit code."""
-    configure_logging(args.log_format, args.log_level, args.log_flush_interval)
-    if args.workers < 1:
-        _log.error("--workers must be at least 1", workers=args.workers)
-        return 2
-    if args.workers > 1:
-        return _supervise(args)
+    # A worker of --workers N is named by the supervisor; the supervisor names itself.
+    worker = os.environ.get("GMP_HTTP_WORKER") or ("supervisor" if args.workers > 1 else None)
     try:
-        app = load_app(args.app)
-        if args.wsgi:
-            app = WSGIAdapter(
-                app,
-                server_name=args.host,
-                server_port=args.port,
-                multiprocess=os.environ.get("GMP_HTTP_WORKER") is not None,
-            )
+        _check_args(args)
+        configure_logging(
+            args.log_format,
+            args.log_level,
+            args.log_flush_interval,
+            log_config=args.log_config,
+            worker=worker,
+        )
+        if args.reload:
+            return _reload(args)
+        if args.workers > 1:
+            return _supervise(args)
+        app = _resolve_app(args)
         server = Server(app, _config(args, port=args.port, reuse_port=args.reuse_port))
-    except (ImportError, ValueError, TypeError) as e:
-        _log.error("cannot start the server", app=args.app, error=str(e))
-        return 2
-    return server.run()
+    except StartupError as e:
+        return _fail(e)
+    try:
+        return server.run()
+    except BaseException as e:  # a failure to start: bind, runtime settings
+        error = _bind_error(e, args)
+        if error is None:
+            raise
+        return _fail(error)
+
+
+def _reload(args: argparse.Namespace) -> int:
+    """``--reload``: run the server in a child process and restart it when a Python
+    file changes (watchfiles' ``run_process``, as uvicorn's ``--reload`` does)."""
+    try:
+        import watchfiles
+    except ImportError:
+        raise StartupError(
+            "--reload needs watchfiles: pip install 'gmp-runtime[reload]' (or watchfiles)"
+        ) from None
+    dirs = args.reload_dir or [os.getcwd()]
+    for d in dirs:
+        if not os.path.isdir(d):
+            raise StartupError(f"--reload-dir: no such directory: {d}")
+    argv = [a for a in _worker_argv(args, args.port) if a != "--reuse-port"]
+    argv[argv.index("--workers") + 1] = "1"
+    if args.log_config:
+        argv += ["--log-config", args.log_config]
+
+    def changed(changes: set[tuple[Any, str]]) -> None:
+        _log.info("files changed; restarting", files=sorted({p for _, p in changes})[:5])
+
+    _log.info("watching for changes", dirs=dirs)
+    watchfiles.run_process(
+        *dirs,
+        target=" ".join(_quote(a) for a in argv),
+        target_type="command",
+        callback=changed,
+        watch_filter=watchfiles.PythonFilter(),
+    )
+    return 0
+
+
+def _quote(arg: str) -> str:
+    import shlex
+
+    return shlex.quote(arg)
 
 
 # -- --workers N: a supervisor of worker processes -----------------------------------
@@ -238,6 +533,8 @@ def run_serve(args: argparse.Namespace) -> int:
 def _worker_argv(args: argparse.Namespace, port: int) -> list[str]:
     argv = [sys.executable, "-m", "gmp.http", "serve", args.app]
     argv += ["--host", args.host, "--port", str(port), "--workers", "1", "--reuse-port"]
+    if args.log_config:
+        argv += ["--log-config", args.log_config]
     if args.procs is not None:
         argv += ["--procs", str(args.procs)]
     if args.wsgi:
@@ -266,8 +563,8 @@ def _supervise(args: argparse.Namespace) -> int:
     holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     holder.bind(addr)
     port = holder.getsockname()[1]
-    env = dict(os.environ, GMP_HTTP_WORKER="1")
     argv = _worker_argv(args, port)
+    started_count = [0]
     stopping: list[int] = []
 
     def on_signal(signum: int, _frame: Any) -> None:
@@ -278,7 +575,10 @@ def _supervise(args: argparse.Namespace) -> int:
 
     def start() -> tuple[subprocess.Popen[bytes], float]:
         # Own session: a terminal's Ctrl-C reaches only us, and we forward it once
-        # (a second signal would force the workers' shutdown).
+        # (a second signal would force the workers' shutdown). Each worker is numbered
+        # (GMP_HTTP_WORKER), and its log lines carry the number.
+        started_count[0] += 1
+        env = dict(os.environ, GMP_HTTP_WORKER=f"w{started_count[0]}")
         return subprocess.Popen(argv, env=env, start_new_session=True), time.monotonic()
 
     workers = [start() for _ in range(args.workers)]

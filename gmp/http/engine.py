@@ -68,9 +68,15 @@ from gmp.http.context import Chain, Context, HandlerFunc
 from gmp.http.request import Request
 from gmp.http.router import Router, clean_path
 
-__all__ = ["ANY_METHODS", "Engine", "RouterGroup"]
+__all__ = ["ANY_METHODS", "OPERATIONAL_ROUTES", "Engine", "RouterGroup"]
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+OPERATIONAL_ROUTES = frozenset(
+    ("/livez", "/readyz", "/startupz", "/healthz", "/metrics", "/debug/sched", "/debug/page")
+)
+"""The default paths of ``mount_health``, ``mount_metrics`` and ``mount_debug``: every
+engine starts with them in :attr:`Engine.operational_routes`."""
 
 ANY_METHODS = ("GET", "POST", "PUT", "PATCH", "HEAD", "OPTIONS", "DELETE", "CONNECT", "TRACE")
 """The methods ``any()`` registers (Gin's ``anyMethods``)."""
@@ -451,6 +457,8 @@ class Engine(RouterGroup):
         self._no_method: tuple[HandlerFunc, ...] = ()
         self._lock = threading.RLock()
         self._table: _Table | None = None
+        self.operational_routes: set[str] = set(OPERATIONAL_ROUTES)
+        """Route patterns of probes, metrics and debug pages: RateLimit exempts them."""
 
     @classmethod
     def default(cls, **settings: Any) -> Engine:
@@ -697,11 +705,20 @@ class Engine(RouterGroup):
                 allowed.add("OPTIONS")
         return sorted(allowed)
 
-    def run(self, host: str = "127.0.0.1", port: int = 8080, **options: Any) -> int:
+    def run(self, host: str = "127.0.0.1", port: int = 8000, **options: Any) -> int:
         """Serve on ``host:port`` until SIGINT/SIGTERM (Gin's ``Run``); ``options`` go to
-        :class:`gmp.http.ServerConfig` (``procs``, ``max_inflight``, ...)."""
+        :class:`gmp.http.ServerConfig` (``procs``, ``max_inflight``, ...).
+
+        If the program has not configured structlog, it is configured as ``gmp serve``
+        does, so the server's lines and the access lines share one format."""
+        import structlog
+
         from gmp.http.server import Server
 
+        if not structlog.is_configured():
+            from gmp.http.cli import configure_logging
+
+            configure_logging()
         return Server(self, host=host, port=port, **options).run()
 
     def __repr__(self) -> str:

@@ -142,10 +142,17 @@ class Health:
             c.json(503, {"status": "starting"})
 
     def mount(self, app: Any, *, prefix: str = "") -> Health:
-        """Register ``/livez``, ``/readyz`` and ``/startupz`` (under ``prefix``)."""
-        app.get(prefix + "/livez", self.livez)
-        app.get(prefix + "/readyz", self.readyz)
-        app.get(prefix + "/startupz", self.startupz)
+        """Register ``/livez``, ``/readyz`` and ``/startupz`` (under ``prefix``), marked
+        as operational routes so :class:`~gmp.http.RateLimit` never refuses a probe."""
+        for name, handler in (
+            ("/livez", self.livez),
+            ("/readyz", self.readyz),
+            ("/startupz", self.startupz),
+        ):
+            app.get(prefix + name, handler)
+            routes = getattr(app, "operational_routes", None)
+            if routes is not None:
+                routes.add(prefix + name)
         return self
 
 

@@ -149,6 +149,9 @@ class Server:
         self.app = app
         self.config = config
         self.is_async = is_async_handler(app)
+        # An Engine with a Logger writes the access line of every request it runs;
+        # the server then writes lines only for requests the app never saw.
+        self._app_logs = bool(getattr(app, "logs_requests", False))
         self.runtime = runtime
         self.addresses: list[tuple[str, int]] = []
         self._owns_runtime = runtime is None
@@ -533,7 +536,7 @@ class Server:
                 extra=[("retry-after", str(cfg.retry_after))],
             )
             await self._write(conn, sock, data if req.method != "HEAD" else _head_only(data))
-            self._log_access(req, 503, 0, started)
+            self._log_access(req, 503, 0, started, app_ran=False)
             return keep_alive
         rt = self.runtime
         assert rt is not None and self._dispatcher is not None
@@ -796,8 +799,10 @@ class Server:
                     if conn.deadline < now:
                         conn.scope.cancel()
 
-    def _log_access(self, req: Request, status: int, nbytes: int, started: float) -> None:
-        if self.config.access_log:
+    def _log_access(
+        self, req: Request, status: int, nbytes: int, started: float, *, app_ran: bool = True
+    ) -> None:
+        if self.config.access_log and not (app_ran and self._app_logs):
             client = req.client
             _access.info(
                 "request",

@@ -24,13 +24,21 @@ the engine's ``trusted_proxies``), ``"header:<name>"`` (falling back to the addr
 the header is missing; header values and addresses never share a bucket), or a function
 of the Context. ``cost``: tokens per request, an
 int or a function of the Context.
+
+Probes, metrics and debug pages are never limited: a load balancer's ``/readyz`` must
+not fail because clients used up the allowance of the address they share with it (every
+client behind one proxy has one address). The routes in the engine's
+``operational_routes`` (``/livez``, ``/readyz``, ``/startupz``, ``/metrics``,
+``/debug/sched`` and whatever ``mount_health`` added) pass untouched unless
+``exempt_operational=False``; ``skip_paths`` names more paths or route patterns to let
+through (as :class:`~gmp.http.Logger`'s does).
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterable
 from typing import Any
 
 import gmp
@@ -50,9 +58,11 @@ class RateLimit(Middleware):
         "_fixed",
         "_key",
         "detail",
+        "exempt_operational",
         "headers",
         "limiter",
         "rejected",
+        "skip_paths",
     )
 
     def __init__(
@@ -63,6 +73,8 @@ class RateLimit(Middleware):
         cost: int | Callable[[Context], int] = 1,
         headers: bool = True,
         detail: str = "rate limit exceeded",
+        skip_paths: Iterable[str] = (),
+        exempt_operational: bool = True,
     ) -> None:
         if not hasattr(limiter, "try_acquire"):
             raise TypeError(
@@ -79,6 +91,10 @@ class RateLimit(Middleware):
         else:
             self._cost = None
             self._fixed = cost
+        if isinstance(skip_paths, str):
+            raise TypeError(f"skip_paths takes a list of paths, got the str {skip_paths!r}")
+        self.skip_paths = frozenset(skip_paths)
+        self.exempt_operational = exempt_operational
         self.headers = headers
         self.detail = detail
         self.rejected = 0
@@ -100,13 +116,29 @@ class RateLimit(Middleware):
             c.header("RateLimit-Reset", str(decision.reset_seconds))
         return decision
 
+    def _skipped(self, c: Context) -> bool:
+        route = c.full_path
+        skip = self.skip_paths
+        if skip and (route in skip or c.request.path in skip):
+            return True
+        if self.exempt_operational and route:
+            engine = c.engine
+            return engine is not None and route in engine.operational_routes
+        return False
+
     def __call__(self, c: Context) -> None:
+        if self._skipped(c):
+            c.next()
+            return
         decision = self._decide(c)
         if decision.delay > 0:
             time.sleep(decision.delay)
         c.next()
 
     async def call_async(self, c: Context) -> None:
+        if self._skipped(c):
+            await c.next()
+            return
         decision = self._decide(c)
         if decision.delay > 0:
             await gmp.sleep(decision.delay)

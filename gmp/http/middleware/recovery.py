@@ -53,7 +53,8 @@ class Recovery(Middleware):
 
     def _gone(self, c: Context) -> None:
         c.abort()
-        c._status = 499  # nginx's "client closed request", for the access log only
+        c.writer.reset()
+        c.status(499)  # nginx's "client closed request", for the access log only
         self._log.info(
             "client went away",
             method=c.request.method,
@@ -73,6 +74,10 @@ class Recovery(Middleware):
             exc_info=(type(exc), exc, exc.__traceback__),
         )
         c.abort()
+        # Nothing has been sent (the response is buffered): what the handler wrote
+        # before it raised is dropped, so the 500 is what the client gets (in Gin a
+        # written status would stay).
+        c.writer.reset()
         if self.handler is not None:
             self.handler(c, exc)
             return
