@@ -18,6 +18,7 @@ from gmp.chan import Chan, Recv, RecvChan, Selected, Send, SendChan, select
 from gmp.errors import (
     Cancelled,
     ChannelClosed,
+    ChannelPanic,
     DeadlockError,
     GmpError,
     NotInGError,
@@ -40,6 +41,7 @@ __all__ = [
     "Cancelled",
     "Chan",
     "ChannelClosed",
+    "ChannelPanic",
     "Cond",
     "DeadlockError",
     "G",

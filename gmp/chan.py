@@ -11,7 +11,9 @@ the G removes its other sudogs when it wakes.
 
 Python shape: ``await ch.send(v)``; ``v = await ch.recv()`` (raises ChannelClosed once the
 channel is closed and drained); ``v, ok = await ch.recv_ok()`` (Go's ``v, ok := <-ch``);
-``async for v in ch``; ``ch.close()``; ``len(ch)``, ``ch.cap``.
+``async for v in ch``; ``ch.close()``; ``len(ch)``, ``ch.cap``. ``Chan.nil()`` is Go's nil
+channel (``var c chan T``). What Go answers with a panic (send on a closed channel, close
+of a closed or nil channel) raises ChannelPanic, which is not a ChannelClosed.
 """
 
 from __future__ import annotations
@@ -20,13 +22,13 @@ import random
 import threading
 from collections import deque
 from collections.abc import AsyncIterator, Sequence
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, NoReturn, Protocol, TypeVar
 
 import attrs
 
-from gmp.errors import ChannelClosed
+from gmp.errors import ChannelClosed, ChannelPanic
 from gmp.runtime.g import G
-from gmp.runtime.park import checkpoint, current, park, ready, safe_point_due
+from gmp.runtime.park import checkpoint, current, park, raise_if_cancelled, ready, safe_point_due
 
 T = TypeVar("T")
 T_co = TypeVar("T_co", covariant=True)
@@ -93,7 +95,8 @@ class _Sudog:
 
 
 class Chan(Generic[T]):
-    """A Go channel. ``Chan(0)`` is unbuffered (a rendezvous), ``Chan(n)`` buffers n."""
+    """A Go channel. ``Chan(0)`` is unbuffered (a rendezvous), ``Chan(n)`` buffers n;
+    ``Chan.nil()`` is the nil channel."""
 
     __slots__ = ("__weakref__", "_buf", "_cap", "_closed", "_lock", "_recvq", "_sendq")
 
@@ -113,6 +116,19 @@ class Chan(Generic[T]):
         state = " closed" if self._closed else ""
         return f"<gmp.Chan cap={self._cap} len={len(self._buf)}{state}>"
 
+    @staticmethod
+    def nil() -> Chan[Any]:
+        """Go's nil channel, the zero value of ``var c chan T``: ``send``, ``recv`` and
+        ``recv_ok`` on it block until the G is cancelled, ``close`` raises ChannelPanic,
+        and a ``select`` case on it never fires (chan.go's chansend and chanrecv park
+        forever on a nil channel; closechan panics).
+
+        Why have one: in a ``select`` loop, setting a variable to the nil channel turns
+        its case off, Go's idiom for "this input is done" (``Recv(None)`` does the same).
+        It is one shared object, as nil is one value: ``ch is Chan.nil()`` tests for it.
+        """
+        return _NIL
+
     @property
     def cap(self) -> int:
         return self._cap
@@ -130,7 +146,7 @@ class Chan(Generic[T]):
         """Complete a send now if possible. Returns the receiver sudog to ready, True if
         buffered, False if the send must block. Raises if closed."""
         if self._closed:
-            raise ChannelClosed("send on closed channel")
+            raise ChannelPanic("send on closed channel")
         rq = self._recvq
         while rq:
             sg = rq.popleft()
@@ -188,7 +204,7 @@ class Chan(Generic[T]):
         self._sendq.append(sg)
         await park(sg.commit, sg.abort)
         if not sg.ok:
-            raise ChannelClosed("send on closed channel (closed while the sender waited)")
+            raise ChannelPanic("send on closed channel (closed while the sender waited)")
 
     async def recv_ok(self) -> tuple[T | None, bool]:
         """``v, ok := <-ch``: ``(value, True)``, or ``(None, False)`` once closed and drained."""
@@ -232,10 +248,10 @@ class Chan(Generic[T]):
 
     def close(self) -> None:
         """Close the channel: receivers drain the buffer, then see ok=False; parked
-        senders raise ChannelClosed. Closing twice raises (Go panics)."""
+        senders raise ChannelPanic. Closing twice raises ChannelPanic (closechan panics)."""
         with self._lock:
             if self._closed:
-                raise ChannelClosed("close of closed channel")
+                raise ChannelPanic("close of closed channel")
             self._closed = True
             waiters = [sg for sg in (*self._recvq, *self._sendq) if sg.claim()]
             self._recvq.clear()
@@ -262,6 +278,46 @@ class Chan(Generic[T]):
     def recv_only(self) -> RecvChan[T]:
         """This channel typed as receive-only (Go's ``<-chan T``)."""
         return self
+
+
+class _NilChan(Chan[Any]):
+    """The nil channel (see :meth:`Chan.nil`). A subclass, so the hot paths of real
+    channels pay nothing for it; ``select`` skips it like a ``None`` channel."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "<gmp.Chan nil>"
+
+    async def send(self, value: Any) -> None:
+        """Block until cancelled (chansend: ``if c == nil { gopark(...) }``)."""
+        await _block_until_cancelled("send")
+
+    async def recv_ok(self) -> tuple[Any, bool]:
+        """Block until cancelled (chanrecv: ``if c == nil { gopark(...) }``)."""
+        await _block_until_cancelled("receive")
+
+    async def recv(self) -> Any:
+        """Block until cancelled (chanrecv: ``if c == nil { gopark(...) }``)."""
+        await _block_until_cancelled("receive")
+
+    def close(self) -> None:
+        """Raise ChannelPanic (closechan: ``if c == nil { panic("close of nil channel") }``)."""
+        raise ChannelPanic("close of nil channel")
+
+
+async def _block_until_cancelled(what: str) -> NoReturn:
+    """Park with nobody to wake the G: only its cancellation (the abort) gets it back."""
+    raise_if_cancelled(current())
+    await park(_commit_parked, _always_abort)
+    raise AssertionError(f"unreachable: a {what} on a nil channel only ends by cancellation")
+
+
+def _commit_parked(g: G) -> bool:
+    return True
+
+
+_NIL: Chan[Any] = _NilChan()
 
 
 class SendChan(Protocol[T_contra]):
@@ -291,14 +347,14 @@ class RecvChan(Protocol[T_co]):
 
 @attrs.frozen
 class Recv:
-    """A receive case: ``case v, ok := <-ch``. A None channel never fires."""
+    """A receive case: ``case v, ok := <-ch``. A None or nil channel never fires."""
 
     chan: Chan[Any] | None
 
 
 @attrs.frozen
 class Send:
-    """A send case: ``case ch <- value``. A None channel never fires."""
+    """A send case: ``case ch <- value``. A None or nil channel never fires."""
 
     chan: Chan[Any] | None
     value: Any
@@ -330,8 +386,8 @@ async def select(*cases: Recv | Send, default: bool = False) -> Selected:
 
     Among ready cases one is chosen uniformly at random. With ``default=True`` it never
     blocks and returns ``Selected(-1)`` when nothing is ready. With no cases (and no
-    default) it blocks until cancelled. A send case on a closed channel raises
-    ChannelClosed, as in Go.
+    default), or only None and nil channels, it blocks until cancelled. A send case on a
+    closed channel raises ChannelPanic, as Go panics.
     """
     g = current()
     for c in cases:
@@ -341,7 +397,10 @@ async def select(*cases: Recv | Send, default: bool = False) -> Selected:
             raise TypeError(f"select() case on a non-channel: {c.chan!r}")
     if safe_point_due(g):
         await checkpoint(g)
-    chans = sorted({id(c.chan): c.chan for c in cases if c.chan is not None}.values(), key=id)
+    chans = sorted(
+        {id(c.chan): c.chan for c in cases if c.chan is not None and c.chan is not _NIL}.values(),
+        key=id,
+    )
     if not chans:
         if default:
             return DEFAULT
@@ -359,7 +418,7 @@ async def select(*cases: Recv | Send, default: bool = False) -> Selected:
         for i in order:
             c = cases[i]
             ch = c.chan
-            if ch is None:
+            if ch is None or ch is _NIL:
                 continue
             if isinstance(c, Recv):
                 done, value, ok, sender = ch._try_recv_locked()
@@ -387,7 +446,7 @@ async def select(*cases: Recv | Send, default: bool = False) -> Selected:
     sel = _Select()
     for i, c in enumerate(cases):
         ch = c.chan
-        if ch is None:
+        if ch is None or ch is _NIL:
             continue
         if isinstance(c, Recv):
             sg = _Sudog(g, ch, None, sel, i)
@@ -404,7 +463,7 @@ async def select(*cases: Recv | Send, default: bool = False) -> Selected:
     assert winner is not None
     if isinstance(cases[winner.case], Send):
         if not winner.ok:
-            raise ChannelClosed("send on closed channel (closed while select waited)")
+            raise ChannelPanic("send on closed channel (closed while select waited)")
         return Selected(winner.case, None, True)
     return Selected(winner.case, winner.value, winner.ok)
 

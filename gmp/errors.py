@@ -41,8 +41,21 @@ class TooSlowError(GmpError):
 
 
 class ChannelClosed(GmpError):
-    """Send on a closed channel, close of a closed channel, or receive from a closed and
-    drained channel through ``recv()`` (Go panics or reports ``ok == false``)."""
+    """``recv()`` found the channel closed and drained: Go's ``v, ok := <-ch`` with
+    ``ok == false``, as an exception (``recv_ok()`` and ``async for`` report it without
+    one). It is how a receive loop learns that the sender is done, not an error.
+
+    Misuse of a channel is :class:`ChannelPanic`, a different class, so an
+    ``except ChannelClosed`` that ends a receive loop never hides a sender's bug.
+    """
+
+
+class ChannelPanic(GmpError, RuntimeError):
+    """A channel misuse that Go answers with a panic: send on a closed channel (chan.go's
+    chansend), close of a closed channel or of a nil channel (closechan). Not a
+    :class:`ChannelClosed`: it is a bug in the program, not the end of a stream. Fix the
+    ownership: only the sender closes, exactly once, after its last send.
+    """
 
 
 class ThreadLostError(GmpError, RuntimeError):

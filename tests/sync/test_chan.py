@@ -56,9 +56,9 @@ def test_close_drains_then_reports_closed() -> None:
         out: list[object] = [await ch.recv_ok(), await ch.recv_ok(), await ch.recv_ok()]
         with pytest.raises(gmp.ChannelClosed, match="receive from closed channel"):
             await ch.recv()
-        with pytest.raises(gmp.ChannelClosed, match="send on closed channel"):
+        with pytest.raises(gmp.ChannelPanic, match="send on closed channel"):
             await ch.send(3)
-        with pytest.raises(gmp.ChannelClosed, match="close of closed channel"):
+        with pytest.raises(gmp.ChannelPanic, match="close of closed channel"):
             ch.close()
         return out
 
@@ -76,7 +76,7 @@ def test_close_wakes_parked_receivers_and_senders() -> None:
         async def sender() -> None:
             try:
                 await ch.send(1)
-            except gmp.ChannelClosed as e:
+            except gmp.ChannelPanic as e:
                 results.append(str(e))
 
         hs = [gmp.go(receiver), gmp.go(receiver)]
@@ -173,7 +173,7 @@ def test_select_send_case_on_closed_channel_raises() -> None:
     async def main() -> None:
         a: gmp.Chan[int] = gmp.Chan()
         a.close()
-        with pytest.raises(gmp.ChannelClosed):
+        with pytest.raises(gmp.ChannelPanic, match="send on closed channel"):
             await gmp.select(gmp.Send(a, 1))
 
     run(main)
