@@ -18,7 +18,13 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(PY) -m gmp.demo
 
+# The real-Prometheus test (tests/http/test_obs_serve.py) needs Debian's prometheus: it
+# is installed here when we are root with apt (as in CI); elsewhere that test is skipped
+# with a reason saying how to install it.
 test: $(STAMP)
+	@command -v prometheus >/dev/null || { test "$$(id -u)" = 0 && command -v apt-get >/dev/null && \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; } || \
+	  echo "make test: prometheus not installed (apt-get install prometheus); its test will be skipped"; }
 	$(PY) -m pytest -q
 
 lint: $(STAMP)

@@ -1,11 +1,16 @@
 """The access log: one structlog line per request, after the chain (Gin's ``Logger``).
 
-Fields: ``method``, ``path``, ``route`` (the matched pattern, ``/users/:id``; empty for a
-miss, so metrics and log queries group by route rather than by id), ``status``, ``ms``
-(latency through the rest of the chain), ``bytes`` (body size, when known), ``client``
-(:attr:`Context.client_ip`) and ``request_id`` when :class:`RequestID` ran first. The
-level follows the status: 5xx ``error``, 4xx ``warning`` (but 499, a client that went
-away, ``info``), otherwise ``info``. An
+Fields, every one on every line (null when unknown), so a log pipeline (Loki's
+``| json``) sees stable keys: ``method``, ``path``, ``route`` (the matched pattern,
+``/users/:id``; empty for a miss, so metrics and log queries group by route rather than
+by id), ``status``, ``ms`` (latency through the rest of the chain), ``bytes`` (body
+size, when known), ``client`` (:attr:`Context.client_ip`), ``request_id`` (when
+:class:`RequestID` ran first), ``trace_id`` and ``span_id`` (the request's span, when
+:class:`Tracing` ran first: the same ids an OpenTelemetry backend receives, so a line
+leads to its trace); ``error`` is added when an exception passed through. With
+``gmp serve --log-format json`` each line is one JSON object (docs/observability.md
+lists the keys). The level follows the status: 5xx ``error``, 4xx ``warning`` (but 499,
+a client that went away, ``info``), otherwise ``info``. An
 exception passing through (no Recovery inside) is logged as a 500 and re-raised; the
 server then answers 500.
 """
@@ -19,6 +24,7 @@ from typing import Any
 from gmp.errors import Cancelled
 from gmp.http.context import Context, Middleware
 from gmp.observe.log import get_logger
+from gmp.observe.trace import current_span
 
 __all__ = ["Logger"]
 
@@ -77,25 +83,29 @@ class Logger(Middleware):
         if self.skip_paths and req.path in self.skip_paths:
             return
         ms = round((time.perf_counter() - start) * 1000, 3)
-        writer = c.writer
-        status = 500 if exc is not None and not isinstance(exc, Cancelled) else writer.status
-        # The body's size: a returned dict is encoded now (once; the response reuses
-        # it); a stream's size is known only once sent, and an error's by Recovery.
-        size = None if exc is not None or writer.streaming else max(writer.size, 0)
+        status = 500 if exc is not None and not isinstance(exc, Cancelled) else c.status_code
+        result = c._result
+        body = c._body if result is None else getattr(result, "body", None)
         fields: dict[str, Any] = {
             "method": req.method,
             "path": req.path,
             "route": c.full_path,
             "status": status,
             "ms": ms,
-            "bytes": size,
+            "bytes": len(body) if type(body) is bytes else None,
             "client": c.client_ip,
+            "request_id": None,
+            "trace_id": None,
+            "span_id": None,
         }
         keys = c.keys
         if keys is not None:
-            rid = keys.get("request_id")
-            if rid is not None:
-                fields["request_id"] = rid
+            fields["request_id"] = keys.get("request_id")
+        span = current_span()
+        if span is not None:
+            ctx = span.context
+            fields["trace_id"] = ctx.trace_id
+            fields["span_id"] = ctx.span_id
         if exc is not None:
             fields["error"] = repr(exc)
         if self.extra is not None:
