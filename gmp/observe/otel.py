@@ -78,12 +78,14 @@ caller becomes its parent by accident."""
 
 
 def _version() -> str:
-    try:
-        from importlib.metadata import version
+    from importlib.metadata import PackageNotFoundError, version
 
-        return version("gmp")
-    except Exception:
-        return "0"
+    for dist in ("gmp-runtime", "gmp"):
+        try:
+            return version(dist)
+        except PackageNotFoundError:
+            continue
+    return "0"
 
 
 class OTelBackend:
