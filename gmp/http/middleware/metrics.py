@@ -189,6 +189,26 @@ class ServerCollector(Collector):
         )
 
 
+class _WithoutCreated:
+    """What ``/metrics`` serves: the registry without prometheus_client's ``_created``
+    samples. In the text format Prometheus 2.x scrapes (0.0.4), each becomes a gauge
+    series of its own, a creation timestamp per label set, doubling the series of every
+    labelled counter and histogram for data no dashboard reads (prometheus_client's
+    ``PROMETHEUS_DISABLE_CREATED_SERIES`` would do the same, process-wide)."""
+
+    __slots__ = ("_registry",)
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self._registry = registry
+
+    def collect(self) -> Iterator[Metric]:
+        for metric in self._registry.collect():
+            created = metric.name + "_created"
+            if any(s.name == created for s in metric.samples):
+                metric.samples = [s for s in metric.samples if s.name != created]
+            yield metric
+
+
 def mount_metrics(
     app: Any,
     metrics: Metrics | None = None,
@@ -215,8 +235,10 @@ def mount_metrics(
     if watched:
         reg.register(BreakerCollector(watched))
 
+    served = _WithoutCreated(reg)
+
     def serve_metrics(c: Context) -> None:
-        c.data(200, CONTENT_TYPE_LATEST, generate_latest(reg))
+        c.data(200, CONTENT_TYPE_LATEST, generate_latest(served))
 
     app.get(path, serve_metrics)
     return metrics
