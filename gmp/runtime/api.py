@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 import types
@@ -184,6 +185,10 @@ def syscall(fn: Callable[..., T], *args: Any) -> Coroutine[Any, Any, T]:
     return coro
 
 
+_INTERRUPT_GRACE = 0.1
+"""Seconds cancelled Gs get to unwind after Ctrl-C (``cancel_grace`` if that is shorter)."""
+
+
 def run(
     main: Callable[..., Any] | Coroutine[Any, Any, Any],
     *args: Any,
@@ -195,16 +200,32 @@ def run(
     As in Go, when main returns the program is over: Gs still running are cancelled
     (they see gmp.Cancelled at their next checkpoint) before the runtime closes.
     ``options`` go to :class:`Runtime` (``handoff_after``, ``seed``, ...).
+
+    Ctrl-C (KeyboardInterrupt in the waiting thread) cancels every G, gives them
+    ``_INTERRUPT_GRACE`` to unwind instead of the full ``cancel_grace`` (a G stuck in a
+    blocking call would hold it all), and raises the KeyboardInterrupt: one traceback, at
+    the first press, as a Go program dies at its first SIGINT. A second press while the
+    runtime closes only stops the waiting; it does not chain a second traceback.
     """
     if tls.m is not None and tls.m.curg is not None:
         raise RuntimeError("gmp.run() called inside a G; use gmp.go() to start more Gs")
     rt = Runtime(procs, **options)
+    interrupted = False
     try:
-        g = rt.go(main, *args)
-        try:
-            return g.result()
-        except KeyboardInterrupt:
-            rt.close(timeout=0)
-            raise
+        return rt.go(main, *args).result()
+    except KeyboardInterrupt:
+        interrupted = True
+        raise
     finally:
+        if interrupted:
+            _close_after_interrupt(rt)
+        else:
+            rt.close(timeout=0)
+
+
+def _close_after_interrupt(rt: Runtime) -> None:
+    """Close ``rt`` quickly after Ctrl-C; swallow a second Ctrl-C that lands meanwhile
+    (the first is already propagating, and a chained second traceback only confuses)."""
+    rt.cancel_grace = min(rt.cancel_grace, _INTERRUPT_GRACE)
+    with contextlib.suppress(KeyboardInterrupt):
         rt.close(timeout=0)
