@@ -36,8 +36,21 @@ class CostModel:
     """Latency from wakep/handoff to the woken M running (futex wake, notewakeup)."""
     thread_start: float = attrs.field(default=50e-6, validator=_non_negative)
     """Extra latency when no parked M exists and a new one must be created (newm)."""
+    gil_switch: float = attrs.field(default=0.0, validator=_non_negative)
+    """How long sysmon waits for the interpreter while an M computes, on top of its tick
+    (CPython's ``sys.getswitchinterval()``, 5 ms, for the threaded runtime; 0 for a
+    native runtime, whose sysmon runs in parallel). It spaces sysmon's looks at time
+    slices, so it sets how late a slice is noticed: see :meth:`python`."""
+
+    @classmethod
+    def python(cls) -> CostModel:
+        """The threaded runtime under the GIL: sysmon's looks wait for the switch interval.
+
+        Measured at procs=1 (``python -m sims.token_pass`` prints both): a G behind a
+        token-passing pair waits a slice plus one to two looks, as in the runtime."""
+        return cls(gil_switch=0.005)
 
     @classmethod
     def zero(cls) -> CostModel:
         """No overheads at all: an ideal machine, for checks against queueing theory."""
-        return cls(0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+        return cls(0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)

@@ -11,7 +11,7 @@ free of any per-operation overhead because a benchmark run holds a million of th
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Final, TypeAlias
 
 from gmp._core.g import G
@@ -36,7 +36,29 @@ CALL: Final = 6
 """A plain callable's blocking body, the G's last step: like BLOCK, but when the call
 returns the G is done without needing a P again (the runtime's ``_run_callable``)."""
 
-OP_NAMES: Final = ("run", "block", "sleep", "gosched", "spawn", "join", "call")
+PASS: Final = 7
+"""Pass a token (``arg``, a :class:`Baton`) to the G waiting for it and wait for it to
+come back: a send to a waiting receiver, then a receive that parks (the two halves of a
+ping-pong). The partner is readied into runnext (goready) and inherits the time slice."""
+RELEASE: Final = 8
+"""Hand the token (``arg``) to the G waiting for it, if any, without waiting: a pair's
+last move, so that its partner can finish."""
+NOTE: Final = 9
+"""Call ``arg(now)`` with the virtual time at this point of the program (a probe for
+tests and plots; costs nothing, and is not a trap)."""
+
+OP_NAMES: Final = (
+    "run",
+    "block",
+    "sleep",
+    "gosched",
+    "spawn",
+    "join",
+    "call",
+    "pass",
+    "release",
+    "note",
+)
 
 Op: TypeAlias = tuple[int, object]
 """One program step: ``(kind, arg)``; build them with the helpers below."""
@@ -77,6 +99,31 @@ def spawn(children: Sequence[SimG]) -> Op:
 def join() -> Op:
     """Wait for every child spawned so far."""
     return (JOIN, None)
+
+
+class Baton:
+    """A token two Gs pass back and forth (an unbuffered channel pair in the runtime)."""
+
+    __slots__ = ("waiting",)
+
+    def __init__(self) -> None:
+        self.waiting: SimG | None = None
+        """The G parked waiting for the token, if any."""
+
+
+def pass_token(baton: Baton) -> Op:
+    """Give the token to the waiting G (readying it) and park until it comes back."""
+    return (PASS, baton)
+
+
+def release(baton: Baton) -> Op:
+    """Give the token to the waiting G, if any, and go on (a pair's last move)."""
+    return (RELEASE, baton)
+
+
+def note(fn: Callable[[float], object]) -> Op:
+    """Call ``fn(now)`` at this point of the program."""
+    return (NOTE, fn)
 
 
 class SimG(G):

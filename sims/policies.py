@@ -34,9 +34,14 @@ from gmp._core import (
     LOCAL_QUEUE_CAP,
     Sched,
     find_runnable,
-    globrunqput,
+    gopreempt,
+    goready,
+    gosched,
     has_work,
-    runqput,
+    newproc,
+    requeue,
+    runnable_work,
+    wake_joiners,
 )
 from gmp._core.g import RUNNABLE, RUNNING
 from gmp._core.p import P
@@ -88,6 +93,16 @@ class Policy(abc.ABC):
     def gosched(self, g: SimG, p: P) -> P | None:
         """A G running on ``p`` yields (Go's Gosched)."""
 
+    def goready(self, g: SimG, p: P) -> P | None:
+        """A G parked on a token readied by a G running on ``p`` (Go's goready from a
+        channel operation). Rivals place it as any other woken G."""
+        return self.ready(g, p)
+
+    def preempt(self, g: SimG, p: P) -> P | None:
+        """A G on ``p`` reached a trap after its time slice ran out (Go's gopreempt_m).
+        Rivals treat it as a yield; a policy without slices never sees one."""
+        return self.gosched(g, p)
+
     def sleep(self, g: SimG, p: P, when: float) -> bool:
         """A G on ``p`` sleeps until ``when``. True: the policy keeps the timer itself.
 
@@ -115,10 +130,12 @@ class Policy(abc.ABC):
 class GmpPolicy(Policy):
     """gmp's scheduler: every decision is a call into :mod:`gmp._core`, as the runtime makes.
 
-    The mapping follows the threaded driver: an arrival from outside is ``rt.go`` from a
-    foreign thread (globrunqput), a spawn is newproc (runqput to runnext), a finished
-    child wakes its joiner at the local tail (the runtime's ``finish``), gosched goes to
-    the global tail, sleep is a core timer on the P, and a P's next G is find_runnable.
+    Every placement is the function of :mod:`gmp._core.place` the threaded runtime calls
+    at the same moment: an arrival from outside is ``rt.go`` from a foreign thread
+    (requeue: global), a spawn is newproc (runnext), a finished child wakes its joiner
+    (wake_joiners: local tail), a token handed over readies its waiter (goready:
+    runnext), gosched and a preemption go to the global tail, sleep is a core timer on
+    the P, and a P's next G is find_runnable.
     """
 
     name = "gmp"
@@ -131,22 +148,27 @@ class GmpPolicy(Policy):
         self._steal_fail = self.fail_cost = cost.steal_fail
 
     def inject(self, g: SimG) -> P | None:
-        globrunqput(self.sched, g)
+        requeue(self.sched, g)
         return None
 
     def spawn(self, g: SimG, p: P) -> P | None:
-        runqput(self.sched, p, g, True)
+        newproc(self.sched, p, g)
         return p
 
     def ready(self, g: SimG, p: P | None) -> P | None:
-        if p is None:
-            globrunqput(self.sched, g)
-            return None
-        runqput(self.sched, p, g, False)
+        wake_joiners(self.sched, p, (g,))
+        return p
+
+    def goready(self, g: SimG, p: P) -> P | None:
+        goready(self.sched, p, g)
         return p
 
     def gosched(self, g: SimG, p: P) -> P | None:
-        globrunqput(self.sched, g)
+        gosched(self.sched, g)
+        return None
+
+    def preempt(self, g: SimG, p: P) -> P | None:
+        gopreempt(self.sched, p, g)
         return None
 
     def sleep(self, g: SimG, p: P, when: float) -> bool:
@@ -174,13 +196,7 @@ class GmpPolicy(Policy):
         return has_work(self.sched, p)
 
     def runnable_work(self) -> bool:
-        if self.sched.runq:
-            return True
-        # A loop, not any(<generator>): on 64 Ps this runs on the hot path of idle Ps.
-        for p in self.sched.ps:  # noqa: SIM110
-            if p.runnext is not None or p.runq:
-                return True
-        return False
+        return runnable_work(self.sched)
 
     def steals(self) -> list[int]:
         return [p.steals for p in self.sched.ps]

@@ -30,6 +30,7 @@ numbers: differences between policies are not sampling noise).
 from __future__ import annotations
 
 import heapq
+import itertools
 import math
 import random
 import time
@@ -39,11 +40,27 @@ from typing import Any, Final, Protocol
 
 import attrs
 
-from gmp._core.g import DEAD, RUNNING, SYSCALL, WAITING
+from gmp._core.g import DEAD, RUNNABLE, RUNNING, SYSCALL, WAITING
+from gmp._core.idle import needs_wakep, spinning_started, spinning_stopped
 from gmp._core.p import P, PStatus
+from gmp._core.place import preempt_due
+from gmp._core.preempt import slice_expired, slice_observe
 from gmp._core.sched import Sched, pidleget, pidleput
 from sims.cost import CostModel
-from sims.g import BLOCK, CALL, GOSCHED, JOIN, RUN, SLEEP, SPAWN, SimG
+from sims.g import (
+    BLOCK,
+    CALL,
+    GOSCHED,
+    JOIN,
+    NOTE,
+    PASS,
+    RELEASE,
+    RUN,
+    SLEEP,
+    SPAWN,
+    Baton,
+    SimG,
+)
 from sims.m import SimM
 from sims.metrics import Metrics, Recorder
 from sims.policies import Policy, make_policy
@@ -59,6 +76,8 @@ _P_RUNNING = PStatus.RUNNING
 _P_SYSCALL = PStatus.SYSCALL
 _INF = math.inf
 _CHECK_EVERY = 4096
+_NOT_TRAPS: Final = (RUN, SPAWN, NOTE)
+"""Program operations that are not awaits in the runtime (``gmp.go`` does not yield)."""
 
 
 class SimulationError(RuntimeError):
@@ -95,6 +114,11 @@ class SimConfig:
     """How long a call blocks before sysmon retakes its P (the runtime's default)."""
     sysmon_interval: float = attrs.field(default=1e-3, validator=_positive)
     """sysmon's tick: retakes happen on this grid."""
+    timeslice: float = attrs.field(default=0.010, validator=_positive)
+    """Go's forcePreemptNS: a G that has held its P's slice this long is preempted at its
+    next trap (an operation boundary of a program G; plain Gs have none)."""
+    preempt: bool = True
+    """Whether sysmon preempts at the end of a time slice (False: slices never end)."""
     max_threads: int = attrs.field(default=10_000)
     """Bound on Ms (Go's debug.SetMaxThreads); past it handoffs are skipped."""
     util_bin: float = attrs.field(default=1e-3, validator=_positive)
@@ -143,6 +167,8 @@ class Simulator:
     """
 
     __slots__ = (
+        "_look",
+        "_preempt",
         "_ran",
         "_skip",
         "config",
@@ -154,7 +180,6 @@ class Simulator:
         "idle_ms",
         "ms",
         "next_gid",
-        "nmspinning",
         "now",
         "policy",
         "rec",
@@ -187,13 +212,16 @@ class Simulator:
         self.seq = 0
         self.ms: list[SimM] = []
         self.idle_ms: list[SimM] = []
-        self.nmspinning = 0
         self.gs_alive = 0
         # Gs queued somewhere, or asleep on a policy-kept timer: what a find could return.
         self.runnable = 0
         # Of those, the ones that went to sleep on a policy-kept timer and have not run since.
         self.sleeping = 0
         self._skip = cfg.skip_futile_search
+        self._preempt = cfg.preempt
+        # sysmon looks at time slices once per tick, plus the wait for the interpreter
+        # while an M computes (CostModel.gil_switch; 0 for a native runtime).
+        self._look = cfg.sysmon_interval + cfg.cost.gil_switch
         self.next_gid = 0
         self.handoffs = 0
         self.thread_limit_hits = 0
@@ -233,7 +261,6 @@ class Simulator:
         policy = self.policy
         inject = policy.inject
         targeted = policy.targeted
-        idle = self.sched.idle
         schedule = self._schedule
         max_events = cfg.max_events
         end = (_INF, None)
@@ -296,7 +323,7 @@ class Simulator:
                 target = inject(g)
                 if targeted:
                     self._notify(target)
-                elif idle and self.nmspinning == 0:
+                elif needs_wakep(self.sched):
                     self._wakep()
                 next_t, next_g = next(arrivals, end)
                 if next_t < now:
@@ -388,7 +415,7 @@ class Simulator:
             if target is not None and target.m is None:
                 self.sched.idle.remove(target)
                 self._startm(target, False)
-        elif self.sched.idle and self.nmspinning == 0:
+        elif needs_wakep(self.sched):
             self._wakep()
 
     def _wakep(self) -> None:
@@ -414,7 +441,7 @@ class Simulator:
         p.m = m
         if spinning:
             m.spinning = True
-            self.nmspinning += 1
+            spinning_started(self.sched)
         self._push(self.now + delay, EV_WAKE, m)
         return True
 
@@ -430,13 +457,9 @@ class Simulator:
     def _resetspinning(self, m: SimM) -> None:
         """A spinning M found work: stop spinning; wake another if work remains."""
         m.spinning = False
-        self.nmspinning -= 1
-        if (
-            self.nmspinning == 0
-            and self.sched.idle
-            and self.runnable
-            and self.policy.runnable_work()
-        ):
+        # The core's resetspinning, with the policy's queues in place of gmp's own.
+        spinning_stopped(self.sched)
+        if needs_wakep(self.sched) and self.runnable and self.policy.runnable_work():
             self._wakep()
 
     # -- scheduling and running ------------------------------------------------------
@@ -489,7 +512,10 @@ class Simulator:
                 self.seq += 1
                 heapq.heappush(self.heap, (t + g.service, self.seq, EV_RUN_END, m))
                 return
-            if not self._step(m, g, t):
+            if self._preempt:
+                # sysmon's first look at this slice (a no-op if it was inherited).
+                slice_observe(p, self._look_ceil(t))
+            if not self._step(m, g, t, False):
                 return
 
     def _nothing_due(self, now: float) -> bool:
@@ -506,7 +532,7 @@ class Simulator:
         """Nothing to run: the P goes idle and the M parks (Go's stopm)."""
         if m.spinning:
             m.spinning = False
-            self.nmspinning -= 1
+            spinning_stopped(self.sched)
         m.p = None
         pidleput(self.sched, p)
         m.parked = True
@@ -521,15 +547,20 @@ class Simulator:
         if g.prog is None:
             self._finish(m, g)
             self._schedule(m)
-        elif self._step(m, g, self.now):
+        elif self._step(m, g, self.now, True):
             self._schedule(m)
 
-    def _step(self, m: SimM, g: SimG, t: float) -> bool:
+    def _step(self, m: SimM, g: SimG, t: float, at_trap: bool) -> bool:
         """Run ``g``'s program from its next operation, at virtual time ``t``.
 
         Instantaneous operations (spawn, a join with nothing to wait for) are applied at
         once; the first one that takes time schedules the event that ends it. Returns
         whether the M is free to schedule another G (``g`` finished, parked or yielded).
+
+        Every operation that is an await in the runtime (all but run, spawn and note) is
+        a trap, and so is the boundary between two compute segments (``at_trap``: the G
+        arrives from one, or from a blocking call). At a trap a G whose slice ran out is
+        preempted before the operation, which it redoes when it runs again.
         """
         p = m.p
         assert p is not None
@@ -537,6 +568,17 @@ class Simulator:
         prog = g.prog
         assert prog is not None
         for kind, arg in prog:
+            if (
+                self._preempt
+                and (at_trap if kind == RUN else kind not in _NOT_TRAPS)
+                and self._preempted(m, g, p, t)
+            ):
+                g.prog = itertools.chain(((kind, arg),), prog)
+                return True
+            if kind == NOTE:
+                arg(t)  # type: ignore[operator]
+                continue
+            at_trap = False
             if kind == RUN:
                 d = float(arg)  # type: ignore[arg-type]
                 g.cpu += d
@@ -591,11 +633,48 @@ class Simulator:
                 self.runnable += 1
                 self._notify(policy.gosched(g, p))
                 return True
+            if kind in (PASS, RELEASE):
+                baton: Baton = arg  # type: ignore[assignment]
+                w = baton.waiting
+                if w is not None:
+                    baton.waiting = None
+                    w.status = RUNNABLE
+                    self.runnable += 1
+                    self._notify(policy.goready(w, p))
+                if kind == RELEASE:
+                    continue
+                if baton.waiting is not None:
+                    raise SimulationError(f"G {g.id}: a third G passes a token two Gs hold")
+                baton.waiting = g
+                g.status = WAITING
+                m.curg = None
+                return True
             raise SimulationError(f"G {g.id}: unknown program operation {kind!r}")
         self._finish(m, g)
         return True
 
     # -- blocking calls and handoff (entersyscall, sysmon retake, exitsyscall) ---------
+
+    def _preempted(self, m: SimM, g: SimG, p: P, t: float) -> bool:
+        """A trap at ``t``: bring sysmon's looks up to ``t`` (the last one at or before
+        it) and, if the slice is over, send the G to the policy's preemption queue."""
+        slice_expired(p, self._look_floor(t), self.config.timeslice)
+        if not preempt_due(p):
+            return False
+        m.curg = None
+        self.runnable += 1
+        self._notify(self.policy.preempt(g, p))
+        return True
+
+    def _look_ceil(self, t: float) -> float:
+        """sysmon's first look at or after ``t`` (looks are ``_look`` apart)."""
+        iv = self._look
+        return math.ceil(t / iv - 1e-9) * iv
+
+    def _look_floor(self, t: float) -> float:
+        """sysmon's last look at or before ``t``."""
+        iv = self._look
+        return math.floor(t / iv + 1e-9) * iv
 
     def _entersyscall(self, m: SimM, g: SimG, p: P, t: float, d: float) -> None:
         g.status = SYSCALL
@@ -661,7 +740,7 @@ class Simulator:
             return
         p.status = _P_RUNNING
         p.runtick += 1
-        if self._step(m, g, self.now):
+        if self._step(m, g, self.now, True):
             self._schedule(m)
 
     # -- timers -------------------------------------------------------------------------
@@ -673,7 +752,7 @@ class Simulator:
             self.runnable += 1
             self._notify(self.policy.inject(g))
             return
-        if self.sched.idle and self.nmspinning == 0:
+        if needs_wakep(self.sched):
             self._wakep()
 
 

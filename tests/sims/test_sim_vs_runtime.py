@@ -13,6 +13,7 @@ the number of handoffs differs by at most 10% of the Gs.
 from __future__ import annotations
 
 import random
+import statistics
 import time
 from collections.abc import Iterator
 
@@ -96,3 +97,23 @@ def test_handoff_agrees(procs: int) -> None:
     )
     # Without handoff the same work would take n * d / procs.
     assert sim.makespan < 0.3 * n * d / procs
+
+
+# -- time slices: a G behind a token-passing pair -------------------------------------------
+
+
+@pytest.mark.parametrize("timeslice", [0.010, 0.030])
+def test_a_g_behind_a_token_pair_waits_as_long_in_the_runtime_as_simulated(
+    timeslice: float,
+) -> None:
+    """The wait is one slice plus sysmon's lag in noticing it; the simulator computes it
+    with the core's own slice and placement rules (sims.token_pass). Tolerance: the
+    runtime's median within 10% of the simulated one."""
+    from sims.token_pass import runtime_waits, simulated_waits
+
+    sim = statistics.median(simulated_waits(timeslice, rounds=15))
+    real = statistics.median(runtime_waits(timeslice, rounds=15))
+    assert timeslice <= sim <= 3 * timeslice, sim
+    assert 0.9 <= real / sim <= 1.1, (
+        f"runtime {real * 1000:.2f} ms vs simulated {sim * 1000:.2f} ms"
+    )

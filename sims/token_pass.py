@@ -1,0 +1,159 @@
+"""A G behind a token-passing pair: the same workload in the simulator and the runtime.
+
+Two Gs pass a token back and forth (an unbuffered channel ping-pong) while a third keeps
+calling ``gosched``. Each pass readies the partner into runnext, where it inherits the
+time slice, so the pair holds the P for one slice; then sysmon's preemption sends the G
+at its next trap to the global queue's tail and the third G runs. Go: a wait of about
+one slice (10 ms). Before gmp preempted at traps that do not park, the wait was 1.1 s.
+
+The simulator runs the pair as :data:`~sims.g.PASS` operations through the same core
+functions the runtime calls (goready, gopreempt, find_runnable, slice_expired); its
+:meth:`~sims.cost.CostModel.python` cost model spaces sysmon's looks by the GIL's switch
+interval, as they are spaced in the threaded runtime while an M computes.
+
+``python -m sims.token_pass [--timeslice S] [--rounds N]`` prints both medians and their
+ratio; tests/sims/test_sim_vs_runtime.py holds them within 10% of each other.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import threading
+import time
+from collections.abc import Iterator
+
+from sims.cost import CostModel
+from sims.g import Baton, Op, SimG, gosched, note, pass_token, program, release, run, spawn
+from sims.sim import SimConfig, Simulator
+
+STEP = 10e-6
+"""Compute per pass in the simulated pair: about what a channel ping-pong step costs the
+threaded runtime (bench: ``channel ping-pong``); the result barely depends on it."""
+
+
+def _pair_g(baton: Baton, stop: list[bool], step: float) -> Iterator[Op]:
+    while not stop[0]:
+        yield run(step)
+        yield pass_token(baton)
+    yield release(baton)
+
+
+class _Main:
+    """The third G: spawns the pair, then ``rounds`` times gosched, noting each wait."""
+
+    def __init__(self, rounds: int, step: float) -> None:
+        self.rounds = rounds
+        self.step = step
+        self.waits: list[float] = []
+        self.stop = [False]
+        self._t0 = 0.0
+
+    def _start(self, now: float) -> None:
+        self._t0 = now
+
+    def _end(self, now: float) -> None:
+        self.waits.append(now - self._t0)
+
+    def _stop(self, now: float) -> None:
+        self.stop[0] = True
+
+    def ops(self) -> Iterator[Op]:
+        baton = Baton()
+        yield spawn(
+            [
+                program(_pair_g(baton, self.stop, self.step)),
+                program(_pair_g(baton, self.stop, self.step)),
+            ]
+        )
+        for _ in range(self.rounds):
+            yield note(self._start)
+            yield gosched()
+            yield note(self._end)
+        yield note(self._stop)
+
+
+class _OneArrival:
+    """A workload of one G arriving at time 0."""
+
+    def __init__(self, g: SimG) -> None:
+        self.g = g
+
+    def arrivals(self, rng: object, procs: int) -> Iterator[tuple[float, SimG]]:
+        yield 0.0, self.g
+
+    def expected_gs(self, procs: int) -> int | None:
+        return 3
+
+
+def simulated_waits(
+    timeslice: float = 0.010,
+    rounds: int = 10,
+    cost: CostModel | None = None,
+    step: float = STEP,
+) -> list[float]:
+    """The third G's waits (seconds) behind the pair, simulated at procs=1."""
+    main = _Main(rounds, step)
+    cfg = SimConfig(
+        procs=1,
+        timeslice=timeslice,
+        cost=cost if cost is not None else CostModel.python(),
+    )
+    Simulator(_OneArrival(program(main.ops())), cfg).run()  # type: ignore[arg-type]
+    return main.waits
+
+
+def runtime_waits(timeslice: float = 0.010, rounds: int = 10) -> list[float]:
+    """The same waits measured on the threaded runtime at procs=1."""
+    import gmp
+
+    async def side(
+        a: gmp.Chan[None], b: gmp.Chan[None], first: bool, stop: threading.Event
+    ) -> None:
+        while not stop.is_set():
+            if first:
+                await a.send(None)
+                await b.recv()
+            else:
+                await a.recv()
+                await b.send(None)
+
+    async def main() -> list[float]:
+        stop = threading.Event()
+        a: gmp.Chan[None] = gmp.Chan()
+        b: gmp.Chan[None] = gmp.Chan()
+        gmp.go(side, a, b, True, stop)
+        gmp.go(side, a, b, False, stop)
+        waits = []
+        for _ in range(rounds):
+            t0 = time.monotonic()
+            await gmp.gosched()
+            waits.append(time.monotonic() - t0)
+        stop.set()
+        return waits
+
+    waits: list[float] = gmp.run(main, procs=1, timeslice=timeslice)
+    return waits
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(
+        prog="python -m sims.token_pass",
+        description="A G behind a token-passing pair at procs=1: simulator vs runtime.",
+    )
+    ap.add_argument("--timeslice", type=float, default=0.010, help="seconds (default 0.010)")
+    ap.add_argument("--rounds", type=int, default=20, help="gosched calls measured (default 20)")
+    args = ap.parse_args(argv)
+    sim = statistics.median(simulated_waits(args.timeslice, args.rounds))
+    real = statistics.median(runtime_waits(args.timeslice, args.rounds))
+    out = sys.stdout
+    out.write(f"timeslice {args.timeslice * 1000:.1f} ms, procs=1, {args.rounds} rounds\n")
+    out.write(f"simulator: median wait {sim * 1000:.2f} ms\n")
+    out.write(f"runtime:   median wait {real * 1000:.2f} ms\n")
+    out.write(f"runtime / simulator: {real / sim:.3f}\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
