@@ -8,6 +8,12 @@ with ``taskset``; wrk runs pinned to CPU 1. For each server, in each round:
 - ``avail``: ``wrk -c8`` on /block started first, then ``wrk -c32`` on /ping: /ping's
   req/s (and its ratio to ``ping32``) and p99 while handlers block.
 
+Three gmp rows price the production stack's tracing from the same run: ``gmp-prod``
+(no Tracing), ``gmp-prod+trace`` (``Tracing()``: W3C spans, ids in the log lines, no
+export) and ``gmp-prod+otel`` (the same with OpenTelemetry export over OTLP/HTTP through
+the SDK's batch span processor, to ``bench.http.otlp_sink`` on the client's CPU); the
+report gives their req/s ratios and the added µs per request.
+
 Rounds are interleaved (round 1 of every server, then round 2 ...) so a burst of load
 from elsewhere lands on all servers alike; the tables show medians over rounds and the
 ratio to uvicorn in the same run. Nothing is asserted; targets print as met / NOT met.
@@ -31,6 +37,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from bench.machine import sample
 
@@ -98,7 +105,13 @@ def build_go(out: Path) -> dict[str, str | None]:
     return result
 
 
-def _gmp(name: str, app: str, *options: str, log: tuple[str, ...] = ("warning",)) -> Spec:
+def _gmp(
+    name: str,
+    app: str,
+    *options: str,
+    log: tuple[str, ...] = ("warning",),
+    env: dict[str, str] | None = None,
+) -> Spec:
     """``python -m gmp.http serve APP`` at procs=1, without the server's access log."""
     argv = [PY, "-m", "gmp.http", "serve", f"bench.http.apps.{app}", *options]
     argv += ["--port", "{port}", "--procs", "1", "--no-access-log"]
@@ -106,7 +119,7 @@ def _gmp(name: str, app: str, *options: str, log: tuple[str, ...] = ("warning",)
         argv += ["--log-format", log[0], "--log-level", log[1]]
     else:
         argv += ["--log-level", log[0]]
-    return Spec(name, argv)
+    return Spec(name, argv, env=dict(env or {}))
 
 
 def specs(gobin: dict[str, str | None]) -> list[Spec]:
@@ -116,6 +129,22 @@ def specs(gobin: dict[str, str | None]) -> list[Spec]:
         _gmp("gmp-engine", "gmp_engine_app:app"),
         # The production stack logs a JSON line per request, as a service would.
         _gmp("gmp-prod", "gmp_prod_app:app", log=("json", "info")),
+        _gmp(
+            "gmp-prod+trace",
+            "gmp_prod_trace_app:app",
+            log=("json", "info"),
+            env={"OTEL_SDK_DISABLED": "true"},
+        ),
+        _gmp(
+            "gmp-prod+otel",
+            "gmp_prod_trace_app:app",
+            log=("json", "info"),
+            env={
+                "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:{otlp}",
+                "OTEL_TRACES_EXPORTER": "otlp",
+                "OTEL_SERVICE_NAME": "bench",
+            },
+        ),
         _gmp("gmp+flask", "flask_app:app", "--wsgi"),
         Spec(
             "uvicorn",
@@ -181,22 +210,54 @@ def specs(gobin: dict[str, str | None]) -> list[Spec]:
         "hypercorn-trio": "hypercorn",
         "gunicorn+flask": "gunicorn",
         "gmp+flask": "flask",
+        "gmp-prod+otel": "opentelemetry.sdk, opentelemetry.exporter.otlp.proto.http",
     }
     for spec in out:
         mod = needs.get(spec.name)
         if mod and spec.missing is None and not _have(mod):
-            spec.missing = f"{mod} not installed (pip install -e '.[bench-http]')"
+            spec.missing = f"{mod.split(',')[0]} not installed (pip install -e '.[bench-http]')"
     return out
+
+
+OTLP_PORT = 0
+"""Where ``bench.http.otlp_sink`` listens, once :func:`otlp_sink` started it."""
+
+
+@contextlib.contextmanager
+def otlp_sink() -> Iterator[list[str]]:
+    """Run the OTLP/HTTP sink on the client's CPU; yields a list that receives its
+    ``requests bytes`` line when it stops."""
+    global OTLP_PORT
+    OTLP_PORT = _free_port()
+    argv = ["taskset", "-c", CLIENT_CPU, PY, "-m", "bench.http.otlp_sink", str(OTLP_PORT)]
+    proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", OTLP_PORT), timeout=0.2).close()
+            break
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("the OTLP sink did not start") from None
+            time.sleep(0.05)
+    out: list[str] = []
+    try:
+        yield out
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        text, _ = proc.communicate(timeout=30)
+        out.append(text.strip())
 
 
 @contextlib.contextmanager
 def running(spec: Spec) -> Iterator[int]:
     port = _free_port()
     argv = ["taskset", "-c", SERVER_CPU] + [a.replace("{port}", str(port)) for a in spec.argv]
+    env = {k: v.replace("{otlp}", str(OTLP_PORT)) for k, v in spec.env.items()}
     proc = subprocess.Popen(
         argv,
         cwd=ROOT,
-        env=dict(os.environ, **spec.env),
+        env=dict(os.environ, **env),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
@@ -388,6 +449,58 @@ def report(
         print("targets (issue 8):")
         r = med("gmp-prod", "ping", "rps") / med("gmp-engine", "ping", "rps")
         target("full production stack /ping >= 0.75 of the bare Engine", r >= 0.75, f"{r:.2f}")
+    tracing_cost(runs, med)
+
+
+def tracing_cost(runs: dict[str, list[dict[str, Wrk]]], med: Any) -> None:
+    """The tracing rows against the production stack without Tracing, same run.
+
+    The server runs at procs=1 pinned to one CPU and is CPU-bound under wrk -c64, so
+    1/req/s is its CPU time per request: the difference of two rows is what the added
+    piece costs per request, in µs.
+    """
+    rows = [n for n in ("gmp-prod", "gmp-prod+trace", "gmp-prod+otel") if runs.get(n)]
+    if len(rows) < 2 or "gmp-prod" not in rows:
+        return
+    print()
+    print("tracing cost (issue 16), medians of this run:")
+    print(f"  {'row':16s} {'path':6s} {'req/s':>9s} {'x gmp-prod':>10s} {'µs/req added':>13s}")
+    for key in ("ping", "json"):
+        base = med("gmp-prod", key, "rps")
+        for n in rows:
+            rps = med(n, key, "rps")
+            added = (1 / rps - 1 / base) * 1e6
+            print(f"  {n:16s} /{key:5s} {rps:9,.0f} {rps / base:10.3f} {added:+13.1f}")
+    if "gmp-prod+trace" in rows and "gmp-prod+otel" in rows:
+        for key in ("ping", "json"):
+            a, b = med("gmp-prod+trace", key, "rps"), med("gmp-prod+otel", key, "rps")
+            print(
+                f"  OTel export over Tracing alone, /{key}: x{b / a:.3f}, "
+                f"{(1 / b - 1 / a) * 1e6:+.1f} µs/req"
+            )
+
+
+def _rounds(
+    args: argparse.Namespace, order: list[Spec], runs: dict[str, list[dict[str, Wrk]]]
+) -> None:
+    """Interleaved rounds: round 1 of every server, then round 2, each rotated."""
+    for rep in range(args.reps):
+        rot = order[rep % len(order) :] + order[: rep % len(order)] if order else []
+        for spec in rot:
+            t0 = time.perf_counter()
+            try:
+                runs[spec.name].append(measure(spec, args.duration))
+            except (RuntimeError, subprocess.TimeoutExpired) as e:
+                print(f"[bench.http] {spec.name} round {rep + 1} failed: {e}", file=sys.stderr)
+                continue
+            r = runs[spec.name][-1]
+            print(
+                f"[bench.http] round {rep + 1}/{args.reps} {spec.name:15s} "
+                f"ping {r['ping'].rps:8,.0f}  json {r['json'].rps:8,.0f}  "
+                f"loaded ping p99 {r['avail'].p99_ms:8.2f} ms  "
+                f"({time.perf_counter() - t0:.0f} s)",
+                file=sys.stderr,
+            )
 
 
 def main() -> int:
@@ -413,23 +526,17 @@ def main() -> int:
         runs: dict[str, list[dict[str, Wrk]]] = {n: [] for n in names if n not in missing}
         before = sample()
         order = [s for s in all_specs if s.missing is None]
-        for rep in range(args.reps):
-            rot = order[rep % len(order) :] + order[: rep % len(order)] if order else []
-            for spec in rot:
-                t0 = time.perf_counter()
-                try:
-                    runs[spec.name].append(measure(spec, args.duration))
-                except (RuntimeError, subprocess.TimeoutExpired) as e:
-                    print(f"[bench.http] {spec.name} round {rep + 1} failed: {e}", file=sys.stderr)
-                    continue
-                r = runs[spec.name][-1]
-                print(
-                    f"[bench.http] round {rep + 1}/{args.reps} {spec.name:15s} "
-                    f"ping {r['ping'].rps:8,.0f}  json {r['json'].rps:8,.0f}  "
-                    f"loaded ping p99 {r['avail'].p99_ms:8.2f} ms  "
-                    f"({time.perf_counter() - t0:.0f} s)",
-                    file=sys.stderr,
-                )
+        sink_report: list[str] = []
+        with contextlib.ExitStack() as stack:
+            if any(s.name == "gmp-prod+otel" for s in order):
+                sink_report = stack.enter_context(otlp_sink())
+            _rounds(args, order, runs)
+        if sink_report and sink_report[0]:
+            requests, nbytes = sink_report[0].split()
+            print(
+                f"\nOTLP sink: {int(requests):,} export requests, {int(nbytes):,} bytes "
+                "(gmp-prod+otel's spans)"
+            )
         after = sample()
         if before.busy is not None and after.busy is not None:
             wall = after.wall - before.wall

@@ -56,7 +56,7 @@ from opentelemetry.trace import SpanContext as OTelSpanContext
 from opentelemetry.trace.status import Status
 
 from gmp.observe.log import get_logger
-from gmp.observe.trace import ERROR, OK, SAMPLED, Span, SpanContext
+from gmp.observe.trace import ERROR, OK, SAMPLED, Span, SpanContext, trusted_context
 
 __all__ = ["INSTRUMENTATION_NAME", "OTelBackend", "from_env"]
 
@@ -130,7 +130,7 @@ class OTelBackend:
         sc = otel_span.get_span_context()
         flags = SAMPLED if sc.trace_flags.sampled else 0
         tracestate = sc.trace_state.to_header() if sc.trace_state else ""
-        span.context = SpanContext(
+        span.context = trusted_context(
             f"{sc.trace_id:032x}",
             f"{sc.span_id:016x}",
             span.context.parent_id,
