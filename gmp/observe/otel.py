@@ -115,14 +115,18 @@ class OTelBackend:
     # -- SpanBackend -----------------------------------------------------------------
 
     def start(self, span: Span, parent: Span | SpanContext | None) -> None:
+        parent_id: str | None
         if isinstance(parent, Span):
             native = parent.native
             parent_span = native[0] if native is not None else _remote(parent.context, False)
             ctx = otel_trace.set_span_in_context(parent_span, _EMPTY)
+            parent_id = parent.context.span_id
         elif isinstance(parent, SpanContext):
             ctx = otel_trace.set_span_in_context(_remote(parent, True), _EMPTY)
+            parent_id = parent.span_id
         else:
             ctx = _EMPTY
+            parent_id = None
         start_ns = int(span.start * 1e9)
         otel_span = self.tracer.start_span(
             span.name, ctx, _KINDS[span.kind], start_time=start_ns, record_exception=False
@@ -133,7 +137,7 @@ class OTelBackend:
         span.context = trusted_context(
             f"{sc.trace_id:032x}",
             f"{sc.span_id:016x}",
-            span.context.parent_id,
+            parent_id,
             flags,
             tracestate,
         )

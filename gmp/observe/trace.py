@@ -277,8 +277,12 @@ def trusted_context(
 
 
 def new_trace(*, sampled: bool = True) -> SpanContext:
-    """A root span context with fresh ids."""
-    return trusted_context(new_trace_id(), new_span_id(), None, SAMPLED if sampled else 0)
+    """A root span context with fresh ids (both from one draw of the generator)."""
+    h = _rng.rng.randbytes(24).hex()
+    trace_id, span_id = h[:32], h[32:]
+    if not (trace_id.strip("0") and span_id.strip("0")):  # all zeros: invalid, redraw
+        trace_id, span_id = new_trace_id(), new_span_id()
+    return trusted_context(trace_id, span_id, None, SAMPLED if sampled else 0)
 
 
 def child_of(parent: SpanContext) -> SpanContext:
@@ -368,7 +372,9 @@ _current: contextvars.ContextVar[Span | None] = contextvars.ContextVar(
 )
 
 SpanListener = Callable[[Span], None]
-_listeners: list[SpanListener] = []
+_listeners: tuple[SpanListener, ...] = ()
+"""Replaced whole under the lock (copy on write), read without it: a span's end pays
+no lock and no copy."""
 _listeners_lock = threading.Lock()
 
 
@@ -387,13 +393,16 @@ def on_span_end(callback: SpanListener) -> Callable[[], None]:
     unsubscriber. An exception in a callback is logged, never raised into the span."""
     if not callable(callback):
         raise TypeError(f"callback must be callable, got {type(callback).__name__}")
+    global _listeners
     with _listeners_lock:
-        _listeners.append(callback)
+        _listeners = (*_listeners, callback)
 
     def unsubscribe() -> None:
+        global _listeners
         with _listeners_lock:
             if callback in _listeners:
-                _listeners.remove(callback)
+                i = _listeners.index(callback)
+                _listeners = _listeners[:i] + _listeners[i + 1 :]
 
     return unsubscribe
 
@@ -426,10 +435,22 @@ def start_span(
     )
 
 
+_PENDING = trusted_context("0" * 32, "0" * 16, None, 0)
+"""A span's context until its backend gives it ids (never seen outside this module)."""
+
+
+def _ids(parent: SpanContext | Span | None, sampled: bool) -> SpanContext:
+    if isinstance(parent, Span):
+        return child_of(parent.context)
+    if parent is None:
+        return new_trace(sampled=sampled)
+    return child_of(parent)
+
+
 class SpanScope:
     """The context manager :func:`start_span` returns; ``__enter__`` gives the Span."""
 
-    __slots__ = ("_log_tokens", "_parent", "_span", "_token")
+    __slots__ = ("_log_tokens", "_parent", "_sampled", "_span", "_token")
 
     def __init__(
         self,
@@ -450,18 +471,16 @@ class SpanScope:
         if isinstance(parent, Span):
             if backend is _CURRENT:
                 backend = parent.backend
-            ctx = child_of(parent.context)
-        elif isinstance(parent, SpanContext):
-            ctx = child_of(parent)
-        elif parent is None:
-            ctx = new_trace(sampled=sampled)
-        else:
+        elif parent is not None and not isinstance(parent, SpanContext):
             raise TypeError(
                 f"parent must be a SpanContext, a Span or None, got {type(parent).__name__}"
             )
         if backend is _CURRENT:
             backend = None
         self._parent = parent
+        self._sampled = sampled
+        # With a backend, the backend chooses the ids at entry: none are drawn here.
+        ctx = _PENDING if backend is not None else _ids(parent, sampled)
         self._span = Span(name, ctx, dict(attributes or {}), kind=kind, backend=backend)
         self._token: contextvars.Token[Span | None] | None = None
         self._log_tokens: Mapping[str, contextvars.Token[Any]] = {}
@@ -477,6 +496,9 @@ class SpanScope:
             except Exception:
                 log.exception("span backend failed to start a span", span=span.name)
                 span.backend = None
+                span.native = None
+            if span.context is _PENDING:
+                span.context = _ids(self._parent, self._sampled)
         ctx = span.context
         self._token = _current.set(span)
         self._log_tokens = structlog.contextvars.bind_contextvars(
@@ -505,9 +527,7 @@ class SpanScope:
                 backend.end(span)
             except Exception:
                 log.exception("span backend failed to end a span", span=span.name)
-        with _listeners_lock:
-            listeners = list(_listeners)
-        for cb in listeners:
+        for cb in _listeners:
             try:
                 cb(span)
             except Exception:

@@ -177,8 +177,24 @@ class Tracing(Middleware):
 
     def _scope(self, c: Context) -> SpanScope:
         req = c.request
-        headers = req.headers
-        parent = extract(headers.get("traceparent"), headers.get_all("tracestate") or None)
+        # One pass over the fields (lower-cased by the parser) instead of a lookup each.
+        traceparent = host = agent = None
+        states: list[str] | None = None
+        for k, v in req.headers:
+            if k == "traceparent":
+                if traceparent is None:
+                    traceparent = v
+            elif k == "tracestate":
+                if states is None:
+                    states = [v]
+                else:
+                    states.append(v)
+            elif k == "host":
+                if host is None:
+                    host = v
+            elif k == "user-agent" and agent is None:
+                agent = v
+        parent = extract(traceparent, states) if traceparent is not None else None
         method = req.method
         attributes: dict[str, Any] = {
             "http.request.method": method if method in _KNOWN_METHODS else "_OTHER",
@@ -196,13 +212,11 @@ class Tracing(Middleware):
         client = c.client_ip
         if client is not None:
             attributes["client.address"] = client
-        host = headers.get("host")
         if host:
             address, port = _split_host(host)
             attributes["server.address"] = address
             if port is not None:
                 attributes["server.port"] = port
-        agent = headers.get("user-agent")
         if agent is not None:
             attributes["user_agent.original"] = agent
         return start_span(
