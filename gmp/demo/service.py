@@ -1,15 +1,16 @@
 """The demo service (``make run``): a small API on gmp's runtime, each request a G.
 
-Open http://127.0.0.1:8080/ for the index and the live scheduler page. Endpoints:
+Open http://127.0.0.1:8000/ for the index and the live scheduler page. Endpoints:
 
 =========================  =========================================================
 ``GET /ping``              liveness, the cheapest request
 ``/api/todos``             a JSON resource: ``GET`` (``?done=true``, ``?limit=``),
                            ``POST`` (body bound into :class:`TodoIn`, 400 on bad
                            input), ``GET|PUT|DELETE /api/todos/:id``
-``GET /api/primes``        CPU-heavy (``?limit=200000``): a pure-Python sieve in an
-                           ``async def`` handler that calls ``gmp.gosched()`` between
-                           chunks, so other requests on its P keep their turn
+``GET /api/primes``        CPU-heavy (``?limit=1000000``, most of a second): pure-Python
+                           trial division in an ``async def`` handler that calls
+                           ``gmp.gosched()`` every 5,000 numbers (``yields`` in the
+                           answer), so other requests on its P keep their turn
 ``GET /api/hash``          CPU-heavy and parallel (``?mb=16``): sha256 releases the
                            GIL, so with two Ps two of these run at once
 ``GET /api/report``        a blocking library: a SQLite query in a plain ``def``
@@ -30,10 +31,10 @@ try ``/api/slow?ms=6000``).
 
 Try, while watching ``/debug/page``::
 
-    curl -s localhost:8080/api/fanout?n=32
-    curl -s -XPOST localhost:8080/api/todos -d '{"title": "write docs", "tags": ["x"]}'
-    curl -s -XPOST localhost:8080/api/todos -d '{"title": 5}'     # 400, says why
-    wrk -c32 -d5s http://127.0.0.1:8080/ping & curl localhost:8080/api/slow?ms=2000
+    curl -s localhost:8000/api/fanout?n=32
+    curl -s -XPOST localhost:8000/api/todos -d '{"title": "write docs", "tags": ["x"]}'
+    curl -s -XPOST localhost:8000/api/todos -d '{"title": 5}'     # 400, says why
+    wrk -c32 -d5s http://127.0.0.1:8000/ping & curl localhost:8000/api/slow?ms=2000
 """
 
 from __future__ import annotations
@@ -74,7 +75,7 @@ __all__ = ["Todo", "TodoIn", "TodoStore", "build_app", "main"]
 
 _log = get_logger("gmp.demo")
 
-MAX_PRIMES = 5_000_000
+MAX_PRIMES = 3_000_000
 MAX_HASH_MB = 256
 MAX_SLOW_MS = 10_000
 MAX_FANOUT = 1_000
@@ -153,10 +154,21 @@ def _bounded(c: Context, name: str, default: int, low: int, high: int) -> int:
     return value
 
 
-def _sieve_chunk(flags: bytearray, start: int, stop: int) -> None:
-    for i in range(start, stop):
-        if flags[i]:
-            flags[i * i :: i] = bytes(len(range(i * i, len(flags), i)))
+def _trial_division(found: list[int], start: int, stop: int) -> None:
+    """Append the primes in ``[start, stop)`` to ``found`` (which holds every prime
+    below ``start``) by trial division: deliberately slow pure Python, a few hundred
+    milliseconds for the default limit, so the gosched between chunks matters."""
+    for n in range(start, stop):
+        if n < 2:
+            continue
+        for p in found:
+            if p * p > n:
+                found.append(n)
+                break
+            if n % p == 0:
+                break
+        else:
+            found.append(n)
 
 
 _PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>gmp demo</title>
@@ -164,7 +176,7 @@ _PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>gmp demo</tit
 th{background:#eee}code{background:#f4f4f4;padding:1px 4px}</style></head><body>
 <h1>gmp demo: scheduler, live</h1><p id="sum">loading…</p>
 <table id="ps"></table><p>Load it: <code>/api/fanout?n=64</code>, <code>/api/slow?ms=2000</code>,
-<code>/api/primes?limit=2000000</code>, <code>/api/hash?mb=64</code></p>
+<code>/api/primes?limit=2000000</code> (a second or two, yielding), <code>/api/hash?mb=64</code></p>
 <script>
 async function tick(){
   const r = await fetch('/debug/sched'); const s = await r.json(); const rt = s.runtime;
@@ -240,19 +252,19 @@ def build_app(
 
     @api.get("/primes")
     async def primes(c: Context) -> dict[str, Any]:
-        limit = _bounded(c, "limit", 200_000, 2, MAX_PRIMES)
+        limit = _bounded(c, "limit", 1_000_000, 2, MAX_PRIMES)
         started = time.perf_counter()
-        flags = bytearray([1]) * (limit + 1)
-        flags[0:2] = b"\x00\x00"
-        root = int(limit**0.5) + 1
-        step = 64
-        for start in range(2, root, step):
-            _sieve_chunk(flags, start, min(start + step, root))
+        found: list[int] = []
+        step = 5_000
+        yields = 0
+        for start in range(0, limit + 1, step):
+            _trial_division(found, start, min(start + step, limit + 1))
             await gmp.gosched()  # a cooperative yield: other Gs on this P get a turn
-        count = sum(flags)
+            yields += 1
         return {
             "limit": limit,
-            "primes": count,
+            "primes": len(found),
+            "yields": yields,
             "ms": round((time.perf_counter() - started) * 1000, 2),
         }
 
@@ -335,7 +347,7 @@ def _configure_logging() -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m gmp.demo", description=__doc__.split("\n")[0])
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=int(os.environ.get("GMP_DEMO_PORT", "8080")))
+    parser.add_argument("--port", type=int, default=int(os.environ.get("GMP_DEMO_PORT", "8000")))
     parser.add_argument("--procs", type=int, default=None, help="Ps (default: GMP_PROCS or CPUs)")
     parser.add_argument("--no-access-log", action="store_true", help="quiet: no line per request")
     args = parser.parse_args(argv)
