@@ -111,7 +111,17 @@ def validate(data: Mapping[str, Any], where: str = "scenario") -> None:
         raise ScenarioError(
             f"{where}: unknown [config] keys {sorted(bad)}; allowed: {sorted(_CONFIG_KEYS)}"
         )
+    workload = data["workload"]
     sweep = data.get("sweep", {})
+    counts = list(sweep.get("workload.n", []) if isinstance(sweep, Mapping) else [])
+    if isinstance(workload, Mapping) and "n" in workload:
+        counts.append(workload["n"])
+    for n in counts:
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise ScenarioError(
+                f"{where}: workload.n is the number of Gs to run and must be a positive "
+                f"integer, got {n!r}"
+            )
     for key, values in sweep.items():
         if not isinstance(values, list) or not values:
             raise ScenarioError(f"{where}: sweep {key!r} must be a non-empty list of values")
