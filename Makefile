@@ -27,10 +27,16 @@ test: $(STAMP)
 	  echo "make test: prometheus not installed (apt-get install prometheus); its test will be skipped"; }
 	$(PY) -m pytest -q
 
+# The docs' Python examples are type-checked too (gmp's API as its types say; the
+# examples themselves are not annotated, so not --strict); examples/ is strict.
 lint: $(STAMP)
-	$(VENV)/bin/ruff check gmp sims tests bench notebooks
-	$(VENV)/bin/ruff format --check gmp sims tests bench notebooks
+	$(VENV)/bin/ruff check gmp sims tests bench notebooks examples
+	$(VENV)/bin/ruff format --check gmp sims tests bench notebooks examples
 	$(VENV)/bin/mypy
+	$(VENV)/bin/mypy examples
+	rm -rf $(VENV)/doc_snippets && $(PY) tests/http/doc_snippets.py $(VENV)/doc_snippets
+	$(VENV)/bin/mypy --config-file= --python-version 3.11 --ignore-missing-imports \
+	  --check-untyped-defs --disable-error-code no-redef $(VENV)/doc_snippets
 
 bench: $(STAMP)
 	$(PY) -m pip install --quiet -e '.[bench]'
