@@ -1,10 +1,12 @@
-"""Regenerate the notebooks in this folder from the cells below (outputs stripped).
+"""Regenerate the notebooks in this folder from the cells below, executed.
 
     python notebooks/make_notebooks.py
 
-The notebooks are committed without outputs; tests/sims/test_sim_notebooks.py runs them
-and ``make lint`` checks them with ruff, so cells are written as ruff formats them. Keep
-every simulation small: the three notebooks must run in well under a minute.
+The notebooks are committed with their outputs, so a reader sees the tables and plots
+without running anything; the simulations are deterministic for a seed, so rerunning
+gives the same numbers. tests/sims/test_sim_notebooks.py runs them again and ``make
+lint`` checks them with ruff, so cells are written as ruff formats them. Keep every
+simulation small: the three notebooks must run in well under a minute.
 """
 
 from __future__ import annotations
@@ -32,6 +34,36 @@ SETUP = """
 
     from sims import SimConfig, plots, simulate
     from sims.report import markdown_table
+
+    UNITS = {
+        "makespan": "seconds of virtual time",
+        "latency_p50": "seconds",
+        "latency_p99": "seconds",
+        "utilisation": "fraction of P time busy",
+        "threads": "Ms (threads) created",
+    }
+
+
+    def with_units(fig, xlabel):
+        # Label a sweep's axes: the swept parameter and each metric's unit.
+        for ax in fig.axes:
+            ax.set_xlabel(xlabel, fontsize=8)
+            ax.set_ylabel(UNITS.get(ax.get_title(), ""), fontsize=8)
+        fig.tight_layout()
+        return fig
+
+
+    def zoom_fairness(fig):
+        # Jain indexes all sit near 1: start their bars' axis just below the lowest
+        # one (said in the title), so the differences show.
+        for ax in fig.axes:
+            if "Jain" in ax.get_title():
+                lowest = min(bar.get_height() for bar in ax.patches)
+                floor = max(0.0, lowest - max(0.02, (1 - lowest) * 0.5))
+                ax.set_ylim(floor, 1.0)
+                ax.set_title(f"{ax.get_title()}\\n(axis from {floor:.2f})", fontsize=8)
+        fig.tight_layout()
+        return fig
 """
 
 STEALING = [
@@ -77,7 +109,8 @@ STEALING = [
                 row = simulate(w, pol, cfg).metrics.row()
                 row["workload.load"] = load
                 rows.append(row)
-        display(plots.sweep(rows, "workload.load", ("makespan", "latency_p99", "utilisation")))
+        fig = plots.sweep(rows, "workload.load", ("makespan", "latency_p99", "utilisation"))
+        display(with_units(fig, "offered load (fraction of the Ps' capacity)"))
     """),
 ]
 
@@ -122,7 +155,8 @@ BLOCKING = [
         display(Markdown(markdown_table(rows, cols)))
     """),
     code("""
-        display(plots.sweep(rows, "block_fraction", ("latency_p50", "latency_p99", "threads")))
+        fig = plots.sweep(rows, "block_fraction", ("latency_p50", "latency_p99", "threads"))
+        display(with_units(fig, "fraction of Gs that block 10 ms"))
     """),
     md("""
         Handoff costs threads (one more M per P stuck in a call) and buys latency: without
@@ -168,7 +202,7 @@ FAIRNESS = [
         rr = [simulate(wl, pol, SimConfig(procs=4, seed=1)) for pol in POLICIES]
         cols = ["policy", "jain_gs", "jain_ps", "makespan", "latency_p99"]
         display(Markdown(markdown_table([r.metrics.row() for r in rr], cols)))
-        display(plots.summary(rr, "cooperative round-robin, 4 Ps"))
+        display(zoom_fairness(plots.summary(rr, "cooperative round-robin, 4 Ps")))
     """),
     md("""
         ## Heavy-tailed requests
@@ -180,7 +214,7 @@ FAIRNESS = [
         wl = Poisson(n=8000, load=0.8, service=LogNormal(1e-3, 1.5))
         heavy = [simulate(wl, pol, SimConfig(procs=8, seed=1)) for pol in POLICIES]
         display(Markdown(markdown_table([r.metrics.row() for r in heavy], cols)))
-        display(plots.summary(heavy, "heavy-tailed service, 8 Ps"))
+        display(zoom_fairness(plots.summary(heavy, "heavy-tailed service, 8 Ps")))
     """),
 ]
 
@@ -198,10 +232,26 @@ def write(name: str, cells: list[nbformat.NotebookNode]) -> Path:
     return path
 
 
+def execute(path: Path) -> None:
+    """Run a notebook on this interpreter and save it with its outputs."""
+    import nbclient
+
+    nb = nbformat.read(path, as_version=4)
+    nbclient.NotebookClient(
+        nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(HERE)}}
+    ).execute()
+    for cell in nb.cells:  # keep diffs small: no per-run execution metadata
+        cell.metadata.pop("execution", None)
+    nbformat.write(nb, path)
+
+
 def main() -> None:
-    write("01_work_stealing_under_skew.ipynb", STEALING)
-    write("02_blocking_and_handoff.ipynb", BLOCKING)
-    write("03_fairness.ipynb", FAIRNESS)
+    for name, cells in (
+        ("01_work_stealing_under_skew.ipynb", STEALING),
+        ("02_blocking_and_handoff.ipynb", BLOCKING),
+        ("03_fairness.ipynb", FAIRNESS),
+    ):
+        execute(write(name, cells))
 
 
 if __name__ == "__main__":
