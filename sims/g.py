@@ -147,6 +147,7 @@ class SimG(G):
         "parent",
         "pending",
         "prog",
+        "redo",
         "service",
         "start",
     )
@@ -174,6 +175,8 @@ class SimG(G):
         """The P it last ran on (placement hint for rival policies)."""
         self.asleep = False
         """Asleep on a policy-kept timer (the core's) and not yet run again."""
+        self.redo: Op | None = None
+        """The operation a preemption interrupted, to run first when the G runs again."""
 
 
 def program(ops: Iterator[Op] | Sequence[Op]) -> SimG:

@@ -60,6 +60,10 @@ class Policy(abc.ABC):
     name: ClassVar[str]
     targeted: ClassVar[bool] = False
     """Whether new work belongs to one P that must be woken for it (no stealing)."""
+    slices: ClassVar[bool] = False
+    """Whether the policy keeps Go's time slices (``schedtick``, runnext inheritance), so
+    that sysmon preempts a G at a trap when its slice runs out. The rivals do not: they
+    run a G until it yields, as a FIFO pool does (tokio's coop budget is not modelled)."""
 
     sched: Sched
     rng: random.Random
@@ -100,7 +104,7 @@ class Policy(abc.ABC):
 
     def preempt(self, g: SimG, p: P) -> P | None:
         """A G on ``p`` reached a trap after its time slice ran out (Go's gopreempt_m).
-        Rivals treat it as a yield; a policy without slices never sees one."""
+        Only a policy with :attr:`slices` is asked; the default treats it as a yield."""
         return self.gosched(g, p)
 
     def sleep(self, g: SimG, p: P, when: float) -> bool:
@@ -139,6 +143,7 @@ class GmpPolicy(Policy):
     """
 
     name = "gmp"
+    slices = True
 
     def bind(self, sched: Sched, cost: CostModel) -> None:
         super().bind(sched, cost)

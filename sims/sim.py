@@ -218,7 +218,7 @@ class Simulator:
         # Of those, the ones that went to sleep on a policy-kept timer and have not run since.
         self.sleeping = 0
         self._skip = cfg.skip_futile_search
-        self._preempt = cfg.preempt
+        self._preempt = cfg.preempt and self.policy.slices
         # sysmon looks at time slices once per tick, plus the wait for the interpreter
         # while an M computes (CostModel.gil_switch; 0 for a native runtime).
         self._look = cfg.sysmon_interval + cfg.cost.gil_switch
@@ -567,13 +567,19 @@ class Simulator:
         policy = self.policy
         prog = g.prog
         assert prog is not None
+        redo = g.redo
+        if redo is not None:
+            # The operation a preemption interrupted comes first (one level of chain:
+            # g.prog itself is never wrapped, so repeated preemptions cost nothing).
+            g.redo = None
+            prog = itertools.chain((redo,), prog)
         for kind, arg in prog:
             if (
                 self._preempt
                 and (at_trap if kind == RUN else kind not in _NOT_TRAPS)
                 and self._preempted(m, g, p, t)
             ):
-                g.prog = itertools.chain(((kind, arg),), prog)
+                g.redo = (kind, arg)
                 return True
             if kind == NOTE:
                 arg(t)  # type: ignore[operator]

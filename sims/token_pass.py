@@ -100,7 +100,7 @@ def simulated_waits(
         timeslice=timeslice,
         cost=cost if cost is not None else CostModel.python(),
     )
-    Simulator(_OneArrival(program(main.ops())), cfg).run()  # type: ignore[arg-type]
+    Simulator(_OneArrival(program(main.ops())), cfg).run()
     return main.waits
 
 
