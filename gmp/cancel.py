@@ -23,10 +23,9 @@ from collections.abc import Callable, Coroutine
 from types import TracebackType
 from typing import Any
 
-from gmp._core.timers import Timer
 from gmp.errors import Cancelled, TooSlowError
 from gmp.runtime.g import G
-from gmp.runtime.park import current, park, raise_if_cancelled
+from gmp.runtime.park import current, park, raise_if_cancelled, ready
 from gmp.runtime.runtime import Runtime
 from gmp.runtime.traps import tls
 
@@ -59,7 +58,7 @@ class CancelScope:
         self.gs: set[G] = set()
         self._g: G | None = None
         self._rt: Runtime | None = None
-        self._timer: Timer | None = None
+        self._timer: Any = None
         # Orders entry against a cancel() that finds the scope not entered yet: without
         # it, cancel() could read _rt as None, the G enter and park, and only then
         # cancel() record cancel_called, waking nobody (a lost wakeup).
@@ -82,14 +81,7 @@ class CancelScope:
         with self._entry:
             self._g = g
             self._rt = rt
-        with rt.lock:
-            if g.scopes is None:
-                g.scopes = [self]
-            else:
-                g.scopes.append(self)
-            self.gs.add(g)
-            if self._deadline != math.inf and not self.cancel_called:
-                self._timer = rt.add_timer_locked(self._deadline, self._deadline_reached)
+        self._timer = rt.scope_enter(g, self, self._deadline, self._deadline_reached)
         return self
 
     def __exit__(
@@ -103,19 +95,9 @@ class CancelScope:
         assert g is not None and rt is not None
         if current() is not g:
             raise RuntimeError("a CancelScope must be exited by the G that entered it")
-        with rt.lock:
-            scopes = g.scopes
-            if not scopes or scopes[-1] is not self:
-                raise RuntimeError(
-                    "cancel scopes exited out of order (an inner scope is still open)"
-                )
-            scopes.pop()
-            if not scopes:
-                g.scopes = None
-            self.gs.discard(g)
-            if self._timer is not None:
-                self._timer.cancel()
-                self._timer = None
+        timer = self._timer
+        self._timer = None
+        rt.scope_exit(g, self, timer)
         if isinstance(exc, Cancelled) and exc.scope is self:
             self.cancelled_caught = True
             return True
@@ -136,15 +118,7 @@ class CancelScope:
                 # checkpoint; it cannot be parked inside a scope it has not entered).
                 self.cancel_called = True
                 return
-        with rt.lock:
-            if self.cancel_called:
-                return
-            self.cancel_called = True
-            if self._timer is not None:
-                self._timer.cancel()
-                self._timer = None
-            for g in list(self.gs):
-                rt.interrupt(g)
+        rt.scope_cancel(self, self._timer)
 
 
 def move_on_at(deadline: float, *, shield: bool = False) -> CancelScope:
@@ -209,7 +183,16 @@ class TaskGroup:
     ExceptionGroup. Cancelling an enclosing scope cancels the children too.
     """
 
-    __slots__ = ("_closed", "_errors", "_parent", "_remaining", "_rt", "_scope", "_waiter")
+    __slots__ = (
+        "_closed",
+        "_errors",
+        "_lock",
+        "_parent",
+        "_remaining",
+        "_rt",
+        "_scope",
+        "_waiter",
+    )
 
     def __init__(self) -> None:
         self._scope = CancelScope()
@@ -219,6 +202,9 @@ class TaskGroup:
         self._parent: G | None = None
         self._rt: Runtime | None = None
         self._waiter: G | None = None
+        # Guards _remaining, _errors and _waiter (a primitive's own lock: taken before
+        # the scheduler's, released by the park commit, as gmp.runtime.park describes).
+        self._lock = threading.Lock()
 
     @property
     def cancel_scope(self) -> CancelScope:
@@ -245,34 +231,33 @@ class TaskGroup:
                 f"got {type(fn).__name__}"
             )
         m = tls.m
-        with rt.lock:
-            scopes = list(parent.scopes or ())
+        # The parent's scopes change only in the parent itself (entering and leaving
+        # scopes), and this runs in the parent or before it parks in __aexit__.
+        scopes = list(parent.scopes or ())
+        with self._lock:
             self._remaining += 1
         try:
             g = rt.spawn(_child, (self, fn, args), None, m if m is not None else None, scopes)
         except BaseException:
-            with rt.lock:
+            with self._lock:
                 self._remaining -= 1
             raise
         g.report = _OBSERVED  # type: ignore[assignment]
         return g
 
     def _child_failed(self, exc: BaseException) -> None:
-        rt = self._rt
-        assert rt is not None
-        with rt.lock:
+        with self._lock:
             self._errors.append(exc)
         self._scope.cancel()
 
     def _child_done(self) -> None:
-        rt = self._rt
-        assert rt is not None
-        with rt.lock:
+        with self._lock:
             self._remaining -= 1
             waiter = self._waiter
-            if self._remaining == 0 and waiter is not None:
-                self._waiter = None
-                rt.ready(waiter)
+            if self._remaining != 0 or waiter is None:
+                return
+            self._waiter = None
+        ready(waiter)
 
     async def __aexit__(
         self,
@@ -280,15 +265,19 @@ class TaskGroup:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> bool:
-        rt = self._rt
-        assert rt is not None
+        assert self._rt is not None
         if exc is not None and not isinstance(exc, Cancelled):
-            with rt.lock:
+            with self._lock:
                 self._errors.append(exc)
             self._scope.cancel()
         # Wait for every child. The wait cannot be aborted: cancelling the parent only
         # cancels the children, whose completion ends the wait (trio's nursery).
-        await park(self._commit_wait, self._abort_wait)
+        self._lock.acquire()
+        if self._remaining == 0:
+            self._lock.release()
+        else:
+            self._waiter = current()
+            await park(self._commit_wait, self._abort_wait)
         self._closed = True
         swallowed = self._scope.__exit__(exc_type, exc, tb)
         if self._errors:
@@ -305,10 +294,9 @@ class TaskGroup:
         return swallowed
 
     def _commit_wait(self, g: G) -> bool:
-        # Under the scheduler lock, after the parent G is off its stack.
-        if self._remaining == 0:
-            return False
-        self._waiter = g
+        # After the parent G is off its stack: the last child may now take _lock, find
+        # the waiter and ready it.
+        self._lock.release()
         return True
 
     def _abort_wait(self) -> bool:

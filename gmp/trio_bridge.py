@@ -26,7 +26,7 @@ from gmp.runtime.runtime import Runtime
 
 
 class _TrioWaiter:
-    """An external waiter on a G (``G.ext_waiters``) that wakes a trio task."""
+    """A completion waiter on a G (``G.add_waiter``) that wakes a trio task."""
 
     __slots__ = ("cancel_requested", "g", "raise_cancel", "task", "token")
 
@@ -38,7 +38,8 @@ class _TrioWaiter:
         self.cancel_requested = False
 
     def release(self) -> None:
-        # Called by the runtime (any thread, scheduler lock held): never block here.
+        # Called by the runtime when the G finishes (any thread, no scheduler lock held):
+        # hand over to trio's thread, never block here.
         with contextlib.suppress(trio.RunFinishedError):  # trio is gone already
             self.token.run_sync_soon(self._wake)
 
@@ -50,12 +51,8 @@ class _TrioWaiter:
             result = outcome.Error(
                 RuntimeClosedError(f"{g!r} never finished: its runtime was closed")
             )
-        elif g.exc is not None:
-            result = outcome.Error(g.exc)
-            if g.report is not None:
-                g.report.armed = False
         else:
-            result = outcome.Value(g.value)
+            result = outcome.capture(g.outcome)
         trio.lowlevel.reschedule(self.task, result)
 
 
@@ -75,18 +72,9 @@ class TrioRuntime:
         g = rt.spawn(fn, args, None, None, [scope])
         task = trio.lowlevel.current_task()
         waiter = _TrioWaiter(g, task, trio.lowlevel.current_trio_token())
-        with rt.lock:
-            if not g.done():
-                if g.ext_waiters is None:
-                    g.ext_waiters = [waiter]  # type: ignore[list-item]
-                else:
-                    g.ext_waiters.append(waiter)  # type: ignore[arg-type]
-                registered = True
-            else:
-                registered = False
-        if not registered:
+        if not g.add_waiter(waiter.release):
             await trio.lowlevel.checkpoint()
-            return g._outcome()
+            return g.outcome()
 
         def abort(raise_cancel: Callable[[], Any]) -> trio.lowlevel.Abort:
             # trio wants us cancelled: cancel the G, then wait for it to unwind.

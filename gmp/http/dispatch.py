@@ -6,7 +6,7 @@ and finishes with a :class:`Response`. Trio must learn that without blocking its
 the problem ``trio.to_thread`` solves in the other direction. The pieces:
 
 - :class:`Exchange` is one request in flight. It is registered in the G's
-  ``ext_waiters``, so the runtime calls :meth:`Exchange.release` when the G finishes (or
+  ``add_waiter``, so the runtime calls :meth:`Exchange.release` when the G finishes (or
   when the runtime closes with the G unfinished), under the scheduler lock, from any
   thread. For a streaming body the G also pushes chunks into the exchange, with
   credit-based flow control: past ``window`` unsent bytes the G parks (a coroutine G, via
@@ -42,7 +42,6 @@ from typing import TYPE_CHECKING, Any
 import outcome
 import trio
 
-from gmp._core.g import DEAD as _G_DEAD
 from gmp.cancel import CancelScope
 from gmp.http.request import Request
 from gmp.http.response import Response, as_response
@@ -166,14 +165,8 @@ class Exchange:
         req.exchange = self
         g = rt.spawn(runner, (handler, req, self), None, None, [self.scope])
         self.g = g
-        with rt.lock:
-            if g.status is not _G_DEAD:
-                ext = g.ext_waiters
-                if ext is None:
-                    g.ext_waiters = [self]  # type: ignore[list-item]
-                else:
-                    ext.append(self)  # type: ignore[arg-type]
-                return
+        if g.add_waiter(self.release):
+            return
         # Finished before we could register (another M ran it already).
         self.released = True
         self.on_notice()

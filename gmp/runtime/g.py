@@ -109,7 +109,9 @@ class G(gcore.G):
         self.value: Any = None
         self.exc: BaseException | None = None
         self.waiters: list[G] | None = None
-        self.ext_waiters: list[threading.Lock] | None = None
+        # Callables run once when the G finishes, after the scheduler lock is dropped
+        # (add_waiter): threads in result(), trio tasks, the HTTP exchange.
+        self.ext_waiters: list[Callable[[], object]] | None = None
         self.report: _FailureReport | None = None
 
     def __repr__(self) -> str:
@@ -121,6 +123,43 @@ class G(gcore.G):
     def done(self) -> bool:
         """True once the G has returned or raised."""
         return self.status is _DEAD
+
+    def add_waiter(self, wake: Callable[[], object]) -> bool:
+        """Call ``wake()`` once when this G finishes; False (and no call) if it already has.
+
+        The completion hook for code outside the runtime (a thread, a trio task, an event
+        loop), like ``concurrent.futures.Future.add_done_callback`` split in two: the
+        caller learns at once whether to wait. ``wake`` runs on the thread that finished
+        the G, after the scheduler lock is released; it must not block (hand off to your
+        own loop, release a lock, set an event). Read the result with :meth:`outcome`.
+        """
+        with self.rt.lock:
+            if self.status is _DEAD:
+                return False
+            if self.ext_waiters is None:
+                self.ext_waiters = [wake]
+            else:
+                self.ext_waiters.append(wake)
+            return True
+
+    def remove_waiter(self, wake: Callable[[], object]) -> bool:
+        """Take back a ``wake`` added by :meth:`add_waiter`; False if it ran or was never
+        added (the G finished first: ``wake`` has been or is being called)."""
+        with self.rt.lock:
+            ws = self.ext_waiters
+            if ws is not None and wake in ws:
+                ws.remove(wake)
+                return True
+            return False
+
+    def outcome(self) -> Any:
+        """The finished G's result, or raise its exception (the G must be done).
+
+        Retrieving a failure here counts as handling it: it is not logged as unjoined."""
+        with self.rt.lock:
+            if self.status is not _DEAD:
+                raise RuntimeError(f"{self!r} has not finished; wait with add_waiter() first")
+        return self._outcome()
 
     def _outcome(self) -> Any:
         exc = self.exc
@@ -162,21 +201,29 @@ class G(gcore.G):
             waiter = threading.Lock()
             waiter.acquire()
             if self.ext_waiters is None:
-                self.ext_waiters = [waiter]
+                self.ext_waiters = [waiter.release]
             else:
-                self.ext_waiters.append(waiter)
+                self.ext_waiters.append(waiter.release)
         if waiter.acquire(timeout=-1 if timeout is None else max(timeout, 0.0)):
             return self._outcome()
+        self.remove_waiter(waiter.release)
         with rt.lock:
             if self.status is _DEAD:
                 return self._outcome()
-            if self.ext_waiters is not None and waiter in self.ext_waiters:
-                self.ext_waiters.remove(waiter)
             if rt.closed:
                 raise RuntimeClosedError(
                     f"{self!r} never finished: its runtime was closed before it completed"
                 )
         raise TimeoutError(f"{self!r} did not finish within {timeout} s")
+
+
+def call_wakes(wakes: list[Callable[[], object]]) -> None:
+    """Run completion waiters (scheduler lock not held); one failing spares the rest."""
+    for wake in wakes:
+        try:
+            wake()
+        except Exception:
+            _log.exception("a G's completion waiter failed", waiter=repr(wake))
 
 
 def cancel_exc(g: G) -> BaseException | None:

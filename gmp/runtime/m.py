@@ -29,7 +29,7 @@ from gmp._core.sched import (
 )
 from gmp.errors import Cancelled
 from gmp.observe.log import get_logger
-from gmp.runtime.g import cancel_exc
+from gmp.runtime.g import call_wakes, cancel_exc
 from gmp.runtime.traps import (
     GOSCHED_TRAP,
     Gosched,
@@ -124,8 +124,11 @@ class M:
             if p is not None and p.m is self:
                 self.p = None
                 rt.handoff_or_idle(p)
+            wakes = rt.ext_ready
+            rt.ext_ready = []
             rt.lock.release()
             tls.m = None
+            call_wakes(wakes)
         if crash is not None:
             _log.error(
                 "M died from an internal error; its P and Gs were recovered",
@@ -203,6 +206,8 @@ class M:
                 coro = g.coro
                 if coro is None:
                     g = self._run_callable(g, p)
+                    if rt.ext_ready:
+                        rt.flush_wakes()
                     continue
                 ctx = g.ctx
                 assert ctx is not None
@@ -221,12 +226,16 @@ class M:
                     self.curg = None
                     rt.finish(g, stop.value, None)
                     g = None
+                    if rt.ext_ready:
+                        rt.flush_wakes()
                     continue
                 except BaseException as err:
                     lock.acquire()
                     self.curg = None
                     rt.finish(g, None, err)
                     g = None
+                    if rt.ext_ready:
+                        rt.flush_wakes()
                     continue
                 lock.acquire()
                 self.curg = None
@@ -267,9 +276,6 @@ class M:
         rt = self.rt
         core = rt.core
         kind = type(trap)
-        if kind is tuple and trap and isinstance(trap[0], type) and issubclass(trap[0], Trap):
-            trap = trap[0](*trap[1:])  # the older tuple spelling of a trap
-            kind = type(trap)
         if kind is Park:
             g.status = _WAITING
             g.abort = trap.abort

@@ -8,6 +8,7 @@ the time; correctness does not depend on the GIL, only on that lock.
 from __future__ import annotations
 
 import inspect
+import math
 import os
 import random
 import threading
@@ -33,7 +34,7 @@ from gmp.errors import (
 )
 from gmp.observe.log import get_logger
 from gmp.observe.schedtrace import parse_gmp_debug
-from gmp.runtime.g import G, cancel_exc
+from gmp.runtime.g import G, call_wakes, cancel_exc
 from gmp.runtime.m import M
 from gmp.runtime.stats import PStats, RuntimeStats
 from gmp.runtime.sysmon import Sysmon
@@ -140,6 +141,8 @@ class Runtime:
         self.timer_waiter: M | None = None
         self.timer_waiter_deadline = 0.0
         self.gs: set[G] = set()
+        # Outside waiters of Gs that finished, run once the lock is released.
+        self.ext_ready: list[Callable[[], object]] = []
         self.gs_alive = 0
         self.gs_created = 0
         self.handoffs = 0
@@ -436,13 +439,16 @@ class Runtime:
             mm.thread.join(max(deadline - time.monotonic(), 0.0))
             if mm.thread.is_alive():
                 left.append(mm.id)
+        wakes: list[Callable[[], object]] = []
         with self.lock:
             self.closed = True
             pending = [g for g in self.gs if g.status is not _DEAD]
             for g in pending:
-                for w in g.ext_waiters or ():
-                    w.release()
+                wakes.extend(g.ext_waiters or ())
                 g.ext_waiters = None
+            wakes.extend(self.ext_ready)
+            self.ext_ready = []
+        call_wakes(wakes)
         if stuck or left:
             _log.warning(
                 "runtime closed with Gs that did not finish",
@@ -667,9 +673,10 @@ class Runtime:
             if wake_joiners(self.core, m.p if m is not None and m.rt is self else None, waiters):
                 self.wakep()
         if ext is not None:
+            # Woken after the scheduler lock is dropped (flush_wakes): an outside waiter
+            # may take its own locks or call into its event loop.
             g.ext_waiters = None
-            for lk in ext:
-                lk.release()
+            self.ext_ready.extend(ext)
         if (
             exc is not None
             and waiters is None
@@ -684,6 +691,86 @@ class Runtime:
         self.gs.discard(g)
         if self.gs_alive == 0 and self._drain_waiters:
             self._all_done.notify_all()
+
+    def flush_wakes(self) -> None:
+        """Run the outside waiters of finished Gs (lock held on entry and exit; released
+        while they run, so none of them is ever called under the scheduler lock)."""
+        wakes = self.ext_ready
+        if not wakes:
+            return
+        self.ext_ready = []
+        self.lock.release()
+        try:
+            call_wakes(wakes)
+        finally:
+            self.lock.acquire()
+
+    def at_func(self, when: float, fn: Callable[[], object]) -> TimerHandle:
+        """Call ``fn()`` once at ``when`` (``time.monotonic()``'s clock), on whichever M
+        fires the timer, without the scheduler lock. Armed on the calling G's P, or on
+        P0 from outside the runtime. Go's ``time.AfterFunc`` with a deadline."""
+        if not callable(fn):
+            raise TypeError(f"at_func() needs a callable, got {type(fn).__name__}")
+        with self.lock:
+            if self.stopping:
+                raise RuntimeClosedError("this runtime is closed; it fires no more timers")
+            t = self.add_timer_locked(float(when), fn)
+            if needs_wakep(self.core):
+                # Go's wakeNetPoller: the parked Ms sleep until the timers they knew
+                # of; one of them must look again and sleep until this one instead.
+                self.wakep()
+        return TimerHandle(self, t)
+
+    # -- cancel scopes (gmp.cancel): the scheduler reads g.scopes at every trap --------
+
+    def scope_enter(
+        self, g: G, scope: Any, deadline: float, on_deadline: Callable[[], object]
+    ) -> Timer | None:
+        """``g`` enters ``scope`` (innermost); arm its deadline unless it is infinite or
+        the scope is already cancelled. Returns the deadline's timer."""
+        with self.lock:
+            if g.scopes is None:
+                g.scopes = [scope]
+            else:
+                g.scopes.append(scope)
+            scope.gs.add(g)
+            if deadline != math.inf and not scope.cancel_called:
+                return self.add_timer_locked(deadline, on_deadline)
+            return None
+
+    def scope_exit(self, g: G, scope: Any, timer: Timer | None) -> None:
+        """``g`` leaves ``scope``, which must be its innermost; its deadline is disarmed."""
+        with self.lock:
+            scopes = g.scopes
+            if not scopes or scopes[-1] is not scope:
+                raise RuntimeError(
+                    "cancel scopes exited out of order (an inner scope is still open)"
+                )
+            scopes.pop()
+            if not scopes:
+                g.scopes = None
+            scope.gs.discard(g)
+            if timer is not None:
+                timer.cancel()
+
+    def scope_cancel(self, scope: Any, timer: Timer | None) -> bool:
+        """Mark ``scope`` cancelled and wake every parked G inside it (trio's
+        CancelScope.cancel). False if it was cancelled already."""
+        with self.lock:
+            if scope.cancel_called:
+                return False
+            scope.cancel_called = True
+            if timer is not None:
+                timer.cancel()
+            for g in list(scope.gs):
+                self.interrupt(g)
+            return True
+
+    def after_func(self, delay: float, fn: Callable[[], object]) -> TimerHandle:
+        """Call ``fn()`` once, ``delay`` seconds from now (Go's ``time.AfterFunc``);
+        ``handle.stop()`` cancels it if it has not fired."""
+        delay = _check_seconds("delay", delay, allow_zero=True)
+        return self.at_func(time.monotonic() + delay, fn)
 
     def run_fired(self) -> None:
         """Run timer payloads that are not Gs (cancel-scope deadlines), lock released."""
@@ -720,6 +807,30 @@ class Runtime:
         if sm.sleeping:
             sm.sleeping = False
             sm.wake_event.set()
+
+
+class TimerHandle:
+    """A timer armed by :meth:`Runtime.after_func` (Go's ``*time.Timer``)."""
+
+    __slots__ = ("_rt", "_timer")
+
+    def __init__(self, rt: Runtime, timer: Timer) -> None:
+        self._rt = rt
+        self._timer = timer
+
+    def stop(self) -> bool:
+        """Cancel the timer; True if this stopped it before it fired (Go's Timer.Stop)."""
+        with self._rt.lock:
+            return self._timer.cancel()
+
+    @property
+    def when(self) -> float:
+        """When it fires (or fired), on ``time.monotonic()``'s clock."""
+        return self._timer.when
+
+    def __repr__(self) -> str:
+        state = "pending" if self._timer.pending else "done"
+        return f"<gmp.TimerHandle {state} when={self._timer.when:.6f}>"
 
 
 def current_runtime() -> Runtime:

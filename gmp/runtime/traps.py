@@ -97,11 +97,6 @@ GOSCHED_TRAP = Gosched()
 YIELD_TRAP = Yield()
 PREEMPT_TRAP = Preempt()
 
-# Older spellings: a tuple ``(SLEEP, when)`` or ``(SYSCALL, fn, args)`` is still accepted
-# by the M and turned into the typed trap.
-SLEEP = Sleep
-SYSCALL = Syscall
-
 
 class _TLS(threading.local):
     """Per-thread state: the M running on this thread, if any."""

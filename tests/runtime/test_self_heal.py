@@ -17,7 +17,7 @@ from structlog.testing import capture_logs
 import gmp
 import gmp.runtime.m as mmod
 from gmp.runtime.m import M
-from gmp.runtime.traps import SLEEP
+from gmp.runtime.traps import Sleep
 
 pytestmark = pytest.mark.threaded
 
@@ -38,8 +38,7 @@ def crash_on_sleep_of(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any
         if (
             state["victim"] is not None
             and g is state["victim"]
-            and type(trap) is tuple
-            and trap[0] == SLEEP
+            and (type(trap) is Sleep or (type(trap) is tuple and trap[0] is Sleep))
             and not state["fired"]
         ):
             state["fired"] += 1
@@ -133,7 +132,7 @@ def test_crashes_on_every_p_still_leave_a_working_runtime(
     lock = threading.Lock()
 
     def _trap(self: M, g: Any, oldp: Any, trap: Any) -> Any:
-        if type(trap) is tuple and trap[0] == SLEEP:
+        if type(trap) is Sleep:
             with lock:
                 if budget[0] > 0:
                     budget[0] -= 1

@@ -44,11 +44,10 @@ import time
 from typing import Any
 
 import gmp
-from gmp._core.timers import Timer
 from gmp.http.context import Context, Middleware
 from gmp.http.response import Response
 from gmp.observe.log import get_logger
-from gmp.runtime.traps import tls
+from gmp.runtime.runtime import TimerHandle
 
 __all__ = ["Timeout"]
 
@@ -127,14 +126,14 @@ class _Deadline:
         return not late
 
 
-def _arm(when: float, callback: Any) -> Timer | None:
-    """A runtime timer on the calling M's P (as a cancel scope's deadline is)."""
-    m = tls.m
-    if m is None or m.curg is None:
+def _arm(when: float, callback: Any) -> TimerHandle | None:
+    """A runtime timer on the calling G's P (as a cancel scope's deadline is); None
+    outside a G."""
+    try:
+        rt = gmp.current_runtime()
+    except gmp.NotInGError:
         return None
-    rt = m.rt
-    with rt.lock:
-        return rt.add_timer_locked(when, callback)
+    return rt.at_func(when, callback)
 
 
 class Timeout(Middleware):
@@ -194,7 +193,7 @@ class Timeout(Middleware):
             raise
         finally:
             if timer is not None:
-                timer.cancel()  # a race with firing is settled by d's lock
+                timer.stop()  # a race with firing is settled by d's lock
         if not d.finish(None):
             self._late(c)
 
@@ -218,7 +217,7 @@ class Timeout(Middleware):
             raise
         finally:
             if timer is not None:
-                timer.cancel()
+                timer.stop()
         if not d.finish(None):
             self._late(c)
 
