@@ -83,16 +83,18 @@ class Logger(Middleware):
         if self.skip_paths and req.path in self.skip_paths:
             return
         ms = round((time.perf_counter() - start) * 1000, 3)
-        status = 500 if exc is not None and not isinstance(exc, Cancelled) else c.status_code
-        result = c._result
-        body = c._body if result is None else getattr(result, "body", None)
+        writer = c.writer
+        status = 500 if exc is not None and not isinstance(exc, Cancelled) else writer.status
+        # The body's size: a returned dict is encoded now (once; the response reuses
+        # it); a stream's size is known only once sent, and an error's by Recovery.
+        size = None if exc is not None or writer.streaming else max(writer.size, 0)
         fields: dict[str, Any] = {
             "method": req.method,
             "path": req.path,
             "route": c.full_path,
             "status": status,
             "ms": ms,
-            "bytes": len(body) if type(body) is bytes else None,
+            "bytes": size,
             "client": c.client_ip,
             "request_id": None,
             "trace_id": None,
