@@ -19,8 +19,8 @@ from gmp.http import ClientDisconnected, Context, Engine, NotFound, Server
 from gmp.http.health import mount_health
 from gmp.http.middleware.breaker import Breaker
 from gmp.http.middleware.metrics import mount_metrics
-from gmp.resilience.collectors import BreakerCollector
 from gmp.resilience import CircuitBreaker, State
+from gmp.resilience.collectors import BreakerCollector
 
 pytestmark = pytest.mark.timeout(60)
 
