@@ -277,7 +277,7 @@ class TaskGroup:
             self._lock.release()
         else:
             self._waiter = current()
-            await park(self._commit_wait, self._abort_wait)
+            await park(self._commit_wait, self._abort_wait, "TaskGroup: waiting for its children")
         self._closed = True
         swallowed = self._scope.__exit__(exc_type, exc, tb)
         if self._errors:

@@ -93,7 +93,7 @@ class WaitGroup:
             return
         w = _Waiter(g, self._lock, self._waiters)
         self._waiters.append(w)
-        await park(w.commit, w.abort)
+        await park(w.commit, w.abort, "sync.WaitGroup.Wait")
 
 
 class Mutex:
@@ -142,7 +142,7 @@ class Mutex:
         w = _Waiter(g, lk, self._waiters)
         self._waiters.append(w)
         while True:
-            await park(w.commit, w.abort)
+            await park(w.commit, w.abort, "sync.Mutex.Lock")
             if w.granted:
                 return  # starvation mode handed us the lock
             lk.acquire()
@@ -211,7 +211,7 @@ class RWMutex:
             return
         w = _Waiter(g, self._lock, self._rq)
         self._rq.append(w)
-        await park(w.commit, self._aborter(w))
+        await park(w.commit, self._aborter(w), "sync.RWMutex.RLock")
 
     def runlock(self) -> None:
         with self._lock:
@@ -233,7 +233,7 @@ class RWMutex:
             return
         w = _Waiter(g, self._lock, self._wq)
         self._wq.append(w)
-        await park(w.commit, self._aborter(w))
+        await park(w.commit, self._aborter(w), "sync.RWMutex.Lock")
 
     def unlock(self) -> None:
         with self._lock:
@@ -338,7 +338,7 @@ class Semaphore:
             return
         w = _Waiter(g, self._lock, self._waiters)
         self._waiters.append(w)
-        await park(w.commit, w.abort)
+        await park(w.commit, w.abort, "semaphore acquire")
 
     def try_acquire(self) -> bool:
         with self._lock:
@@ -394,7 +394,7 @@ class Cond:
             self._lock.release()
             raise
         try:
-            await park(w.commit, w.abort)
+            await park(w.commit, w.abort, "sync.Cond.Wait")
         finally:
             await _lock_shielded(self.mutex)
 

@@ -19,8 +19,8 @@ default, a join of a finished G, the return from a blocking call). The rules:
   takes runnext's privilege away (it joins the local tail and no slice is inherited).
 - :func:`stuck` says when an M has held its P for too long in one step. For a blocking
   call that is ``syscall_after`` (Go: one sysmon tick, 20 us to 10 ms). For a coroutine
-  that computes it is :func:`hog_after`: a whole slice, then a preemption request, then as
-  long again to reach a trap. Under the GIL a second M beside a computing G mostly
+  that computes it is :func:`hog_after`: a whole slice, then a preemption request, then two
+  more slices to reach a trap. Under the GIL a second M beside a computing G mostly
   contends for the interpreter, so gmp prefers preemption at the next trap and hands the
   P off only to a G that never reaches one (Go preempts such a G with a signal instead).
 
@@ -38,8 +38,13 @@ _SYSCALL = PStatus.SYSCALL
 
 def hog_after(syscall_after: float, timeslice: float) -> float:
     """How long a coroutine G may compute without reaching a trap before its P is handed
-    off: its slice plus a grace as long as the slice (at least ``syscall_after``)."""
-    return timeslice + max(syscall_after, timeslice)
+    off: its slice, then a grace of two slices (at least ``syscall_after``) to reach a
+    trap once preemption is requested. 30 ms by default: a spinning coroutine still
+    costs the P's other Gs well under the 60 ms bar, and a G that does reach traps is
+    not handed off when the OS deschedules its thread for a while on a loaded machine
+    (sysmon cannot tell that from computing; with one slice of grace, 1 run in 3 saw a
+    spurious handoff at a load average of 4 on 2 cores)."""
+    return timeslice + max(syscall_after, 2 * timeslice)
 
 
 def slice_observe(p: P, now: float) -> None:

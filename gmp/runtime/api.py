@@ -193,6 +193,7 @@ def run(
     main: Callable[..., Any] | Coroutine[Any, Any, Any],
     *args: Any,
     procs: int | None = None,
+    unjoined_errors: str = "log",
     **options: Any,
 ) -> Any:
     """Start a runtime, run ``main(*args)`` as its first G, return its result, shut down.
@@ -200,6 +201,13 @@ def run(
     As in Go, when main returns the program is over: Gs still running are cancelled
     (they see gmp.Cancelled at their next checkpoint) before the runtime closes.
     ``options`` go to :class:`Runtime` (``handoff_after``, ``seed``, ...).
+
+    When every G is parked and nothing can wake one (no timer, no blocking call, no
+    outside waiter), the run raises :class:`gmp.DeadlockError` naming each parked G and
+    what it waits on (Go's "all goroutines are asleep"). ``unjoined_errors="raise"``
+    gives Go's crash semantics: an exception escaping a G that nobody joins ends the run
+    and is raised here; the default ``"log"`` logs it and goes on
+    (:meth:`Runtime.run_main`).
 
     Ctrl-C (KeyboardInterrupt in the waiting thread) cancels every G, gives them
     ``_INTERRUPT_GRACE`` to unwind instead of the full ``cancel_grace`` (a G stuck in a
@@ -212,7 +220,7 @@ def run(
     rt = Runtime(procs, **options)
     interrupted = False
     try:
-        return rt.go(main, *args).result()
+        return rt.run_main(main, *args, unjoined_errors=unjoined_errors)
     except KeyboardInterrupt:
         interrupted = True
         raise

@@ -35,18 +35,30 @@ class _FailureReport:
     garbage: nobody joined it and nobody can any more.
     """
 
-    __slots__ = ("armed", "exc", "gid", "name")
+    __slots__ = ("armed", "exc", "gid", "name", "on_lost")
 
-    def __init__(self, gid: int, name: str | None, exc: BaseException) -> None:
+    def __init__(
+        self,
+        gid: int,
+        name: str | None,
+        exc: BaseException,
+        on_lost: Callable[[BaseException], None] | None = None,
+    ) -> None:
         self.gid = gid
         self.name = name
         self.exc = exc
         self.armed = True
+        # gmp.run(unjoined_errors="raise"): the program ends with the error instead.
+        self.on_lost = on_lost
 
     def __del__(self) -> None:
         if not self.armed:
             return
         self.armed = False
+        if self.on_lost is not None:
+            with contextlib.suppress(Exception):
+                self.on_lost(self.exc)
+            return
         # At interpreter shutdown the logging machinery may already be gone.
         with contextlib.suppress(Exception):
             _log.error(
@@ -76,6 +88,7 @@ class G(gcore.G):
         "send",
         "throw",
         "value",
+        "wait_reason",
         "waiters",
     )
 
@@ -106,6 +119,8 @@ class G(gcore.G):
         # What the G is parked on, so cancellation can take it back (trio's abort_fn):
         # a Timer (sleep), a G (join) or a callable returning True if it got the G back.
         self.abort: Any = None
+        # What a parked G waits for (Go's waitReason), for deadlock reports.
+        self.wait_reason = ""
         self.value: Any = None
         self.exc: BaseException | None = None
         self.waiters: list[G] | None = None

@@ -251,6 +251,7 @@ class M:
                     # _trap's Park case, inlined for the uncancelled G (channel, lock waits).
                     g.status = _WAITING
                     g.abort = trap.abort
+                    g.wait_reason = trap.reason
                     if trap.commit(g):
                         if not g.scopes:
                             g = None
@@ -279,6 +280,7 @@ class M:
         if kind is Park:
             g.status = _WAITING
             g.abort = trap.abort
+            g.wait_reason = trap.reason
             if not trap.commit(g):
                 # commit said the wait is already over: resume at once (Go's gopark when
                 # unlockf returns false). Primitives check cancellation on entry.
@@ -326,12 +328,14 @@ class M:
                 ws.append(g)
             g.status = _WAITING
             g.abort = target
+            g.wait_reason = "join"
             return None
         if type(trap) is Sleep:
             g.status = _WAITING
             # Without a P (handed off or retired meanwhile) the timer goes on the P the G
             # ran on, or the survivor that inherited that P's timers if it was retired.
             g.abort = (p or live_p(core, oldp)).timers.add(trap.when, g)
+            g.wait_reason = "sleep"
             return None
         if type(trap) is Syscall:
             return self._syscall(g, oldp, trap.fn, trap.args)
@@ -500,6 +504,10 @@ class M:
         # Everything above happened in the same critical section as find_runnable, so a
         # producer either saw our P busy (and its G was found) or sees it idle now and
         # wakes an M: no lost wake-up.
+        if rt.program is not None and len(rt.core.idle) == rt.core.procs:
+            rt.checkdead()  # the last P went idle (Go's checkdead in mput)
+            if rt.ext_ready:
+                rt.flush_wakes()
         self._park()
 
     def _park(self) -> None:

@@ -26,10 +26,13 @@ from gmp.runtime.traps import PREEMPT_TRAP, Park, tls
 
 
 @types.coroutine
-def park(commit: Callable[[G], bool], abort: Callable[[], bool] | None) -> Generator[Any, Any, Any]:
+def park(
+    commit: Callable[[G], bool], abort: Callable[[], bool] | None, reason: str = "park"
+) -> Generator[Any, Any, Any]:
     """Suspend the current G until :func:`ready` (Go's gopark). Returns what the waker
-    sent (``g.send``), or raises what it threw (``g.throw``, e.g. Cancelled)."""
-    value = yield Park(commit, abort)
+    sent (``g.send``), or raises what it threw (``g.throw``, e.g. Cancelled). ``reason``
+    names the wait in deadlock reports (Go's waitReason)."""
+    value = yield Park(commit, abort, reason)
     return value
 
 

@@ -27,6 +27,7 @@ from gmp._core.sched import Sched, globrunqput, has_work, pidleget, pidleput
 from gmp._core.timers import Timer
 from gmp.errors import (
     Cancelled,
+    DeadlockError,
     NotInGError,
     RuntimeClosedError,
     ThreadLimitError,
@@ -160,6 +161,9 @@ class Runtime:
                     f"[{autoscale.min_procs}, {autoscale.max_procs}]"
                 )
             self.autoscaler = Autoscaler(autoscale)
+        # Set by run_main: the program's main G, with deadlock detection and the policy for
+        # errors nobody joins. None for a Runtime used directly (the owner is a way in).
+        self.program: Program | None = None
         self.stopping = False
         self.closing = False
         self.closed = False
@@ -686,11 +690,93 @@ class Runtime:
         ):
             from gmp.runtime.g import _FailureReport
 
-            g.report = _FailureReport(g.id, g.name, exc)
+            prog = self.program
+            # With unjoined_errors="raise", the error ends the program once nobody can
+            # join the G any more (its handle is collected), Go's crash on a panic.
+            on_lost = prog.lost if prog is not None and prog.raise_unjoined else None
+            g.report = _FailureReport(g.id, g.name, exc, on_lost)
         self.gs_alive -= 1
         self.gs.discard(g)
         if self.gs_alive == 0 and self._drain_waiters:
             self._all_done.notify_all()
+
+    def run_main(
+        self,
+        main: Callable[..., Any] | Coroutine[Any, Any, Any],
+        *args: Any,
+        unjoined_errors: str = "log",
+    ) -> Any:
+        """Run ``main(*args)`` as this runtime's program and return its result (the body
+        of ``gmp.run``). The calling thread waits; nothing else holds the runtime, so:
+
+        - when every G is parked with no timer, blocking call or outside waiter that
+          could wake one, the run is over: :class:`~gmp.DeadlockError` names each parked
+          G and what it waits on (Go's "all goroutines are asleep - deadlock!");
+        - with ``unjoined_errors="raise"``, an exception escaping a G that nobody joins
+          ends the run and is raised here (Go's crash on an unrecovered panic); the
+          default, ``"log"``, logs it when the G is collected and goes on.
+
+        A G that calls :func:`gmp.current_runtime` opens the runtime to the outside (a
+        thread may call ``rt.go`` with it later), which turns deadlock detection off.
+        """
+        if unjoined_errors not in ("log", "raise"):
+            raise ValueError(f"unjoined_errors must be 'log' or 'raise', got {unjoined_errors!r}")
+        prog = Program(unjoined_errors == "raise")
+        with self.lock:
+            if self.program is not None:
+                raise RuntimeError("this runtime already runs a program")
+            self.program = prog
+        g = self.spawn(main, args, "main", tls.m)
+        with self.lock:
+            prog.main = g
+            if len(self.core.idle) == self.core.procs:
+                self.checkdead()  # every M went idle before main was known
+                wakes = self.ext_ready
+                self.ext_ready = []
+            else:
+                wakes = []
+        call_wakes(wakes)
+        if not g.add_waiter(prog.done.set):
+            prog.done.set()
+        prog.done.wait()
+        if prog.error is not None:
+            raise prog.error
+        return g.outcome()
+
+    def checkdead(self) -> None:
+        """Go's checkdead (lock held; every P is idle): if no G can ever run again, end
+        the program with a DeadlockError naming the parked Gs."""
+        prog = self.program
+        if prog is None or prog.open or prog.error is not None or self.stopping:
+            return
+        main = prog.main
+        if main is None or main.status is _DEAD:
+            return  # not started yet, or the program is over (main returned)
+        core = self.core
+        if core.runq or core.fired or self.ext_ready or self.gs_alive == 0:
+            return
+        for p in core.allp:
+            if p.timers.live():
+                return  # a sleep or a deadline will wake someone
+        parked = []
+        for g in self.gs:
+            if g.status is not _WAITING or g.ext_waiters:
+                # Running, queued or in a blocking call; or awaited from outside (a
+                # thread in result(), a trio task) other than the program's own wait.
+                if not (g is prog.main and g.ext_waiters == [prog.done.set]):
+                    return
+                if g.status is not _WAITING:
+                    return
+            parked.append(g)
+        parked.sort(key=lambda g: g.id)
+        lines = [f"  {g!r}: {g.wait_reason or 'park'}" for g in parked[:20]]
+        if len(parked) > 20:
+            lines.append(f"  ... and {len(parked) - 20} more")
+        prog.error = DeadlockError(
+            f"all Gs are asleep - deadlock! {len(parked)} parked G(s), nothing left to "
+            "wake them (no runnable G, timer or blocking call):\n" + "\n".join(lines)
+        )
+        self.ext_ready.append(prog.done.set)
 
     def flush_wakes(self) -> None:
         """Run the outside waiters of finished Gs (lock held on entry and exit; released
@@ -809,6 +895,31 @@ class Runtime:
             sm.wake_event.set()
 
 
+class Program:
+    """The state of a ``gmp.run`` program: its main G and how the run ends."""
+
+    __slots__ = ("_lock", "done", "error", "main", "open", "raise_unjoined")
+
+    def __init__(self, raise_unjoined: bool) -> None:
+        self.raise_unjoined = raise_unjoined
+        self._lock = threading.Lock()
+        self.done = threading.Event()
+        self.error: BaseException | None = None
+        self.main: G | None = None
+        # A handle to the runtime left the program (current_runtime): outside code may
+        # start or wake Gs at any time, so "every G is parked" is no longer a deadlock.
+        self.open = False
+
+    def lost(self, exc: BaseException) -> None:
+        """A failed G nobody joined was collected: the program ends with its error.
+        Runs from a finalizer on any thread, perhaps under the scheduler lock: it takes
+        only its own lock and sets an event."""
+        with self._lock:
+            if self.error is None:
+                self.error = exc
+        self.done.set()
+
+
 class TimerHandle:
     """A timer armed by :meth:`Runtime.after_func` (Go's ``*time.Timer``)."""
 
@@ -838,4 +949,8 @@ def current_runtime() -> Runtime:
     m = tls.m
     if m is None or m.curg is None:
         raise NotInGError("gmp.current_runtime() works only inside a G")
-    return m.rt
+    rt = m.rt
+    prog = rt.program
+    if prog is not None and not prog.open:
+        prog.open = True  # a single store, only ever False -> True: no lock needed
+    return rt

@@ -64,13 +64,16 @@ class Sleep(Trap):
 class Park(Trap):
     """Park if ``commit(g)`` (run by the M under the scheduler lock, after the G is off its
     stack) returns True; resume at once if it returns False (Go's gopark with its unlockf).
-    ``abort()`` is how cancellation gets the G back (trio's abort_fn)."""
+    ``abort()`` is how cancellation gets the G back (trio's abort_fn); ``reason`` says what
+    the G waits for (Go's waitReason: "chan receive", "sync.Mutex.Lock"), for deadlock
+    reports and tracebacks."""
 
-    __slots__ = ("abort", "commit")
+    __slots__ = ("abort", "commit", "reason")
 
-    def __init__(self, commit: Commit, abort: Abort | None) -> None:
+    def __init__(self, commit: Commit, abort: Abort | None, reason: str = "park") -> None:
         self.commit = commit
         self.abort = abort
+        self.reason = reason
 
 
 class Syscall(Trap):
