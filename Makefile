@@ -34,6 +34,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check gmp sims tests bench notebooks examples
 	$(VENV)/bin/mypy
 	$(VENV)/bin/mypy examples
+	$(VENV)/bin/mypy --strict tests/typing
 	rm -rf $(VENV)/doc_snippets && $(PY) tests/http/doc_snippets.py $(VENV)/doc_snippets
 	$(VENV)/bin/mypy --config-file= --python-version 3.11 --ignore-missing-imports \
 	  --check-untyped-defs --disable-error-code no-redef $(VENV)/doc_snippets

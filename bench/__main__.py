@@ -44,7 +44,7 @@ def _gmp_status() -> str:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    names = [f.name for f in FAMILIES]
+    names = [f.name for f in FAMILIES] + ["fairness"]
     parser = argparse.ArgumentParser(
         prog="python -m bench",
         description="Benchmark gmp beside asyncio, uvloop, trio and a ThreadPoolExecutor.",
@@ -111,6 +111,11 @@ def main(argv: list[str] | None = None) -> None:
         family.report(sizes, results)
         print(f"  (during this family, {machine.describe(family_start, family_end)})")
         sys.stdout.flush()
+    if not args.only or "fairness" in args.only:
+        from bench import fairness
+
+        print("[fairness] PingPongHog and the wait behind a token pair", file=sys.stderr)
+        fairness.report(5 if args.quick else 20)
     print()
     print(f"total {time.perf_counter() - started:.0f} s")
 

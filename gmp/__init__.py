@@ -6,6 +6,7 @@ a P away from a thread stuck in a blocking call.
 """
 
 from gmp._core.autoscale import Autoscale
+from gmp._version import __version__
 from gmp.cancel import (
     CancelScope,
     TaskGroup,
@@ -29,7 +30,7 @@ from gmp.errors import (
 )
 from gmp.runtime.api import current_g, go, gosched, run, sleep, syscall
 from gmp.runtime.g import G
-from gmp.runtime.runtime import Runtime, current_runtime, default_procs
+from gmp.runtime.runtime import Runtime, TimerHandle, current_runtime, default_procs
 from gmp.runtime.stats import PStats, RuntimeStats
 from gmp.sync import AtomicInt, Cond, Mutex, Once, RWMutex, Semaphore, WaitGroup
 from gmp.trio_bridge import TrioRuntime, open_runtime
@@ -63,9 +64,11 @@ __all__ = [
     "TaskGroup",
     "ThreadLimitError",
     "ThreadLostError",
+    "TimerHandle",
     "TooSlowError",
     "TrioRuntime",
     "WaitGroup",
+    "__version__",
     "current_g",
     "current_runtime",
     "default_procs",

@@ -26,7 +26,7 @@ from typing import Any
 from gmp.errors import Cancelled, TooSlowError
 from gmp.runtime.g import G
 from gmp.runtime.park import current, park, raise_if_cancelled, ready
-from gmp.runtime.runtime import Runtime
+from gmp.runtime.scheduler import Scheduler
 from gmp.runtime.traps import tls
 
 
@@ -55,9 +55,9 @@ class CancelScope:
         self.cancel_called = False
         self.cancelled_caught = False
         # Gs currently inside this scope; guarded by the runtime's scheduler lock.
-        self.gs: set[G] = set()
-        self._g: G | None = None
-        self._rt: Runtime | None = None
+        self.gs: set[G[Any]] = set()
+        self._g: G[Any] | None = None
+        self._rt: Scheduler | None = None
         self._timer: Any = None
         # Orders entry against a cancel() that finds the scope not entered yet: without
         # it, cancel() could read _rt as None, the G enter and park, and only then
@@ -199,9 +199,9 @@ class TaskGroup:
         self._errors: list[BaseException] = []
         self._remaining = 0
         self._closed = False
-        self._parent: G | None = None
-        self._rt: Runtime | None = None
-        self._waiter: G | None = None
+        self._parent: G[Any] | None = None
+        self._rt: Scheduler | None = None
+        self._waiter: G[Any] | None = None
         # Guards _remaining, _errors and _waiter (a primitive's own lock: taken before
         # the scheduler's, released by the park commit, as gmp.runtime.park describes).
         self._lock = threading.Lock()
@@ -217,7 +217,7 @@ class TaskGroup:
         self._scope.__enter__()
         return self
 
-    def go(self, fn: Callable[..., Any] | Coroutine[Any, Any, Any], *args: Any) -> G:
+    def go(self, fn: Callable[..., Any] | Coroutine[Any, Any, Any], *args: Any) -> G[Any]:
         """Start a child G in this group; returns its handle."""
         rt = self._rt
         parent = self._parent
@@ -293,7 +293,7 @@ class TaskGroup:
             raise_if_cancelled(current())
         return swallowed
 
-    def _commit_wait(self, g: G) -> bool:
+    def _commit_wait(self, g: G[Any]) -> bool:
         # After the parent G is off its stack: the last child may now take _lock, find
         # the waiter and ready it.
         self._lock.release()

@@ -57,7 +57,9 @@ class _Sudog:
 
     __slots__ = ("case", "chan", "g", "ok", "sel", "value")
 
-    def __init__(self, g: G, chan: Chan[Any], value: Any, sel: _Select | None, case: int) -> None:
+    def __init__(
+        self, g: G[Any], chan: Chan[Any], value: Any, sel: _Select | None, case: int
+    ) -> None:
         self.g = g
         self.chan = chan
         self.value = value
@@ -78,7 +80,7 @@ class _Sudog:
 
     # park() hooks for a single-channel wait ---------------------------------------
 
-    def commit(self, g: G) -> bool:
+    def commit(self, g: G[Any]) -> bool:
         self.chan._lock.release()
         return True
 
@@ -202,7 +204,7 @@ class Chan(Generic[T]):
             return
         sg = _Sudog(g, self, value, None, 0)
         self._sendq.append(sg)
-        await park(sg.commit, sg.abort)
+        await park(sg.commit, sg.abort, "chan send")
         if not sg.ok:
             raise ChannelPanic("send on closed channel (closed while the sender waited)")
 
@@ -221,7 +223,7 @@ class Chan(Generic[T]):
             return value, ok
         sg = _Sudog(g, self, None, None, 0)
         self._recvq.append(sg)
-        await park(sg.commit, sg.abort)
+        await park(sg.commit, sg.abort, "chan receive")
         return sg.value, sg.ok
 
     async def recv(self) -> T:
@@ -240,7 +242,7 @@ class Chan(Generic[T]):
         else:
             sg = _Sudog(g, self, None, None, 0)
             self._recvq.append(sg)
-            await park(sg.commit, sg.abort)
+            await park(sg.commit, sg.abort, "chan receive")
             value, ok = sg.value, sg.ok
         if not ok:
             raise ChannelClosed("receive from closed channel")
@@ -309,11 +311,11 @@ class _NilChan(Chan[Any]):
 async def _block_until_cancelled(what: str) -> NoReturn:
     """Park with nobody to wake the G: only its cancellation (the abort) gets it back."""
     raise_if_cancelled(current())
-    await park(_commit_parked, _always_abort)
+    await park(_commit_parked, _always_abort, f"chan {what} (nil chan)")
     raise AssertionError(f"unreachable: a {what} on a nil channel only ends by cancellation")
 
 
-def _commit_parked(g: G) -> bool:
+def _commit_parked(g: G[Any]) -> bool:
     return True
 
 
@@ -373,7 +375,7 @@ DEFAULT = Selected(-1, None, False)
 
 
 def _commit_all(locks: Sequence[threading.Lock]) -> Any:
-    def commit(g: G) -> bool:
+    def commit(g: G[Any]) -> bool:
         for lk in reversed(locks):
             lk.release()
         return True
@@ -404,7 +406,7 @@ async def select(*cases: Recv | Send, default: bool = False) -> Selected:
     if not chans:
         if default:
             return DEFAULT
-        await park(_commit_all(()), _always_abort)  # blocks until cancelled
+        await park(_commit_all(()), _always_abort, "select (no cases)")  # until cancelled
         raise AssertionError("unreachable: an empty select only ends by cancellation")
     locks = [ch._lock for ch in chans]
     for lk in locks:
@@ -456,7 +458,7 @@ async def select(*cases: Recv | Send, default: bool = False) -> Selected:
             ch._sendq.append(sg)
         sel.sudogs.append(sg)
     try:
-        await park(_commit_all(locks), lambda: _abort_select(sel, chans))
+        await park(_commit_all(locks), lambda: _abort_select(sel, chans), "select")
     finally:
         _dequeue_losers(sel, chans)
     winner = sel.winner

@@ -31,14 +31,14 @@ class _Waiter:
 
     __slots__ = ("g", "granted", "lock", "queue", "since")
 
-    def __init__(self, g: G, lock: threading.Lock, queue: deque[_Waiter]) -> None:
+    def __init__(self, g: G[Any], lock: threading.Lock, queue: deque[_Waiter]) -> None:
         self.g = g
         self.lock = lock
         self.queue = queue
         self.granted = False
         self.since = time.monotonic()
 
-    def commit(self, g: G) -> bool:
+    def commit(self, g: G[Any]) -> bool:
         self.lock.release()
         return True
 

@@ -30,7 +30,7 @@ class _TrioWaiter:
 
     __slots__ = ("cancel_requested", "g", "raise_cancel", "task", "token")
 
-    def __init__(self, g: G, task: trio.lowlevel.Task, token: trio.lowlevel.TrioToken) -> None:
+    def __init__(self, g: G[Any], task: trio.lowlevel.Task, token: trio.lowlevel.TrioToken) -> None:
         self.g = g
         self.task = task
         self.token = token
@@ -67,9 +67,10 @@ class TrioRuntime:
     async def call(self, fn: Callable[..., Any] | Coroutine[Any, Any, Any], *args: Any) -> Any:
         """Run ``fn(*args)`` as a G and return its result (or raise its exception)."""
         rt = self.runtime
+        sched = rt._sched
         scope = CancelScope()
-        scope._rt = rt
-        g = rt.spawn(fn, args, None, None, [scope])
+        scope._rt = sched
+        g = sched.spawn(fn, args, None, None, [scope])
         task = trio.lowlevel.current_task()
         waiter = _TrioWaiter(g, task, trio.lowlevel.current_trio_token())
         if not g.add_waiter(waiter.release):
@@ -85,7 +86,7 @@ class TrioRuntime:
 
         return await trio.lowlevel.wait_task_rescheduled(abort)
 
-    def go(self, fn: Callable[..., Any] | Coroutine[Any, Any, Any], *args: Any) -> G:
+    def go(self, fn: Callable[..., Any] | Coroutine[Any, Any, Any], *args: Any) -> G[Any]:
         """Fire-and-forget: start a G and return its handle."""
         return self.runtime.go(fn, *args)
 

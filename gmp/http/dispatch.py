@@ -140,7 +140,7 @@ class Exchange:
         self.window = window
         self.finished_cb = finished_cb
         self.lock = threading.Lock()
-        self.g: G | None = None
+        self.g: G[Any] | None = None
         self.scope = CancelScope()
         # streaming state (under lock)
         self.head: Response | None = None
@@ -149,7 +149,7 @@ class Exchange:
         self.pending = 0  # bytes pushed by the G and not yet written
         self.closed = False  # the connection will write nothing more: producers stop
         self.want = False  # the connection task waits for a streaming event
-        self.parked: G | None = None  # a coroutine G waiting for credit
+        self.parked: G[Any] | None = None  # a coroutine G[Any] waiting for credit
         self.sync_waiter: threading.Lock | None = None  # a plain G waiting for credit
         # completion
         self.released = False
@@ -161,9 +161,10 @@ class Exchange:
     def start(self, rt: Runtime, handler: Handler, is_async: bool, req: Request) -> None:
         """Start the handler's G and register for its completion (trio's thread)."""
         runner = _run_async if is_async else _run_plain
-        self.scope._rt = rt
+        sched = rt._sched
+        self.scope._rt = sched
         req.exchange = self
-        g = rt.spawn(runner, (handler, req, self), None, None, [self.scope])
+        g = sched.spawn(runner, (handler, req, self), None, None, [self.scope])
         self.g = g
         if g.add_waiter(self.release):
             return
@@ -352,7 +353,7 @@ class Exchange:
         if self.closed:
             raise ClientDisconnected("the client connection is gone")
 
-    def _commit_park(self, g: G) -> bool:
+    def _commit_park(self, g: G[Any]) -> bool:
         self.lock.release()
         return True
 

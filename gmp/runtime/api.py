@@ -10,7 +10,7 @@ import time
 import types
 from collections.abc import Callable, Coroutine, Generator
 from inspect import CO_COROUTINE, CO_GENERATOR, CO_ITERABLE_COROUTINE
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar, overload
 
 from gmp.errors import NotInGError
 from gmp.runtime.g import G
@@ -26,8 +26,17 @@ def _not_in_g(what: str) -> NotInGError:
     return NotInGError(f"{what} works only inside a G; start one with gmp.run(main) or rt.go(fn)")
 
 
-def go(fn: Callable[..., Any] | Coroutine[Any, Any, Any], *args: Any) -> G:
+@overload
+def go(fn: Callable[..., Coroutine[Any, Any, T]], *args: Any) -> G[T]: ...
+@overload
+def go(fn: Coroutine[Any, Any, T]) -> G[T]: ...
+@overload
+def go(fn: Callable[..., T], *args: Any) -> G[T]: ...
+def go(fn: Callable[..., Any] | Coroutine[Any, Any, Any], *args: Any) -> G[Any]:
     """Start a G from inside a G, like Go's ``go`` statement; returns its handle.
+
+    The handle is typed by the G's result: ``gmp.go(fetch, url)`` with ``async def
+    fetch(...) -> bytes`` is a ``G[bytes]``, whose ``await h.join()`` is ``bytes``.
 
     ``fn`` may be an async function (a coroutine G), a plain callable (run as a blocking
     "syscall" G that sysmon protects by handoff) or a coroutine object. The new G gets a
@@ -39,7 +48,7 @@ def go(fn: Callable[..., Any] | Coroutine[Any, Any, Any], *args: Any) -> G:
     return m.rt.spawn(fn, args, None, m)
 
 
-def current_g() -> G:
+def current_g() -> G[Any]:
     """The G running this code (raises NotInGError outside a G)."""
     m = tls.m
     g = m.curg if m is not None else None
@@ -189,6 +198,30 @@ _INTERRUPT_GRACE = 0.1
 """Seconds cancelled Gs get to unwind after Ctrl-C (``cancel_grace`` if that is shorter)."""
 
 
+@overload
+def run(
+    main: Callable[..., Coroutine[Any, Any, T]],
+    *args: Any,
+    procs: int | None = None,
+    unjoined_errors: str = "log",
+    **options: Any,
+) -> T: ...
+@overload
+def run(
+    main: Coroutine[Any, Any, T],
+    *,
+    procs: int | None = None,
+    unjoined_errors: str = "log",
+    **options: Any,
+) -> T: ...
+@overload
+def run(
+    main: Callable[..., T],
+    *args: Any,
+    procs: int | None = None,
+    unjoined_errors: str = "log",
+    **options: Any,
+) -> T: ...
 def run(
     main: Callable[..., Any] | Coroutine[Any, Any, Any],
     *args: Any,

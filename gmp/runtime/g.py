@@ -13,7 +13,7 @@ import contextvars
 import threading
 import types
 from collections.abc import Awaitable, Callable, Coroutine, Generator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from gmp._core import g as gcore
 from gmp.errors import Cancelled, DeadlockError, NotInGError, RuntimeClosedError
@@ -22,6 +22,7 @@ from gmp.runtime.traps import PREEMPT_TRAP, Join, tls
 
 if TYPE_CHECKING:
     from gmp.runtime.runtime import Runtime
+    from gmp.runtime.scheduler import Scheduler
 
 _log = get_logger("gmp.runtime")
 _DEAD = gcore.DEAD
@@ -69,7 +70,10 @@ class _FailureReport:
             )
 
 
-class G(gcore.G):
+T = TypeVar("T")
+
+
+class G(gcore.G, Generic[T]):
     """A G of the threaded runtime, and the handle user code holds to it."""
 
     __slots__ = (
@@ -94,7 +98,7 @@ class G(gcore.G):
 
     def __init__(
         self,
-        rt: Runtime,
+        rt: Scheduler,
         coro: Coroutine[Any, Any, Any] | None,
         fn: Callable[..., Any] | None,
         args: tuple[Any, ...],
@@ -123,7 +127,7 @@ class G(gcore.G):
         self.wait_reason = ""
         self.value: Any = None
         self.exc: BaseException | None = None
-        self.waiters: list[G] | None = None
+        self.waiters: list[G[Any]] | None = None
         # Callables run once when the G finishes, after the scheduler lock is dropped
         # (add_waiter): threads in result(), trio tasks, the HTTP exchange.
         self.ext_waiters: list[Callable[[], object]] | None = None
@@ -134,6 +138,11 @@ class G(gcore.G):
         return f"<gmp.G {self.id}{label} {self.status.name}>"
 
     # -- handle API --------------------------------------------------------------
+
+    @property
+    def runtime(self) -> Runtime:
+        """The :class:`gmp.Runtime` this G belongs to."""
+        return self.rt.runtime
 
     def done(self) -> bool:
         """True once the G has returned or raised."""
@@ -167,7 +176,7 @@ class G(gcore.G):
                 return True
             return False
 
-    def outcome(self) -> Any:
+    def outcome(self) -> T:
         """The finished G's result, or raise its exception (the G must be done).
 
         Retrieving a failure here counts as handling it: it is not logged as unjoined."""
@@ -176,7 +185,7 @@ class G(gcore.G):
                 raise RuntimeError(f"{self!r} has not finished; wait with add_waiter() first")
         return self._outcome()
 
-    def _outcome(self) -> Any:
+    def _outcome(self) -> T:
         exc = self.exc
         if exc is not None:
             report = self.report
@@ -184,9 +193,9 @@ class G(gcore.G):
                 report.armed = False
                 self.report = None
             raise exc
-        return self.value
+        return self.value  # type: ignore[no-any-return]
 
-    def join(self) -> Awaitable[Any]:
+    def join(self) -> Awaitable[T]:
         """Wait for the G from inside another G; return its result or raise its exception.
 
         Mirrors waiting on a Go channel/WaitGroup for a goroutine's result: the caller
@@ -194,7 +203,7 @@ class G(gcore.G):
         """
         return _join(self)
 
-    def result(self, timeout: float | None = None) -> Any:
+    def result(self, timeout: float | None = None) -> T:
         """Block the calling thread until the G finishes (for code outside the runtime).
 
         Raises TimeoutError after ``timeout`` seconds, RuntimeClosedError if the runtime
@@ -241,7 +250,7 @@ def call_wakes(wakes: list[Callable[[], object]]) -> None:
             _log.exception("a G's completion waiter failed", waiter=repr(wake))
 
 
-def cancel_exc(g: G) -> BaseException | None:
+def cancel_exc(g: G[Any]) -> BaseException | None:
     """The Cancelled to raise in ``g`` at a checkpoint now, or None (trio's
     effectively-cancelled test). Runtime shutdown wins; otherwise the outermost cancelled
     scope not hidden behind a shield, walking outwards from the innermost scope."""
@@ -263,7 +272,7 @@ def cancel_exc(g: G) -> BaseException | None:
 
 
 @types.coroutine
-def _join(target: G) -> Generator[Any, Any, Any]:
+def _join(target: G[Any]) -> Generator[Any, Any, Any]:
     if target.status is not _DEAD:
         m = tls.m
         cur = m.curg if m is not None else None

@@ -46,7 +46,7 @@ from gmp.runtime.traps import (
 if TYPE_CHECKING:
     from gmp._core.p import P
     from gmp.runtime.g import G
-    from gmp.runtime.runtime import Runtime
+    from gmp.runtime.scheduler import Scheduler
 
 _log = get_logger("gmp.runtime")
 
@@ -76,17 +76,17 @@ class M:
         "thread",
     )
 
-    def __init__(self, rt: Runtime, mid: int) -> None:
+    def __init__(self, rt: Scheduler, mid: int) -> None:
         self.rt = rt
         self.id = mid
         self.p: P | None = None
         # A P handed to this M by wakep/handoff before it wakes (Go's m.nextp).
         self.nextp: P | None = None
-        self.curg: G | None = None
+        self.curg: G[Any] | None = None
         self.spinning = False
         self.parked = False
         # The G in hand when an internal error escaped the schedule loop (self-healing).
-        self.lost: G | None = None
+        self.lost: G[Any] | None = None
         # Go's m.park note: a lock held while the M sleeps; released to wake it.
         self.sema = threading.Lock()
         self.sema.acquire()
@@ -268,7 +268,7 @@ class M:
 
     # -- acting on traps (lock held) ---------------------------------------------
 
-    def _trap(self, g: G, oldp: P, trap: Any) -> G | None:
+    def _trap(self, g: G[Any], oldp: P, trap: Any) -> G[Any] | None:
         """Act on what ``g`` yielded. Returns ``g`` to continue it at once, else None.
 
         Every trap is a safe point: a pending cancellation is delivered, and a G that
@@ -342,7 +342,7 @@ class M:
         g.throw = TypeError(f"unknown gmp trap {trap!r}")
         return self._continue(g)
 
-    def _after_park(self, g: G) -> G | None:
+    def _after_park(self, g: G[Any]) -> G[Any] | None:
         """Parked while cancelled: take the G back from its wait queue at once."""
         exc = cancel_exc(g)
         if exc is not None and self.rt.abort_wait(g) and g.status is _WAITING:
@@ -351,7 +351,7 @@ class M:
             return self._continue(g)
         return None
 
-    def _continue(self, g: G) -> G | None:
+    def _continue(self, g: G[Any]) -> G[Any] | None:
         """Resume ``g`` on this M if it still holds a P, else queue it globally."""
         if self.p is not None:
             return g
@@ -359,7 +359,7 @@ class M:
             self.rt.wakep()
         return None
 
-    def _resume(self, g: G) -> G | None:
+    def _resume(self, g: G[Any]) -> G[Any] | None:
         """Resume ``g`` after a trap that did not park it, unless its P's time slice ran
         out: then it goes to the global tail (Go's gopreempt_m) and the P schedules."""
         p = self.p
@@ -373,7 +373,7 @@ class M:
             return None
         return g
 
-    def _syscall(self, g: G, oldp: P, fn: Any, args: tuple[Any, ...]) -> G | None:
+    def _syscall(self, g: G[Any], oldp: P, fn: Any, args: tuple[Any, ...]) -> G[Any] | None:
         """Run a blocking call for a coroutine G (Go's entersyscall ... exitsyscall)."""
         rt = self.rt
         p = self.p
@@ -404,7 +404,7 @@ class M:
         # preemption too); a delivered cancellation is not deferred by it.
         return back if back.throw is not None else self._resume(back)
 
-    def _exitsyscall(self, g: G) -> G | None:
+    def _exitsyscall(self, g: G[Any]) -> G[Any] | None:
         """Go's exitsyscall: keep our P if sysmon left it, else any idle P, else queue g."""
         rt = self.rt
         p = self.p
@@ -419,7 +419,7 @@ class M:
             rt.wakep()
         return None
 
-    def _run_callable(self, g: G, p: P) -> G | None:
+    def _run_callable(self, g: G[Any], p: P) -> G[Any] | None:
         """Run a plain-callable G to completion as a syscall G (handoff protects the P)."""
         rt = self.rt
         fn, args = g.fn, g.args

@@ -27,7 +27,7 @@ from gmp.runtime.traps import PREEMPT_TRAP, Park, tls
 
 @types.coroutine
 def park(
-    commit: Callable[[G], bool], abort: Callable[[], bool] | None, reason: str = "park"
+    commit: Callable[[G[Any]], bool], abort: Callable[[], bool] | None, reason: str = "park"
 ) -> Generator[Any, Any, Any]:
     """Suspend the current G until :func:`ready` (Go's gopark). Returns what the waker
     sent (``g.send``), or raises what it threw (``g.throw``, e.g. Cancelled). ``reason``
@@ -36,7 +36,7 @@ def park(
     return value
 
 
-def ready(g: G, value: Any = None, exc: BaseException | None = None) -> None:
+def ready(g: G[Any], value: Any = None, exc: BaseException | None = None) -> None:
     """Make a parked G runnable on the waker's P (Go's goready); deliver ``value``/``exc``."""
     rt = g.rt
     with rt.lock:
@@ -46,7 +46,7 @@ def ready(g: G, value: Any = None, exc: BaseException | None = None) -> None:
         rt.ready(g)
 
 
-def current() -> G:
+def current() -> G[Any]:
     """The running G, or NotInGError naming what needs one."""
     m = tls.m
     g = m.curg if m is not None else None
@@ -55,7 +55,7 @@ def current() -> G:
     return g
 
 
-def safe_point_due(g: G) -> bool:
+def safe_point_due(g: G[Any]) -> bool:
     """Whether an operation that completes without parking must pass a safe point first:
     a cancellation is due, or the P's time slice ran out (Go's prologue check). One
     attribute test each on the common path; :func:`checkpoint` does the rest."""
@@ -66,7 +66,7 @@ def safe_point_due(g: G) -> bool:
 
 
 @types.coroutine
-def checkpoint(g: G) -> Generator[Any, Any, None]:
+def checkpoint(g: G[Any]) -> Generator[Any, Any, None]:
     """A safe point for an operation that will not park: raise a due cancellation, and
     give up the P if its time slice ran out (the M puts the G on the global tail)."""
     raise_if_cancelled(g)
@@ -75,7 +75,7 @@ def checkpoint(g: G) -> Generator[Any, Any, None]:
         yield PREEMPT_TRAP
 
 
-def raise_if_cancelled(g: G) -> None:
+def raise_if_cancelled(g: G[Any]) -> None:
     """A checkpoint that does not block: raise the G's due cancellation, if any."""
     if g.cancel_pending is not None or g.scopes:
         exc = cancel_exc(g)

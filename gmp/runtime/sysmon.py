@@ -31,7 +31,7 @@ from gmp.observe.log import get_logger
 from gmp.observe.schedtrace import schedtrace_line
 
 if TYPE_CHECKING:
-    from gmp.runtime.runtime import Runtime
+    from gmp.runtime.scheduler import Scheduler
 
 _log = get_logger("gmp.sysmon")
 _IDLE = PStatus.IDLE
@@ -53,7 +53,7 @@ class Sysmon:
         "wake_event",
     )
 
-    def __init__(self, rt: Runtime) -> None:
+    def __init__(self, rt: Scheduler) -> None:
         self.rt = rt
         self.stop_event = threading.Event()
         self.wake_event = threading.Event()

@@ -92,7 +92,7 @@ class Join(Trap):
 
     __slots__ = ("target",)
 
-    def __init__(self, target: G) -> None:
+    def __init__(self, target: G[Any]) -> None:
         self.target = target
 
 

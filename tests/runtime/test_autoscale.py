@@ -96,7 +96,7 @@ def test_a_cpu_hog_alone_does_not_grow() -> None:
     asc = gmp.Autoscale(max_procs=4, interval=0.01, grow_after=1, cooldown=0.0)
     with gmp.Runtime(autoscale=asc) as rt:
         h = rt.go(hog)
-        scaler = rt.autoscaler
+        scaler = rt._sched.autoscaler
         assert scaler is not None
         until(lambda: scaler.samples >= 30)  # sysmon sampled while the hog ran
         procs = rt.procs
@@ -124,7 +124,7 @@ def test_an_idle_runtime_above_the_floor_shrinks_without_any_g() -> None:
     asc = gmp.Autoscale(min_procs=1, max_procs=4, interval=0.01, shrink_after=2, cooldown=0)
     with gmp.Runtime(autoscale=asc) as rt:
         # At the floor and idle, sysmon sleeps with no timeout; a resize must wake it.
-        until(lambda: rt.sysmon.sleeping)
+        until(lambda: rt._sched.sysmon.sleeping)
         rt.set_procs(4)
         until(lambda: rt.procs == 1)
         assert rt.stats().autoscale_changes == 3

@@ -36,9 +36,9 @@ def test_a_waiter_runs_once_after_the_g_finishes_without_the_scheduler_lock() ->
 
         def wake() -> None:
             # A non-reentrant lock held by this thread could not be taken again.
-            free = rt.lock.acquire(blocking=False)
+            free = rt._sched.lock.acquire(blocking=False)
             if free:
-                rt.lock.release()
+                rt._sched.lock.release()
             seen.append(free)
             done.set()
 

@@ -33,7 +33,7 @@ def test_a_receive_nobody_sends_to_is_a_deadlock() -> None:
 
     with pytest.raises(gmp.DeadlockError, match="all Gs are asleep") as ei:
         gmp.run(main, procs=2)
-    assert "'main'" in str(ei.value)
+    assert "'main' WAITING>: chan receive" in str(ei.value)
 
 
 def test_a_waitgroup_never_done_names_every_waiter() -> None:

@@ -24,6 +24,7 @@ import threading
 import time
 
 import gmp
+from sims.token_pass import ping_pong_hog
 
 SLICE = 0.010
 BOUND = 0.050  # a G behind a hog resumes within 50 ms
@@ -120,63 +121,6 @@ def test_a_g_behind_a_token_passing_pair_waits_about_one_slice() -> None:
     # The pair is left running when main returns: gmp.run cancels it, as Go's exit does.
     waits = gmp.run(main, procs=1)
     _assert_waits(waits)
-
-
-def ping_pong_hog(duration: float = 0.3, hog_limit: int = 20_000, light_limit: int = 20) -> float:
-    """Go's TestPingPongHog at procs=1: the service of a pair that computes ``hog_limit``
-    steps per turn over that of a pair that computes ``light_limit``. Fair time slices
-    make it about 1.
-
-    Go compares work counts, which works when a light turn's compute dwarfs a channel
-    operation; in Python a channel operation costs as much as hundreds of steps, so the
-    service is measured as P time instead: at procs=1 one G runs at a time, and every
-    G marks the clock when it resumes and before it awaits. The time since the previous
-    mark goes to the pair that owned the P (a switch is charged to the G that left)."""
-    service = {"hog": 0.0, "light": 0.0}
-    clock = {"last": time.perf_counter()}
-    owner = ["light"]
-    lock = threading.Lock()
-
-    def mark(key: str) -> None:
-        with lock:
-            now = time.perf_counter()
-            service[owner[0]] += now - clock["last"]
-            clock["last"] = now
-            owner[0] = key
-
-    async def run(limit: int, key: str, wake: gmp.Chan[bool], done: gmp.Chan[None]) -> None:
-        while True:
-            mark(key)
-            sel = await gmp.select(gmp.Recv(done), gmp.Recv(wake))
-            mark(key)
-            if sel.index == 0:
-                return
-            total = 0
-            for i in range(limit):
-                total += i
-            mark(key)
-            sel = await gmp.select(gmp.Recv(done), gmp.Send(wake, True))
-            mark(key)
-            if sel.index == 0:
-                return
-
-    async def main() -> None:
-        done: gmp.Chan[None] = gmp.Chan()
-        hog_chan: gmp.Chan[bool] = gmp.Chan()
-        light_chan: gmp.Chan[bool] = gmp.Chan()
-        hs = [gmp.go(run, hog_limit, "hog", hog_chan, done) for _ in range(2)]
-        hs += [gmp.go(run, light_limit, "light", light_chan, done) for _ in range(2)]
-        await hog_chan.send(True)
-        await light_chan.send(True)
-        with lock:
-            service["hog"] = service["light"] = 0.0  # count from here
-        await gmp.sleep(duration)
-        done.close()
-        for h in hs:
-            await h.join()
-
-    gmp.run(main, procs=1)
-    return service["hog"] / max(service["light"], 1e-9)
 
 
 def test_ping_pong_hog_pairs_get_comparable_service() -> None:

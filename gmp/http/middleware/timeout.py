@@ -168,7 +168,7 @@ class Timeout(Middleware):
     def _late(self, c: Context) -> None:
         """The Context holds what the client got, for outer middleware."""
         c.abort()
-        c._result = None
+        c.writer.reset()
         c.json(self.status, {"error": self.detail})
 
     # -- with a server: the connection answers at the deadline -------------------------
