@@ -554,7 +554,11 @@ class Server:
                 await self._write(conn, sock, data)
                 return False
             await ex.wait()
-            if conn.draining:  # a shutdown began while the handler ran
+            if conn.draining or self._shutdown.is_set():
+                # A shutdown began while the handler ran. The shutdown event is set on the
+                # caller's thread at once; conn.draining only when _drain reaches trio's
+                # thread, which may be after the handler finished (a readiness probe saw
+                # "shutting down" and the answer still kept the connection alive).
                 keep_alive = False
             if ex.override is not None:  # answered before the G finished (a deadline)
                 return await self._write_early(conn, sock, req, ex.override, keep_alive, started)
