@@ -29,6 +29,7 @@ import attrs
 from gmp.errors import ChannelClosed, ChannelPanic
 from gmp.runtime.g import G
 from gmp.runtime.park import checkpoint, current, park, raise_if_cancelled, ready, safe_point_due
+from gmp.runtime.traps import tls
 
 T = TypeVar("T")
 T_co = TypeVar("T_co", covariant=True)
@@ -187,8 +188,12 @@ class Chan(Generic[T]):
 
     async def send(self, value: T) -> None:
         """``ch <- value``: block until a receiver takes it or the buffer has room."""
-        g = current()
-        if safe_point_due(g):
+        # current() and safe_point_due(), inlined: this runs on every channel operation.
+        m = tls.m
+        g = m.curg if m is not None else None
+        if g is None:
+            g = current()  # raises NotInGError
+        elif g.cancel_pending is not None or g.scopes or ((p := m.p) is not None and p.preempt):  # type: ignore[union-attr]
             await checkpoint(g)
         lock = self._lock
         lock.acquire()
@@ -210,8 +215,12 @@ class Chan(Generic[T]):
 
     async def recv_ok(self) -> tuple[T | None, bool]:
         """``v, ok := <-ch``: ``(value, True)``, or ``(None, False)`` once closed and drained."""
-        g = current()
-        if safe_point_due(g):
+        # current() and safe_point_due(), inlined: this runs on every channel operation.
+        m = tls.m
+        g = m.curg if m is not None else None
+        if g is None:
+            g = current()  # raises NotInGError
+        elif g.cancel_pending is not None or g.scopes or ((p := m.p) is not None and p.preempt):  # type: ignore[union-attr]
             await checkpoint(g)
         lock = self._lock
         lock.acquire()
@@ -229,8 +238,12 @@ class Chan(Generic[T]):
     async def recv(self) -> T:
         """``<-ch``; raises ChannelClosed when the channel is closed and drained."""
         # recv_ok's body, inlined: this is the hot path of every ping-pong.
-        g = current()
-        if safe_point_due(g):
+        # current() and safe_point_due(), inlined: this runs on every channel operation.
+        m = tls.m
+        g = m.curg if m is not None else None
+        if g is None:
+            g = current()  # raises NotInGError
+        elif g.cancel_pending is not None or g.scopes or ((p := m.p) is not None and p.preempt):  # type: ignore[union-attr]
             await checkpoint(g)
         lock = self._lock
         lock.acquire()

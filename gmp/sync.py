@@ -20,6 +20,7 @@ from typing import Any
 
 from gmp.runtime.g import G
 from gmp.runtime.park import checkpoint, current, park, ready, safe_point_due
+from gmp.runtime.traps import tls
 
 STARVATION_THRESHOLD = 0.001
 """Go's starvationThresholdNs: a waiter blocked longer than 1 ms flips a Mutex into
@@ -130,8 +131,12 @@ class Mutex:
             return True
 
     async def lock(self) -> None:
-        g = current()
-        if safe_point_due(g):
+        # current() and safe_point_due(), inlined (as in gmp.chan): the hot path.
+        m = tls.m
+        g = m.curg if m is not None else None
+        if g is None:
+            g = current()  # raises NotInGError
+        elif g.cancel_pending is not None or g.scopes or ((p := m.p) is not None and p.preempt):  # type: ignore[union-attr]
             await checkpoint(g)
         lk = self._lock
         lk.acquire()

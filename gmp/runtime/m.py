@@ -60,6 +60,10 @@ _P_RUNNING = PStatus.RUNNING
 _P_SYSCALL = PStatus.SYSCALL
 
 
+def _no_commit(g: Any) -> bool:
+    return False
+
+
 class M:
     """One worker thread. Every field is guarded by the runtime's scheduler lock."""
 
@@ -70,6 +74,7 @@ class M:
         "nextp",
         "p",
         "parked",
+        "parktrap",
         "rt",
         "sema",
         "spinning",
@@ -85,6 +90,8 @@ class M:
         self.curg: G[Any] | None = None
         self.spinning = False
         self.parked = False
+        # Reused by every park of a G on this M (gmp.runtime.park.park).
+        self.parktrap = Park(_no_commit, None)
         # The G in hand when an internal error escaped the schedule loop (self-healing).
         self.lost: G[Any] | None = None
         # Go's m.park note: a lock held while the M sleeps; released to wake it.

@@ -1,0 +1,99 @@
+"""The placement and wake-up rules of gmp._core.place and gmp._core.idle.
+
+Laws: each placement puts the G where Go does (newproc and goready: runnext, kicking the
+old occupant to the local tail; gosched and gopreempt: the global tail; wake_joiners: the
+local tail; requeue and placements without a P: global), and every one of them answers
+"wake an M?" exactly as needs_wakep does for the state it leaves.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from gmp._core.g import G, GStatus
+from gmp._core.idle import needs_wakep, resetspinning, spinning_started, spinning_stopped
+from gmp._core.place import (
+    gopreempt,
+    goready,
+    gosched,
+    newproc,
+    preempt_due,
+    requeue,
+    wake_joiners,
+    yield_local,
+)
+from gmp._core.sched import Sched, pidleget
+
+
+def _sched(idle: bool, spinning: int) -> Sched:
+    s = Sched(2)
+    if not idle:
+        while pidleget(s) is not None:
+            pass
+    for _ in range(spinning):
+        spinning_started(s)
+    return s
+
+
+STATES = list(itertools.product([True, False], [0, 1]))
+
+
+@pytest.mark.parametrize(("idle", "spinning"), STATES)
+def test_every_placement_answers_the_wake_question_as_needs_wakep(
+    idle: bool, spinning: int
+) -> None:
+    for place in ("newproc", "goready", "gosched", "gopreempt", "wake_joiners", "requeue"):
+        s = _sched(idle, spinning)
+        p = s.ps[0]
+        g = G(1)
+        if place == "newproc":
+            wake = newproc(s, p, g)
+        elif place == "goready":
+            wake = goready(s, p, g)
+        elif place == "gosched":
+            wake = gosched(s, g)
+        elif place == "gopreempt":
+            wake = gopreempt(s, p, g)
+        elif place == "wake_joiners":
+            wake = wake_joiners(s, p, [g])
+        else:
+            wake = requeue(s, g)
+        assert wake == needs_wakep(s), place
+        assert g.status is GStatus.RUNNABLE
+
+
+def test_placements_put_gs_where_go_does() -> None:
+    s = Sched(1)
+    p = s.ps[0]
+    a, b, c, d, e = (G(i) for i in range(5))
+    newproc(s, p, a)
+    goready(s, p, b)  # kicks a to the local tail
+    assert p.runnext is b and list(p.runq) == [a]
+    wake_joiners(s, p, [c])
+    assert list(p.runq) == [a, c]
+    gosched(s, d)
+    p.preempt = True
+    assert preempt_due(p)
+    gopreempt(s, p, e)
+    assert list(s.runq) == [d, e]
+    assert not p.preempt and p.preemptions == 1
+    f, h = G(6), G(7)
+    newproc(s, None, f)
+    yield_local(s, None, h)
+    assert list(s.runq) == [d, e, f, h]
+    k = G(8)
+    assert yield_local(s, p, k) is False
+    assert list(p.runq) == [a, c, k]
+
+
+def test_resetspinning_wakes_another_m_only_for_queued_work() -> None:
+    s = Sched(2)
+    spinning_started(s)
+    assert resetspinning(s) is False  # nothing queued
+    spinning_started(s)
+    requeue(s, G(1))
+    assert resetspinning(s) is True
+    with pytest.raises(AssertionError, match="no M was spinning"):
+        spinning_stopped(s)
