@@ -193,8 +193,12 @@ class Chan(Generic[T]):
         g = m.curg if m is not None else None
         if g is None:
             g = current()  # raises NotInGError
-        elif g.cancel_pending is not None or g.scopes or ((p := m.p) is not None and p.preempt):  # type: ignore[union-attr]
-            await checkpoint(g)
+        else:
+            if g.cancel_pending is not None or g.scopes:
+                raise_if_cancelled(g)  # synchronous: no coroutine for the common case
+            p = m.p  # type: ignore[union-attr]
+            if p is not None and p.preempt:
+                await checkpoint(g)
         lock = self._lock
         lock.acquire()
         try:
@@ -220,8 +224,12 @@ class Chan(Generic[T]):
         g = m.curg if m is not None else None
         if g is None:
             g = current()  # raises NotInGError
-        elif g.cancel_pending is not None or g.scopes or ((p := m.p) is not None and p.preempt):  # type: ignore[union-attr]
-            await checkpoint(g)
+        else:
+            if g.cancel_pending is not None or g.scopes:
+                raise_if_cancelled(g)  # synchronous: no coroutine for the common case
+            p = m.p  # type: ignore[union-attr]
+            if p is not None and p.preempt:
+                await checkpoint(g)
         lock = self._lock
         lock.acquire()
         done, value, ok, sender = self._try_recv_locked()
@@ -243,8 +251,12 @@ class Chan(Generic[T]):
         g = m.curg if m is not None else None
         if g is None:
             g = current()  # raises NotInGError
-        elif g.cancel_pending is not None or g.scopes or ((p := m.p) is not None and p.preempt):  # type: ignore[union-attr]
-            await checkpoint(g)
+        else:
+            if g.cancel_pending is not None or g.scopes:
+                raise_if_cancelled(g)  # synchronous: no coroutine for the common case
+            p = m.p  # type: ignore[union-attr]
+            if p is not None and p.preempt:
+                await checkpoint(g)
         lock = self._lock
         lock.acquire()
         done, value, ok, sender = self._try_recv_locked()

@@ -19,7 +19,7 @@ from types import TracebackType
 from typing import Any
 
 from gmp.runtime.g import G
-from gmp.runtime.park import checkpoint, current, park, ready, safe_point_due
+from gmp.runtime.park import checkpoint, current, park, raise_if_cancelled, ready, safe_point_due
 from gmp.runtime.traps import tls
 
 STARVATION_THRESHOLD = 0.001
@@ -136,8 +136,12 @@ class Mutex:
         g = m.curg if m is not None else None
         if g is None:
             g = current()  # raises NotInGError
-        elif g.cancel_pending is not None or g.scopes or ((p := m.p) is not None and p.preempt):  # type: ignore[union-attr]
-            await checkpoint(g)
+        else:
+            if g.cancel_pending is not None or g.scopes:
+                raise_if_cancelled(g)  # synchronous: no coroutine for the common case
+            p = m.p  # type: ignore[union-attr]
+            if p is not None and p.preempt:
+                await checkpoint(g)
         lk = self._lock
         lk.acquire()
         if not self._locked and not (self._starving and self._waiters):

@@ -66,11 +66,12 @@ def current() -> G[Any]:
 
 
 def safe_point_due(g: G[Any]) -> bool:
-    """Whether an operation that completes without parking must pass a safe point first:
-    a cancellation is due, or the P's time slice ran out (Go's prologue check). One
-    attribute test each on the common path; :func:`checkpoint` does the rest."""
+    """The safe point of an operation that completes without parking (Go's prologue
+    check): raise a due cancellation now, and return whether the P's time slice ran out,
+    so the caller must ``await checkpoint(g)``. A G inside cancel scopes (every TaskGroup
+    child) pays a synchronous check, not a coroutine, on every operation."""
     if g.cancel_pending is not None or g.scopes:
-        return True
+        raise_if_cancelled(g)
     m = tls.m
     return m is not None and preempt_due(m.p)
 
