@@ -46,9 +46,12 @@ class CostModel:
     def python(cls) -> CostModel:
         """The threaded runtime under the GIL: sysmon's looks wait for the switch interval.
 
-        Measured at procs=1 (``python -m sims.token_pass`` prints both): a G behind a
-        token-passing pair waits a slice plus one to two looks, as in the runtime."""
-        return cls(gil_switch=0.005)
+        sysmon's looks while an M computes come every 6.5 ms in the runtime: its 1 ms tick,
+        the 5 ms switch interval, and about 0.5 ms more before the computing thread
+        reaches its next check (read off ``python -m sims.token_pass`` at 10, 20 and 30 ms
+        slices, where the runtime waits 19, 32 and 36-40 ms). With 5 ms alone the model
+        ran 6% short and a 30 ms slice sometimes missed the 10% agreement."""
+        return cls(gil_switch=0.0055)
 
     @classmethod
     def zero(cls) -> CostModel:

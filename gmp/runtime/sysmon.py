@@ -24,6 +24,7 @@ import time
 from typing import TYPE_CHECKING
 
 from gmp._core.autoscale import Sample
+from gmp._core.idle import needs_wakep
 from gmp._core.p import PStatus
 from gmp._core.preempt import hog_after, slice_expired, stuck
 from gmp._core.sched import has_work
@@ -183,11 +184,11 @@ class Sysmon:
                 slice_expired(p, now, timeslice)  # sets p.preempt, a hint for the next trap
         # Timers due on idle Ps with no M waiting for them: start one (Go's sysmon
         # "start an M to run timers" backstop).
-        if core.nmspinning == 0 and any(p.timers.heap for p in list(core.idle)):
+        if needs_wakep(core) and any(p.timers.heap for p in list(core.idle)):
             with rt.lock:
                 for p in core.idle:
                     when = p.timers.next_when()
-                    if when is not None and when <= now and core.nmspinning == 0:
+                    if when is not None and when <= now and needs_wakep(core):
                         rt.wakep()
                         busy = max(busy, 1)
                         break
