@@ -20,6 +20,8 @@ from gmp.errors import (
     Cancelled,
     ChannelClosed,
     ChannelPanic,
+    ConnClosed,
+    DeadlineExceeded,
     DeadlockError,
     GmpError,
     NotInGError,
@@ -44,6 +46,8 @@ __all__ = [
     "ChannelClosed",
     "ChannelPanic",
     "Cond",
+    "ConnClosed",
+    "DeadlineExceeded",
     "DeadlockError",
     "G",
     "GmpError",
@@ -84,3 +88,12 @@ __all__ = [
     "sleep",
     "syscall",
 ]
+
+
+def __getattr__(name: str) -> object:
+    # gmp.net imports ssl; load it on first use (``gmp.net.listen``) rather than with gmp.
+    if name == "net":
+        import gmp.net
+
+        return gmp.net
+    raise AttributeError(f"module 'gmp' has no attribute {name!r}")

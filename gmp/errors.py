@@ -64,3 +64,14 @@ class ThreadLostError(GmpError, RuntimeError):
     The G's outcome is unknown: it may have run partly. The runtime logged the error,
     recovered the thread's P and queued Gs, and started a replacement M.
     """
+
+
+class DeadlineExceeded(GmpError, TimeoutError):
+    """An I/O deadline set with ``Conn.set_deadline`` (or a dial timeout) passed (Go's
+    ``os.ErrDeadlineExceeded``, "i/o timeout"). A :class:`TimeoutError`, so ``except
+    TimeoutError`` catches it too. The connection stays usable after a new deadline."""
+
+
+class ConnClosed(GmpError, OSError):
+    """The connection or listener was closed by this side before or during the operation
+    (Go's ``net.ErrClosed``: "use of closed network connection")."""

@@ -16,6 +16,9 @@ gopreempt      gopreempt_m                    the global queue's tail (its slice
 yield_local    (``sleep(0)``; no Go twin)     the P's local tail, else global
 wake_joiners   (goready of each joiner)       the P's local tail, else global: see below
 requeue        exitsyscall0 / stoplockedm     global: the G's M has no P to run it on
+inject         injectglist (netpoll results)  one per idle P to the global queue (and an
+                                              M started for each), the rest to the
+                                              poller's P's local tail
 ============== ============================== =========================================
 
 Each returns whether the driver must wake an M (:func:`gmp._core.idle.needs_wakep`).
@@ -107,6 +110,27 @@ def requeue(sched: Sched, g: G) -> bool:
     exitsyscall0 puts it there and stops the M)."""
     globrunqput(sched, g)
     return needs_wakep(sched)
+
+
+def inject(sched: Sched, p: P | None, gs: list[G]) -> int:
+    """Gs readied by the network poller (Go's injectglist). Returns how many Ms the
+    driver must start, one per idle P that got a G.
+
+    As many Gs as there are idle Ps go to the global queue, so each idle P has one to
+    start with; the rest go to ``p``'s local tail, where the polling M runs them (all to
+    the global queue when the poller holds no P: a blocked poller or sysmon)."""
+    if not gs:
+        return 0
+    if p is None:
+        for g in gs:
+            globrunqput(sched, g)
+        return min(len(sched.idle), len(gs))
+    n = min(len(sched.idle), len(gs))
+    for g in gs[:n]:
+        globrunqput(sched, g)
+    for g in gs[n:]:
+        runqput(sched, p, g, False)
+    return n
 
 
 def preempt_due(p: P | None) -> bool:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 import random
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from gmp._core.g import RUNNABLE, RUNNING, G
 from gmp._core.p import P, PStatus
@@ -39,7 +39,19 @@ class Sched:
     Drivers own one Sched and guard it (and every P) with a single lock.
     """
 
-    __slots__ = ("allp", "fired", "idle", "nmspinning", "ps", "rng", "runq", "spills")
+    __slots__ = (
+        "allp",
+        "fired",
+        "idle",
+        "lastpoll",
+        "nmspinning",
+        "npollwait",
+        "polling",
+        "ps",
+        "rng",
+        "runq",
+        "spills",
+    )
 
     def __init__(self, procs: int, rng: random.Random | None = None) -> None:
         if not isinstance(procs, int) or isinstance(procs, bool):
@@ -61,6 +73,12 @@ class Sched:
         # after it releases the lock (a deadline must not call out while holding it).
         self.fired: list[object] = []
         self.spills = 0
+        # The network poller's share (gmp._core.netpoll): Gs parked on descriptors (Go's
+        # netpollWaiters), whether an M is blocked in the poller (Go's lastpoll == 0),
+        # and the driver's clock at the last poll (sysmon polls when it is old).
+        self.npollwait = 0
+        self.polling = False
+        self.lastpoll = 0.0
 
     @property
     def procs(self) -> int:
@@ -150,10 +168,16 @@ def steal_work(sched: Sched, p: P, now: float | None) -> G | None:
     return None
 
 
-def find_runnable(sched: Sched, p: P, now: float | None) -> tuple[G | None, bool]:
-    """Choose the next G for ``p`` (Go's findRunnable, minus netpoll and GC).
+def find_runnable(
+    sched: Sched, p: P, now: float | None, poll: Callable[[], G | None] | None = None
+) -> tuple[G | None, bool]:
+    """Choose the next G for ``p`` (Go's findRunnable, minus GC).
 
-    ``now`` is the driver's clock reading for timers (None: skip timers). Returns
+    ``now`` is the driver's clock reading for timers (None: skip timers). ``poll`` is the
+    driver's non-blocking network poll: it readies the Gs whose descriptors are ready,
+    places all but one (gmp._core.place.inject) and returns that one. It is called after
+    the global queue and before stealing, and only when a G waits on the network and no
+    M is blocked in the poller (gmp._core.netpoll.poll_before_steal), as in Go. Returns
     ``(g, inherit)``. On success the G is RUNNING and the P's ticks are advanced, the way
     Go's execute does it: ``schedtick`` only when the G does not inherit a time slice.
     """
@@ -194,6 +218,9 @@ def find_runnable(sched: Sched, p: P, now: float | None) -> tuple[G | None, bool
         if g is None:
             if sched.runq:
                 g = globrunqget(sched, p, 0)
+            if g is None and poll is not None and sched.npollwait > 0 and not sched.polling:
+                # netpoll.poll_before_steal, inlined (it imports this module).
+                g = poll()
             if g is None:
                 g = steal_work(sched, p, now)
                 if g is None:

@@ -172,9 +172,10 @@ def sleep(seconds: float) -> Coroutine[Any, Any, None]:
     # union, and a coroutine of its own for the yield, took a sleep(0) round from 0.98 to
     # 0.83 us at procs=1 (two Gs, 100k rounds each).
     cls = seconds.__class__
-    if cls is not int and cls is not float:
-        if isinstance(seconds, bool) or not isinstance(seconds, int | float):
-            raise TypeError(f"gmp.sleep() takes a number of seconds, got {type(seconds).__name__}")
+    if (cls is not int and cls is not float) and (
+        isinstance(seconds, bool) or not isinstance(seconds, int | float)
+    ):
+        raise TypeError(f"gmp.sleep() takes a number of seconds, got {type(seconds).__name__}")
     if seconds <= 0:
         return _yield()
     if seconds != seconds:

@@ -18,9 +18,11 @@ from typing import TYPE_CHECKING, Any
 
 from gmp._core import g as gcore
 from gmp._core.idle import resetspinning, spinning_stopped
+from gmp._core.netpoll import block_in_poll
 from gmp._core.p import PStatus
-from gmp._core.place import gopreempt, gosched, requeue, yield_local
+from gmp._core.place import gopreempt, gosched, inject, requeue, yield_local
 from gmp._core.procresize import live_p
+from gmp._core.runq import runqput
 from gmp._core.sched import (
     GLOBAL_CHECK_INTERVAL,
     find_runnable,
@@ -70,6 +72,7 @@ class M:
     __slots__ = (
         "curg",
         "id",
+        "in_poll",
         "lost",
         "nextp",
         "p",
@@ -90,6 +93,8 @@ class M:
         self.curg: G[Any] | None = None
         self.spinning = False
         self.parked = False
+        # Blocked in the network poller instead of on ``sema`` (woken by Poller.brk).
+        self.in_poll = False
         # Reused by every park of a G on this M (gmp.runtime.park.park).
         self.parktrap = Park(_no_commit, None)
         # The G in hand when an internal error escaped the schedule loop (self-healing).
@@ -183,7 +188,7 @@ class M:
                         p.runs += 1
                         g.status = _RUNNING
                     else:
-                        g, _ = find_runnable(core, p, mono())
+                        g, _ = find_runnable(core, p, mono(), rt.poll_fn)
                     if core.fired:
                         # Non-G timer payloads (cancel-scope deadlines) may take other locks:
                         # run them without ours, then look again (they may ready Gs).
@@ -518,9 +523,14 @@ class M:
         self._park()
 
     def _park(self) -> None:
-        """Sleep until woken by wakep/handoff or until the earliest timer is due."""
+        """Sleep until woken by wakep/handoff or until the earliest timer is due; the
+        last idle M sleeps in the network poller instead (Go's findRunnable tail)."""
         rt = self.rt
         if rt.stopping:
+            return
+        poller = rt.poller
+        if poller is not None and block_in_poll(rt.core, rt.timers_pending()):
+            self._pollwait(poller)
             return
         timeout = rt.park_timeout(self)
         self.parked = True
@@ -538,10 +548,53 @@ class M:
             # Woken just as the timeout expired: consume the wake-up.
             self.sema.acquire()
 
+    def _pollwait(self, poller: Any) -> None:
+        """Block in the network poller until readiness, the next timer or a break (Go's
+        ``netpoll(delay)`` in findRunnable). Readied Gs run here if a P is free (the
+        first one in its runnext), the rest are injected (gmp._core.place.inject)."""
+        rt = self.rt
+        core = rt.core
+        timeout = rt.park_timeout(self)
+        core.polling = True
+        self.parked = True
+        self.in_poll = True
+        rt.idle_ms.append(self)
+        rt.lock.release()
+        try:
+            events = poller.wait(timeout)
+        finally:
+            rt.lock.acquire()
+            core.polling = False
+            core.lastpoll = time.monotonic()
+            self.in_poll = False
+            if rt.timer_waiter is self:
+                rt.timer_waiter = None
+            if self.parked:
+                # Readiness or a timeout, not a wake-up: leave the idle list ourselves.
+                self.parked = False
+                rt.idle_ms.remove(self)
+        gs = poller.process(events, True)
+        if not gs:
+            return
+        p = self.nextp
+        if p is None and not rt.stopping:
+            p = pidleget(core)
+            if p is not None:
+                self.nextp = p
+                p.m = self
+        if p is not None:
+            runqput(core, p, gs[0], True)
+            gs = gs[1:]
+        for _ in range(inject(core, None, gs)):
+            rt.wakep()
+
     def wake(self) -> None:
         """Unpark this M (lock held). It must be parked."""
         self.parked = False
-        self.sema.release()
+        if self.in_poll:
+            self.rt.poller.brk()  # type: ignore[union-attr]
+        else:
+            self.sema.release()
 
 
 __all__ = ["Cancelled", "M"]

@@ -44,6 +44,7 @@ from gmp.runtime.sysmon import Sysmon
 from gmp.runtime.traps import tls
 
 if TYPE_CHECKING:
+    from gmp.runtime.netpoll import Poller
     from gmp.runtime.runtime import Runtime
 
 _log = get_logger("gmp.runtime")
@@ -141,6 +142,10 @@ class Scheduler:
         self.ms_alive = 0
         self.timer_waiter: M | None = None
         self.timer_waiter_deadline = 0.0
+        # The network poller, made by the first socket registered (gmp.runtime.netpoll),
+        # and its non-blocking poll as find_runnable takes it (None: no poller yet).
+        self.poller: Poller | None = None
+        self.poll_fn: Callable[[], Any] | None = None
         self.gs: set[G[Any]] = set()
         # Outside waiters of Gs that finished, run once the lock is released.
         self.ext_ready: list[Callable[[], object]] = []
@@ -431,12 +436,15 @@ class Scheduler:
                     parked.wake()
         self.sysmon.stop()
         self.sysmon.thread.join()
+        poller = self.poller
         deadline = time.monotonic() + max(self.cancel_grace, 0.5)
         left = []
         for mm in list(self.ms):
             mm.thread.join(max(deadline - time.monotonic(), 0.0))
             if mm.thread.is_alive():
                 left.append(mm.id)
+        if poller is not None and not left:
+            poller.shutdown()
         wakes: list[Callable[[], object]] = []
         with self.lock:
             self.closed = True
@@ -749,6 +757,8 @@ class Scheduler:
         core = self.core
         if core.runq or core.fired or self.ext_ready or self.gs_alive == 0:
             return
+        if core.npollwait:
+            return  # a G waits on the network: readiness may wake it (Go's blocked poller)
         for p in core.allp:
             if p.timers.live():
                 return  # a sleep or a deadline will wake someone
@@ -867,6 +877,10 @@ class Scheduler:
         finally:
             self.lock.acquire()
 
+    def timers_pending(self) -> bool:
+        """Whether any live P has a timer armed (lock held)."""
+        return any(p.timers.next_when() is not None for p in self.core.ps)
+
     def park_timeout(self, m: M) -> float | None:
         """How long a parking M may sleep: until the earliest timer if nobody else waits."""
         earliest: float | None = None
@@ -881,6 +895,30 @@ class Scheduler:
         self.timer_waiter = m
         self.timer_waiter_deadline = earliest
         return max(earliest - time.monotonic(), 0.0)
+
+    def netpoller(self) -> Poller:
+        """The runtime's network poller, made on first use (Go's netpollGenericInit)."""
+        poller = self.poller
+        if poller is not None:
+            return poller
+        from gmp.runtime.netpoll import Poller
+
+        with self.lock:
+            if self.stopping:
+                raise RuntimeClosedError("this runtime is closed; it polls no more sockets")
+            poller = self.poller
+        if poller is None:
+            made = Poller(self)
+            with self.lock:
+                if self.poller is None:
+                    self.poller = made
+                    self.poll_fn = made.poll_nonblocking
+                    self.core.lastpoll = time.monotonic()
+                    made = None  # type: ignore[assignment]
+                poller = self.poller
+            if made is not None:
+                made.shutdown()
+        return poller
 
     def on_p_busy(self) -> None:
         sm = self.sysmon

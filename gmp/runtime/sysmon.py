@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 
 from gmp._core.autoscale import Sample
 from gmp._core.idle import needs_wakep
+from gmp._core.netpoll import sysmon_poll_due
 from gmp._core.p import PStatus
 from gmp._core.preempt import hog_after, slice_expired, stuck
 from gmp._core.sched import has_work
@@ -100,6 +101,12 @@ class Sysmon:
             now = time.monotonic()
             nbusy = self._retake(now)
             busy = nbusy > 0
+            poller = rt.poller
+            if poller is not None and sysmon_poll_due(rt.core, now):
+                # Go's sysmon netpoll: Ps busy with local work for 10 ms never reach
+                # find_runnable's poll. Read without the lock like _retake: three single
+                # loads, a stale one costs one tick (1 ms) of delay or one empty poll.
+                poller.poll_from_sysmon()
             if rt.autoscaler is not None:
                 try:
                     self._autoscale(now, nbusy)

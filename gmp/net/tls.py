@@ -1,0 +1,145 @@
+"""TLS over a gmp connection (Go's ``crypto/tls`` ``Conn``): ``ssl.SSLContext`` does the
+cryptography, the G parks on the poller whenever OpenSSL wants more bytes or room.
+
+The socket is wrapped non-blocking (``do_handshake_on_connect=False``): OpenSSL then
+raises ``SSLWantReadError``/``SSLWantWriteError`` where a plain socket raises
+``EAGAIN``, and :class:`~gmp.net.conn.Conn` parks on the matching direction. The
+handshake runs at the first read or write (or an explicit :meth:`TLSConn.handshake`), in
+the G that owns the connection, as Go's ``tls.Conn`` does.
+"""
+
+from __future__ import annotations
+
+import socket
+import ssl
+from typing import Any
+
+from gmp._core.netpoll import READ, WRITE, check_err
+from gmp.net.conn import Conn
+from gmp.runtime.netpoll import Poller, _raise_err, wait_io
+
+__all__ = ["TLSConn", "tls_client", "tls_server"]
+
+
+class TLSConn(Conn):
+    """A :class:`~gmp.net.conn.Conn` speaking TLS. ``socket`` is the ``ssl.SSLSocket``."""
+
+    __slots__ = ("_handshaken",)
+
+    def __init__(
+        self,
+        sock: socket.socket,
+        poller: Poller,
+        context: ssl.SSLContext,
+        *,
+        server_side: bool,
+        server_hostname: str | None = None,
+        remote_addr: Any = None,
+    ) -> None:
+        if not isinstance(context, ssl.SSLContext):
+            raise TypeError(f"context must be an ssl.SSLContext, got {type(context).__name__}")
+        sock.setblocking(False)
+        wrapped = context.wrap_socket(
+            sock,
+            server_side=server_side,
+            server_hostname=None if server_side else server_hostname,
+            do_handshake_on_connect=False,
+        )
+        self._handshaken = False
+        super().__init__(wrapped, poller, remote_addr)
+
+    async def handshake(self) -> None:
+        """Complete the TLS handshake (idempotent). Raises ``ssl.SSLError`` on failure."""
+        if self._handshaken:
+            return
+        sock: Any = self._sock
+        pd = self._pd
+        while True:
+            err = check_err(pd, READ)
+            if err:
+                _raise_err(pd, err)
+            try:
+                sock.do_handshake()
+                self._handshaken = True
+                return
+            except ssl.SSLWantReadError:
+                mode = READ
+            except ssl.SSLWantWriteError:
+                mode = WRITE
+            except OSError:
+                self._raise_if_closed()
+                raise
+            await wait_io(pd, mode)
+
+    @property
+    def cipher(self) -> tuple[str, str, int] | None:
+        return self._sock.cipher()  # type: ignore[attr-defined, no-any-return]
+
+    @property
+    def version(self) -> str | None:
+        return self._sock.version()  # type: ignore[attr-defined, no-any-return]
+
+    async def recv(self, n: int = 65536) -> bytes:
+        if not self._handshaken:
+            await self.handshake()
+        try:
+            return await super().recv(n)
+        except ssl.SSLZeroReturnError:
+            return b""  # the peer sent close_notify: end of stream
+
+    async def recv_into(self, buf: Any, nbytes: int = 0) -> int:
+        if not self._handshaken:
+            await self.handshake()
+        try:
+            return await super().recv_into(buf, nbytes)
+        except ssl.SSLZeroReturnError:
+            return 0
+
+    async def send(self, data: Any) -> int:
+        if not self._handshaken:
+            await self.handshake()
+        return await super().send(data)
+
+    async def send_all(self, data: Any) -> None:
+        if not self._handshaken:
+            await self.handshake()
+        await super().send_all(data)
+
+    def close_write(self) -> None:
+        """TLS cannot half-close without ending the session; this shuts the socket's
+        write side after a best-effort close_notify is impossible to send non-blocking,
+        so it is the plain ``shutdown(SHUT_WR)``."""
+        super().close_write()
+
+
+async def tls_server(conn: Conn, context: ssl.SSLContext) -> TLSConn:
+    """Upgrade an accepted plain connection to TLS (server side) and handshake."""
+    return await _upgrade(conn, context, True, None)
+
+
+async def tls_client(conn: Conn, context: ssl.SSLContext, server_hostname: str) -> TLSConn:
+    """Upgrade a dialled plain connection to TLS (client side) and handshake."""
+    return await _upgrade(conn, context, False, server_hostname)
+
+
+async def _upgrade(
+    conn: Conn, context: ssl.SSLContext, server_side: bool, hostname: str | None
+) -> TLSConn:
+    if isinstance(conn, TLSConn):
+        raise ValueError("the connection already speaks TLS")
+    poller = conn._poller
+    sock = conn._sock
+    remote = conn.remote_addr
+    # Hand the socket over: forget the plain registration without closing the socket.
+    conn._closed = True
+    poller.close(conn._pd)
+    raw = socket.socket(fileno=sock.detach())
+    tconn = TLSConn(
+        raw, poller, context, server_side=server_side, server_hostname=hostname, remote_addr=remote
+    )
+    try:
+        await tconn.handshake()
+    except BaseException:
+        tconn.close()
+        raise
+    return tconn
