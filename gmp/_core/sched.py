@@ -8,6 +8,8 @@
    if the local ring is empty or full, else it joins the local tail: see find_runnable);
 3. the local queue (``runnext`` first);
 4. a batch from the global queue;
+4b. the network, without blocking, when a G waits on it and no M is blocked in the
+   poller (the driver's ``poll``; gmp._core.netpoll);
 5. steal: :data:`STEAL_TRIES` rounds over the other Ps in a random order, taking half of a
    victim's queue; the last round may also take a victim's ``runnext`` and fires the
    victim's due timers (the victim's owner may be blocked).
