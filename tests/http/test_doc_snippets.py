@@ -1,21 +1,22 @@
-"""Every Python example of README.md and docs/http.md runs, and does what the text says.
+"""Every Python example of README.md and docs/*.md runs, and does what the text says.
 
 The blocks of a document run in order in one namespace, as a reader would run them;
 ``app.run()`` is replaced by a recorder (the examples are served by the tests instead).
 The quick start's curl lines are replayed against it and compared with the answers the
 doc prints, and the middleware example is served to show the mixed chain working.
+The examples of docs/resilience.md, docs/observability.md and the production kit of
+README.md and docs/http.md are served and checked in ``test_doc_*.py``.
 """
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
+import re
 import shlex
 from typing import Any
 
 import pytest
-from doc_snippets import DOCS, blocks
+from doc_snippets import DOCS, ROOT, SKIP, blocks, run_blocks
 from engine_helpers import serve
 
 from gmp.http import Engine, Server
@@ -41,23 +42,35 @@ def no_serving(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
     return calls
 
 
-def run_blocks(doc: str, chosen: list[int] | None = None) -> tuple[dict[str, Any], str]:
-    """Run the python blocks of ``doc`` (those starting on lines ``chosen``, or all) in
-    one namespace; return it and what they printed."""
-    ns: dict[str, Any] = {"__name__": "doc_example"}
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        for line, code in blocks(doc):
-            if chosen is not None and line not in chosen:
-                continue
-            exec(compile(code, f"{doc}:{line}", "exec"), ns)
-    return ns, out.getvalue()
-
-
 @pytest.mark.parametrize("doc", DOCS)
 def test_every_python_block_runs(doc, no_serving):
     assert blocks(doc), f"{doc} has no python blocks"
     run_blocks(doc)
+
+
+def test_every_page_with_python_examples_is_run():
+    """A page of docs/ (or the README) with a python block is in DOCS, so its examples
+    are run here and type-checked by make lint; a skipped block is the marked exception."""
+    pages = ["README.md", *sorted(f"docs/{p.name}" for p in (ROOT / "docs").glob("*.md"))]
+    fence = re.compile(r"^```python\s*$", re.MULTILINE)
+    with_python = [p for p in pages if fence.search((ROOT / p).read_text(encoding="utf-8"))]
+    assert with_python, "no page has python examples"
+    assert sorted(set(with_python) - set(DOCS)) == []
+    for doc in DOCS:
+        text = (ROOT / doc).read_text(encoding="utf-8")
+        assert len(blocks(doc)) == len(fence.findall(text)) - text.count(SKIP + "\n```python")
+
+
+def test_simulator_example_is_reproducible():
+    """docs/simulator.md: the skewed workload runs in virtual time, steals work, and the
+    same seed gives the same numbers."""
+    _, first = run_blocks("docs/simulator.md")
+    _, again = run_blocks("docs/simulator.md")
+    assert first == again
+    makespan, p99, steals, jain = first.split()
+    assert float(makespan) > 0 and 0 < float(p99) < float(makespan)
+    assert int(steals) > 0  # skew leaves Ps idle that then steal
+    assert 0 < float(jain) <= 1
 
 
 def test_readme_examples_print_what_they_compute(no_serving):
