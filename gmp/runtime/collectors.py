@@ -24,6 +24,9 @@ circuit breakers' in :mod:`gmp.resilience.collectors`). It reports:
 ``gmp_spills_total``               counter  local queue overflows to the global queue
 ``gmp_procs_changes_total``        counter  P-count changes (set_procs, autoscaler)
 ``gmp_threads_crashed_total``      counter  Ms that died of an internal error, replaced
+``gmp_netpoll_waiters``            gauge    Gs parked on a socket (Go's netpollWaiters)
+``gmp_netpoll_fds``                gauge    descriptors registered with the poller
+``gmp_netpoll_readied_total``      counter  Gs readied by the network poller
 ``gmp_uptime_seconds``             gauge    time since the runtime started
 =================================  =======  ============================================
 
@@ -118,4 +121,7 @@ def scheduler_metrics(st: RuntimeStats) -> Iterator[Metric]:
         "Ms that died of an internal error and were replaced",
         value=st.m_crashes,
     )
+    yield g("gmp_netpoll_waiters", "Gs parked on a socket", value=st.netpoll_waiters)
+    yield g("gmp_netpoll_fds", "Descriptors registered with the poller", value=st.netpoll_fds)
+    yield c("gmp_netpoll_readied", "Gs readied by the network poller", value=st.netpoll_readied)
     yield g("gmp_uptime_seconds", "Time since the runtime started", value=st.uptime_ms / 1000)

@@ -404,6 +404,9 @@ class Scheduler:
             m_crashes=self.m_crashes,
             autoscale=self.autoscaler is not None,
             uptime_ms=int((now - self.started_at) * 1000),
+            netpoll_waiters=core.npollwait,
+            netpoll_readied=0 if self.poller is None else self.poller.readied,
+            netpoll_fds=0 if self.poller is None else len(self.poller.fds),
         )
 
     def close(self, timeout: float | None = None) -> None:

@@ -58,6 +58,12 @@ class RuntimeStats:
     """Ms that died from an internal error and were replaced (self-healing)."""
     autoscale: bool = False
     """Whether the autoscaler is on."""
+    netpoll_waiters: int = 0
+    """Gs parked on a socket (Go's netpollWaiters)."""
+    netpoll_readied: int = 0
+    """Gs the network poller has readied so far."""
+    netpoll_fds: int = 0
+    """Descriptors registered with the poller (connections and listeners open)."""
 
     def as_dict(self) -> dict[str, Any]:
         out = attrs.asdict(self, recurse=True)
