@@ -1,5 +1,6 @@
-"""gmp's HTTP/1.1 front end: a trio server where every request's handler runs as a G,
-and a Gin-like framework on top (:class:`Engine`, :class:`Context`, middleware).
+"""gmp's HTTP/1.1 front end: a server on gmp's network poller where every connection is a
+G that runs its requests' handlers, and a Gin-like framework on top (:class:`Engine`,
+:class:`Context`, middleware).
 
 The framework (see ``gmp/http/engine.py`` and ``docs/http.md``)::
 
@@ -17,7 +18,9 @@ The bare server underneath takes any handler of a :class:`Request`:
 
 ``Server(app).run()`` serves ``app``, a ``def`` or ``async def`` handler taking a
 :class:`Request` and returning a :class:`Response`; :class:`WSGIAdapter` wraps a WSGI
-application (Flask, Django) as such a handler. See ``gmp/http/server.py`` for the shape.
+application (Flask, Django) as such a handler. See ``gmp/http/server.py`` and
+``gmp/http/conn.py`` for the shape; a trio program serves the same apps with
+:class:`TrioServer` (``gmp/http/trio_server.py``).
 
 ::
 
@@ -36,10 +39,10 @@ from gmp.http.binding import BindError
 from gmp.http.config import ServerConfig, ServerStats
 from gmp.http.context import Context, HandlerFunc, Middleware
 from gmp.http.debug import mount_debug
-from gmp.http.dispatch import ClientDisconnected, Handler
 from gmp.http.engine import Engine, RouterGroup
 from gmp.http.errors import (
     BadRequest,
+    ClientDisconnected,
     Conflict,
     Forbidden,
     GatewayTimeout,
@@ -67,9 +70,10 @@ from gmp.http.middleware import (
     mount_metrics,
 )
 from gmp.http.parser import ParseError
-from gmp.http.request import Headers, Request
+from gmp.http.request import Handler, Headers, Request
 from gmp.http.response import Response
 from gmp.http.server import Server, current_server
+from gmp.http.trio_server import TrioServer
 from gmp.http.wsgi import WSGIAdapter
 
 __all__ = [
@@ -108,6 +112,7 @@ __all__ = [
     "Timeout",
     "TooManyRequests",
     "Tracing",
+    "TrioServer",
     "Unauthorized",
     "UnprocessableEntity",
     "UnsupportedMediaType",

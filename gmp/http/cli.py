@@ -49,12 +49,13 @@ def add_serve_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Add ``serve`` to an ``argparse`` subparsers object; returns the new parser."""
     p: argparse.ArgumentParser = subparsers.add_parser(
         "serve",
-        help="serve an HTTP app; every request runs as a G",
+        help="serve an HTTP app; every connection is a G running its handlers",
         description=(
             "Serve MODULE:APP over HTTP/1.1. APP is a gmp.http.Engine (the Gin-like "
             "framework), a gmp handler (def or async def taking a gmp.http.Request, "
             "returning a gmp.http.Response) or a WSGI application (Flask, Django); the kind "
-            "is detected at startup (--wsgi only confirms it). Each request runs as a G. "
+            "is detected at startup (--wsgi only confirms it). Each connection is a G that "
+            "runs its requests' handlers. "
             "SIGINT or SIGTERM shuts down gracefully (a second one forces it). "
             "Not supported: ASGI apps, HTTP/2, WebSocket."
         ),
@@ -118,6 +119,18 @@ def add_serve_parser(subparsers: Any) -> argparse.ArgumentParser:
         type=float,
         default=_DEFAULTS.handoff_after,
         help="seconds a blocked G keeps its P before sysmon hands it off",
+    )
+    p.add_argument(
+        "--certfile",
+        metavar="FILE",
+        default=None,
+        help="serve HTTPS with this PEM certificate chain (the key too, unless --keyfile)",
+    )
+    p.add_argument(
+        "--keyfile",
+        metavar="FILE",
+        default=None,
+        help="the PEM private key of --certfile",
     )
     p.add_argument(
         "--no-access-log",
@@ -379,6 +392,7 @@ def _resolve_app(args: argparse.Namespace) -> Any:
             server_name=args.host,
             server_port=args.port,
             multiprocess=os.environ.get("GMP_HTTP_WORKER") is not None,
+            url_scheme="https" if args.certfile else "http",
         )
     return app
 
@@ -396,6 +410,8 @@ def _config(args: argparse.Namespace, *, port: int, reuse_port: bool) -> ServerC
         keepalive_timeout=args.keepalive_timeout,
         shutdown_timeout=args.shutdown_timeout,
         access_log=args.access_log,
+        certfile=args.certfile,
+        keyfile=args.keyfile,
     )
 
 
@@ -417,6 +433,11 @@ def _check_args(args: argparse.Namespace) -> None:
             raise StartupError(f"{flag} must be more than 0, got {getattr(args, name)}")
     if args.reload and args.workers > 1:
         raise StartupError("--reload runs one process: it cannot be used with --workers")
+    if args.keyfile and not args.certfile:
+        raise StartupError("--keyfile needs --certfile (the certificate it belongs to)")
+    for flag, path in (("--certfile", args.certfile), ("--keyfile", args.keyfile)):
+        if path is not None and not os.path.isfile(path):
+            raise StartupError(f"{flag}: no such file: {path}")
 
 
 def _fail(error: StartupError) -> int:
@@ -477,7 +498,13 @@ def run_serve(args: argparse.Namespace) -> int:
         if args.workers > 1:
             return _supervise(args)
         app = _resolve_app(args)
-        server = Server(app, _config(args, port=args.port, reuse_port=args.reuse_port))
+        config = _config(args, port=args.port, reuse_port=args.reuse_port)
+        try:
+            server = Server(app, config)
+        except OSError as e:  # ssl.SSLError is an OSError
+            raise StartupError(
+                f"--certfile/--keyfile: cannot load the certificate and key: {e}"
+            ) from None
     except StartupError as e:
         return _fail(e)
     try:
@@ -535,6 +562,10 @@ def _worker_argv(args: argparse.Namespace, port: int) -> list[str]:
     argv += ["--host", args.host, "--port", str(port), "--workers", "1", "--reuse-port"]
     if args.log_config:
         argv += ["--log-config", args.log_config]
+    if args.certfile:
+        argv += ["--certfile", args.certfile]
+    if args.keyfile:
+        argv += ["--keyfile", args.keyfile]
     if args.procs is not None:
         argv += ["--procs", str(args.procs)]
     if args.wsgi:

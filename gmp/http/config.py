@@ -51,11 +51,16 @@ class ServerConfig:
     - ``shutdown_timeout``: how long a graceful shutdown lets in-flight requests finish.
     - ``linger_timeout``: after an error response, how long unread input is drained so
       the client sees the response rather than a reset (Go's ``closeWriteAndWait``).
-    - ``stream_window``: bytes a streaming body may run ahead of the socket before its G
-      waits (flow control).
+    - ``stream_window`` (:class:`~gmp.http.trio_server.TrioServer` only): bytes a
+      streaming body may run ahead of the socket before its G waits. :class:`Server`
+      writes a body from the G that produces it, so the socket buffer is the window.
     - ``access_log``: one structlog line per response (logger ``gmp.http.access``).
-    - ``batch_wakeups``: coalesce G completions into one trio wake-up (see
-      ``gmp/http/dispatch.py``); off only for measurements.
+    - ``batch_wakeups`` (TrioServer only): coalesce G completions into one trio wake-up
+      (see ``gmp/http/dispatch.py``); off only for measurements.
+    - ``certfile``/``keyfile``: serve HTTPS with this certificate chain and private key
+      (PEM; ``keyfile`` may be omitted when ``certfile`` holds both). HTTP/1.1 is offered
+      through ALPN; the handshake runs in the connection's G, so a slow client's handshake
+      never holds up the accept loop (Go's ``ListenAndServeTLS``).
     """
 
     host: str = "127.0.0.1"
@@ -80,6 +85,12 @@ class ServerConfig:
     stream_window: int = attrs.field(default=256 * 1024, validator=_positive)
     access_log: bool = True
     batch_wakeups: bool = True
+    certfile: str | None = None
+    keyfile: str | None = None
+
+    def __attrs_post_init__(self) -> None:
+        if self.keyfile is not None and self.certfile is None:
+            raise ValueError("keyfile given without certfile: HTTPS needs a certificate")
 
 
 @attrs.frozen
@@ -90,7 +101,9 @@ class ServerStats:
     it really ends); ``rejected`` counts 503s sent by backpressure; ``bad_requests``
     covers 400, 414, 417 and 431; ``timeouts`` counts 408s and slow writers dropped;
     ``handler_errors`` counts 500s; ``wakeups`` is how many times a G completion woke
-    trio's loop (fewer than ``requests`` when completions were batched).
+    trio's loop under :class:`~gmp.http.trio_server.TrioServer` (fewer than ``requests``
+    when completions were batched), always 0 under :class:`~gmp.http.Server`, where the
+    connection's own G runs the handler.
     """
 
     connections_open: int

@@ -43,7 +43,8 @@ import outcome
 import trio
 
 from gmp.cancel import CancelScope
-from gmp.http.request import Request
+from gmp.http.errors import ClientDisconnected
+from gmp.http.request import Handler, Request
 from gmp.http.response import Response, as_response
 from gmp.runtime.g import G
 from gmp.runtime.park import current, park, ready
@@ -52,14 +53,6 @@ if TYPE_CHECKING:
     from gmp.runtime.runtime import Runtime
 
 __all__ = ["ClientDisconnected", "Dispatcher", "Exchange", "Handler"]
-
-Handler = Callable[[Request], Any]
-"""A handler: ``def h(req) -> Response`` or ``async def h(req) -> Response``."""
-
-
-class ClientDisconnected(ConnectionError):
-    """Raised in a handler's G when it writes a streaming body nobody will read any more
-    (the client went away, or the server gave up on the connection)."""
 
 
 class Dispatcher:

@@ -17,6 +17,7 @@ from typing import Any
 
 __all__ = [
     "BadRequest",
+    "ClientDisconnected",
     "Conflict",
     "Forbidden",
     "GatewayTimeout",
@@ -155,3 +156,14 @@ class GatewayTimeout(HTTPError):
     """504: the handler did not finish within its deadline."""
 
     status = 504
+
+
+class ClientDisconnected(ConnectionError):
+    """The client connection is gone while its response was still being produced.
+
+    :class:`~gmp.http.trio_server.TrioServer` raises it in a handler's G that writes a
+    streaming body nobody will read any more (the client went away, or the server gave up
+    on the connection). :class:`~gmp.http.Server` writes a streaming body from the
+    connection's own G, so there it closes the body's iterator instead (a generator's
+    ``finally`` runs). Middleware that counts it (Metrics, Recovery, Breaker) treats it
+    as the client's doing, not a server error."""

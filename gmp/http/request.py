@@ -12,7 +12,7 @@ same), values are ``str`` decoded as latin-1, the wire's own encoding.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, overload
 from urllib.parse import parse_qs
 
@@ -160,8 +160,9 @@ class Request:
         self.keep_alive = keep_alive
         self.expect_continue = expect_continue
         self._query_params: dict[str, list[str]] | None = None
-        # The server's in-flight record of this request (gmp.http.dispatch.Exchange),
-        # set when its handler G starts; None when a handler is called directly.
+        # The server's in-flight record of this request (gmp.http.conn.Exchange, or
+        # gmp.http.dispatch.Exchange under TrioServer), set when its handler starts; None
+        # when a handler is called directly.
         self.exchange: Any = None
 
     @property
@@ -179,3 +180,7 @@ class Request:
 
     def __repr__(self) -> str:
         return f"<Request {self.method} {self.target.decode('latin-1')!r}>"
+
+
+Handler = Callable[[Request], Any]
+"""A handler: ``def h(req) -> Response`` or ``async def h(req) -> Response``."""

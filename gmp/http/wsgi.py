@@ -1,10 +1,10 @@
-"""Run an existing WSGI application (Flask, Django) with each request as a G.
+"""Run an existing WSGI application (Flask, Django), each connection's requests in its G.
 
 :class:`WSGIAdapter` turns a WSGI app into a plain ``def`` handler, so the server runs it
-as a plain-callable G: a view that blocks (a database driver, ``requests``, ``time.sleep``)
-costs one thread while sysmon hands its P to another, and the other requests keep being
-served, which is the isolation gunicorn's ``gthread`` worker buys with a fixed thread pool,
-here with work stealing and no pool size to tune.
+through ``gmp.syscall`` in the connection's G: a view that blocks (a database driver,
+``requests``, ``time.sleep``) costs one thread while sysmon hands its P to another, and
+the other requests keep being served, which is the isolation gunicorn's ``gthread``
+worker buys with a fixed thread pool, here with work stealing and no pool size to tune.
 
 It follows PEP 3333 as gunicorn's and Werkzeug's servers do: ``environ`` is built from
 the request (``PATH_INFO`` is the decoded path as latin-1 text, ``HTTP_*`` for headers,
@@ -77,7 +77,8 @@ class WSGIAdapter:
     """A gmp handler serving the WSGI application ``app``.
 
     ``Server(WSGIAdapter(flask_app))``, or ``gmp serve --wsgi module:app``.
-    ``multiprocess`` sets ``wsgi.multiprocess`` (True under ``--workers N``).
+    ``multiprocess`` sets ``wsgi.multiprocess`` (True under ``--workers N``);
+    ``url_scheme`` is ``wsgi.url_scheme`` (``https`` under ``--certfile``).
     """
 
     __slots__ = ("app", "base_environ")
@@ -89,6 +90,7 @@ class WSGIAdapter:
         server_name: str = "localhost",
         server_port: int = 80,
         multiprocess: bool = False,
+        url_scheme: str = "http",
     ) -> None:
         self.app = app
         self.base_environ: dict[str, Any] = {
@@ -96,7 +98,7 @@ class WSGIAdapter:
             "SERVER_NAME": server_name,
             "SERVER_PORT": str(server_port),
             "wsgi.version": (1, 0),
-            "wsgi.url_scheme": "http",
+            "wsgi.url_scheme": url_scheme,
             "wsgi.errors": sys.stderr,
             "wsgi.multithread": True,
             "wsgi.multiprocess": multiprocess,

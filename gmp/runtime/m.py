@@ -171,7 +171,14 @@ class M:
                                 # Our P was retired before we woke: nothing to spin for.
                                 self.spinning = False
                                 spinning_stopped(core)
-                            self._park()
+                            # Go's findRunnable ends in stopm here: an M that found no
+                            # P sleeps until startm hands it one. Only an M that just
+                            # gave its P up blocks in the poller (below, via _stopm):
+                            # one that came back from the poller without a P and polled
+                            # again would wake at every readiness event only to queue
+                            # the G for the busy P, taking the GIL from the M running
+                            # it each time.
+                            self._park(poll=False)
                             continue
                     # Go's runqget, inlined for the common case; anything else (the 61st
                     # tick, timers, preemption, an empty local queue) takes the full
@@ -522,14 +529,15 @@ class M:
                 rt.flush_wakes()
         self._park()
 
-    def _park(self) -> None:
+    def _park(self, poll: bool = True) -> None:
         """Sleep until woken by wakep/handoff or until the earliest timer is due; the
-        last idle M sleeps in the network poller instead (Go's findRunnable tail)."""
+        last idle M sleeps in the network poller instead (Go's findRunnable tail), if it
+        just gave up its P (``poll``)."""
         rt = self.rt
         if rt.stopping:
             return
         poller = rt.poller
-        if poller is not None and block_in_poll(rt.core, rt.timers_pending()):
+        if poll and poller is not None and block_in_poll(rt.core, rt.timers_pending()):
             self._pollwait(poller)
             return
         timeout = rt.park_timeout(self)

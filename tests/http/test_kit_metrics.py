@@ -222,14 +222,16 @@ def test_two_engines_in_one_process_do_not_collide(served):
 
 def test_scheduler_metrics_are_plausible(served):
     first = served.scrape()
+    base = served.client.base_url
     for i in range(5):
-        served.client.get(f"/users/{i}")
-    second = served.scrape()
+        httpx.get(base.join(f"/users/{i}"))  # a new connection each
+    with httpx.Client(base_url=base, timeout=WAIT) as fresh:
+        second = scrape(fresh)
     assert value(second, "gmp_procs") == PROCS
     runq = series(second, "gmp_p_runqueue")
     assert sorted(dict(labels)["p"] for labels in runq) == [str(i) for i in range(PROCS)]
     assert all(v >= 0 for v in runq.values())
-    # Every request is a G: the five, and the first scrape.
+    # Every connection is a G: the five requests' and the second scrape's.
     assert value(second, "gmp_gs_created_total") >= value(first, "gmp_gs_created_total") + 6
     assert value(second, "gmp_gs_alive") >= 1  # the scrape's own G
     assert value(second, "gmp_threads") >= 1

@@ -25,8 +25,7 @@ import math
 from collections.abc import Callable
 
 from gmp.http.context import Context, Middleware
-from gmp.http.dispatch import ClientDisconnected
-from gmp.http.errors import ServiceUnavailable
+from gmp.http.errors import ClientDisconnected, ServiceUnavailable
 from gmp.resilience.breaker import CircuitBreaker, CircuitOpenError, Ticket
 
 __all__ = ["Breaker"]

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -42,8 +42,11 @@ from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector
 
 from gmp.http.context import Context, Middleware
-from gmp.http.dispatch import ClientDisconnected
+from gmp.http.errors import ClientDisconnected
 from gmp.http.server import Server, current_server
+
+if TYPE_CHECKING:
+    from gmp.http.trio_server import TrioServer
 from gmp.resilience.breaker import CircuitBreaker
 from gmp.resilience.collectors import BreakerCollector
 from gmp.runtime.collectors import SchedulerCollector
@@ -144,16 +147,19 @@ class ServerCollector(Collector):
     docstring). ``server``: a Server, or a function returning one (or None); default:
     :func:`gmp.http.current_server`, the server whose request does the scrape."""
 
-    def __init__(self, server: Server | Callable[[], Server | None] | None = None) -> None:
+    def __init__(
+        self,
+        server: Server | TrioServer | Callable[[], Server | TrioServer | None] | None = None,
+    ) -> None:
         self._server = server
 
-    def _find(self) -> Server | None:
+    def _find(self) -> Server | TrioServer | None:
         srv = self._server
-        if isinstance(srv, Server):
-            return srv
-        if srv is not None:
+        if srv is None:
+            return current_server()
+        if callable(srv):
             return srv()
-        return current_server()
+        return srv
 
     def describe(self) -> list[Metric]:
         return []

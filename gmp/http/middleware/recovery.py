@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from gmp.http.context import Context, Middleware
-from gmp.http.dispatch import ClientDisconnected
+from gmp.http.errors import ClientDisconnected
 from gmp.observe.log import get_logger
 
 __all__ = ["Recovery"]
