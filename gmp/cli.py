@@ -82,7 +82,9 @@ def _progress_bar(total: int | None, desc: str, enabled: bool) -> Any:
     try:
         from tqdm import tqdm
     except ImportError:
-        _log.warning("tqdm is not installed: no progress bar", hint="pip install 'gmp[sim]'")
+        _log.warning(
+            "tqdm is not installed: no progress bar", hint="pip install 'gmp-runtime[sim]'"
+        )
         return None
     return tqdm(total=total, desc=desc, unit="G", unit_scale=True, file=sys.stderr, leave=False)
 
@@ -240,7 +242,7 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument(
         "--scheduler",
         metavar="ADDRESS",
-        help="run on the dask.distributed scheduler at ADDRESS (needs gmp[sim-dask])",
+        help="run on the dask.distributed scheduler at ADDRESS (needs gmp-runtime[sim-dask])",
     )
     sweep.set_defaults(handler=cmd_sim_sweep)
 

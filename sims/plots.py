@@ -24,7 +24,7 @@ def _figure(ncols: int = 1, width: float = 6.4, height: float = 4.0) -> tuple[Fi
         from matplotlib.figure import Figure
     except ImportError:
         raise RuntimeError(
-            "plots need matplotlib; install the optional extra: pip install 'gmp[sim]'"
+            "plots need matplotlib; install the optional extra: pip install 'gmp-runtime[sim]'"
         ) from None
     fig = Figure(figsize=(width * ncols, height), layout="constrained")
     axes = fig.subplots(1, ncols)

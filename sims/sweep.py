@@ -75,7 +75,7 @@ def dask_executor(address: str) -> Iterator[Executor]:
     except ImportError:
         raise RuntimeError(
             "--scheduler needs dask.distributed, which is not installed; "
-            "install the optional extra: pip install 'gmp[sim-dask]'"
+            "install the optional extra: pip install 'gmp-runtime[sim-dask]'"
         ) from None
     client = Client(address)
     try:

@@ -1,4 +1,4 @@
-"""OpenTelemetry export for gmp's spans (``pip install 'gmp[otel]'``).
+"""OpenTelemetry export for gmp's spans (``pip install 'gmp-runtime[otel]'``).
 
 :class:`OTelBackend` is a :class:`gmp.observe.trace.SpanBackend` built on the
 OpenTelemetry SDK: each gmp span is started as an SDK span (so the SDK's sampler, span
@@ -218,7 +218,7 @@ def _env_exporter() -> SpanExporter | None:
             raise ImportError(
                 "OTEL_EXPORTER_OTLP_PROTOCOL=grpc needs the gRPC exporter: "
                 "pip install opentelemetry-exporter-otlp-proto-grpc "
-                "(gmp[otel] brings the http/protobuf one)"
+                "(gmp-runtime[otel] brings the http/protobuf one)"
             ) from None
         exporter: SpanExporter = grpc.OTLPSpanExporter()
         return exporter

@@ -19,7 +19,7 @@ Export is pluggable two ways. :func:`on_span_end` hands every ended span to list
 (a log line per span, a test). A :class:`SpanBackend` is the heavier hook: it is asked
 at a span's start for the span's ids and at its end to record it, so a tracing SDK can
 own the spans (sampling, processors, its own context). :mod:`gmp.observe.otel` is the
-OpenTelemetry one (``pip install 'gmp[otel]'``); a span passes its backend on to the
+OpenTelemetry one (``pip install 'gmp-runtime[otel]'``); a span passes its backend on to the
 spans started under it, including in the Gs it spawns, so one ``Tracing(exporter=...)``
 exports the request's span and every span below it. Nothing here imports a backend.
 """

@@ -61,6 +61,19 @@ def test_every_page_with_python_examples_is_run():
         assert len(blocks(doc)) == len(fence.findall(text)) - text.count(SKIP + "\n```python")
 
 
+def test_install_hints_name_the_distribution():
+    """``gmp`` on the package index is another project: every ``pip install`` line and
+    extra named in the docs and in gmp's messages says ``gmp-runtime[...]``."""
+    wrong = re.compile(r"(?<![\w-])gmp\[|pip install gmp(?![\w-])")
+    found = []
+    for pattern in ("*.md", "docs/*.md", "bench/**/*.md", "gmp/**/*.py", "sims/**/*.py"):
+        for path in sorted(ROOT.glob(pattern)):
+            for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+                if wrong.search(line):
+                    found.append(f"{path.relative_to(ROOT)}:{n}: {line.strip()}")
+    assert found == []
+
+
 def test_simulator_example_is_reproducible():
     """docs/simulator.md: the skewed workload runs in virtual time, steals work, and the
     same seed gives the same numbers."""

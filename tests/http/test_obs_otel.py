@@ -17,7 +17,9 @@ from typing import Any
 import httpx
 import pytest
 
-pytest.importorskip("opentelemetry.sdk", reason="needs the otel extra: pip install 'gmp[otel]'")
+pytest.importorskip(
+    "opentelemetry.sdk", reason="needs the otel extra: pip install 'gmp-runtime[otel]'"
+)
 
 from engine_helpers import captured, entries, serving
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider

@@ -90,8 +90,8 @@ def test_without_the_extra_nothing_is_imported_and_nothing_changes() -> None:
     assert out["env"]["served"] == [200, True]
     assert out["env"]["attempted"] is True
     [warning] = out["env"]["warned"]
-    assert "pip install 'gmp[otel]'" in warning
-    assert "pip install 'gmp[otel]'" in out["explicit"]
+    assert "pip install 'gmp-runtime[otel]'" in warning
+    assert "pip install 'gmp-runtime[otel]'" in out["explicit"]
     assert out["loaded"] == []
 
 

@@ -174,7 +174,7 @@ def test_scheduler_without_dask_says_what_to_install(
         "tcp://127.0.0.1:8786",
     ]
     assert main([*argv, "--no-progress"]) == 2
-    assert "gmp[sim-dask]" in capsys.readouterr().err
+    assert "gmp-runtime[sim-dask]" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(

@@ -1,5 +1,5 @@
 """Tracing: a W3C ``traceparent`` read or started per request, its ids in every log line,
-and, with ``gmp[otel]``, the request's span exported through OpenTelemetry.
+and, with ``gmp-runtime[otel]``, the request's span exported through OpenTelemetry.
 
 ``app.use(Tracing())`` (early, so the request id, the access log and everything after
 run inside the span). Per request:
@@ -114,11 +114,11 @@ def _otel_backend(
     except ImportError as e:
         if explicit:
             raise ImportError(
-                "Tracing(exporter=...) needs OpenTelemetry: pip install 'gmp[otel]'"
+                "Tracing(exporter=...) needs OpenTelemetry: pip install 'gmp-runtime[otel]'"
             ) from e
         log.warning(
             "OTEL_* variables are set but OpenTelemetry is not installed; "
-            "spans are not exported (pip install 'gmp[otel]')",
+            "spans are not exported (pip install 'gmp-runtime[otel]')",
             error=str(e),
         )
         return None
