@@ -26,6 +26,16 @@ same connection.
 Requests on one connection are answered one at a time, in order (pipelining stays
 ordered, as in Go), and the connection does not read ahead while a handler runs.
 
+**Answers leave in bursts under load.** Before writing an answer, a G whose P has other
+runnable Gs (the other connections readied by the same poll) yields once
+(``gmp.sleep(0)``): their handlers run first and the answers then go out back to back.
+Go writes at once; here, with the server slower than its clients, answers trickling
+out one by one found the client's CPU idle each time, and waking it cost the server
+about 10 us per request on a 2-vCPU VM (``perf``: the send's ``sock_def_readable``),
+while answers sent together find it awake. Measured with ``wrk -c50`` on the other CPU,
+the server's CPU per request fell from about 56 us to 38-42 us. With nothing else
+runnable the answer is written at once, so a lone request waits for nobody.
+
 **Answering before the handler ends.** :class:`Exchange` is one request in flight;
 :meth:`Exchange.early` lets a deadline (``gmp.http.middleware.Timeout``) answer now.
 Go's ``TimeoutHandler`` runs the handler in a second goroutine and writes the 503 from
@@ -77,9 +87,9 @@ from gmp.http.response import (
 )
 from gmp.net.conn import Conn
 from gmp.observe.log import get_logger
-from gmp.runtime.api import syscall
+from gmp.runtime.api import sleep, syscall
 from gmp.runtime.park import current
-from gmp.runtime.traps import Syscall
+from gmp.runtime.traps import Syscall, tls
 
 if TYPE_CHECKING:
     from gmp.http.server import Server
@@ -380,6 +390,8 @@ class HTTPConn:
             head, payload, keep_alive = encode_response(req, resp, keep_alive)
         except HeaderError as e:
             return await self._handler_failed(req, e, keep_alive, started)
+        if _others_runnable():
+            await sleep(0)  # let the other ready requests run first: the answers leave together
         await self._send(req, resp.status, head, payload, started)
         return keep_alive
 
@@ -766,6 +778,13 @@ def user_length(resp: Response) -> int | None:
                 raise HeaderError(f"invalid Content-Length {value!r}")
             return n
     return None
+
+
+def _others_runnable() -> bool:
+    """Whether other Gs wait to run on the calling G's P (its runnext or local queue)."""
+    m = tls.m
+    p = m.p if m is not None else None
+    return p is not None and (p.runnext is not None or bool(p.runq))
 
 
 def _client(client: tuple[str, int] | None) -> str | None:

@@ -225,3 +225,39 @@ def test_trio_server_refuses_tls(tls_files):
     _, cert_pem, key_pem = tls_files
     with pytest.raises(ValueError, match="TrioServer does not serve TLS"):
         TrioServer(echo, certfile=str(cert_pem), keyfile=str(key_pem))
+
+
+# -- a client that stops reading is dropped after the write timeout ----------------------
+
+
+@pytest.mark.parametrize("kind", ["sync", "async"])
+def test_a_client_that_stops_reading_is_dropped_after_the_write_timeout(kind):
+    stopped = threading.Event()
+
+    def sync_h(req: Request) -> Response:
+        if req.path != "/":
+            return echo(req)
+
+        def gen() -> Iterator[bytes]:
+            try:
+                while True:
+                    yield b"z" * 65536
+            finally:
+                stopped.set()
+
+        return Response.stream(gen())
+
+    async def async_h(req: Request) -> Response:
+        return sync_h(req)
+
+    with running(sync_h if kind == "sync" else async_h, write_timeout=0.3) as server:
+        s = connect(server)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s.sendall(get("/"))
+        # never read: the server's writes park on the full socket buffer, then give up
+        assert stopped.wait(10)
+        wait_for(lambda: server.stats().timeouts == 1, what="the write timeout counted")
+        wait_for(lambda: server.stats().connections_open == 0, what="the connection dropped")
+        assert server.stats().inflight == 0
+        s.close()
+        assert httpx.get(f"http://127.0.0.1:{server.port}/x").status_code == 200
