@@ -185,7 +185,7 @@ class ServerCollector(Collector):
         )
         yield CounterMetricFamily(
             "gmp_http_bad_requests",
-            "Requests refused before routing (400, 413, 414, 417, 431)",
+            "Requests refused before routing (400, 413, 414, 417, 431, 505)",
             value=st.bad_requests + st.too_large,
         )
         yield CounterMetricFamily(
