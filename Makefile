@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 PY313 ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.13*/bin/python3.13) $(shell command -v python3.13 2>/dev/null))
 VENV313 ?= .venv313
 
-.PHONY: run test lint bench bench-http soak test-313 clean
+.PHONY: run test lint bench bench-http bench-net soak test-313 clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +50,14 @@ bench-http: $(STAMP)
 	  (apt-get update -qq && apt-get install -y -qq wrk golang-go golang-github-gin-gonic-gin-dev)
 	$(PY) -m pip install --quiet -e '.[bench-http]'
 	flock /tmp/gmp-bench.lock $(PY) -m bench.http
+
+# gmp.net's echo round trip and connection rate beside asyncio, uvloop, trio and Go's net:
+# Go (the reference server and the load generator, stdlib only) from Debian, uvloop from
+# the `bench` extra; never installed by `make test`.
+bench-net: $(STAMP)
+	command -v go >/dev/null || (apt-get update -qq && apt-get install -y -qq golang-go)
+	$(PY) -m pip install --quiet -e '.[bench]'
+	flock /tmp/gmp-bench.lock $(PY) -m bench.net
 
 # A bounded soak of `gmp serve` (bench/soak.py): 5 minutes of mixed load, the server's
 # RSS and descriptors sampled, then SIGTERM under load; fails on failed or lost requests

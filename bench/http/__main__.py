@@ -14,6 +14,14 @@ export) and ``gmp-prod+otel`` (the same with OpenTelemetry export over OTLP/HTTP
 the SDK's batch span processor, to ``bench.http.otlp_sink`` on the client's CPU); the
 report gives their req/s ratios and the added µs per request.
 
+The ``idle`` scenario (``--scenario idle``; it runs after the load rounds by default)
+prices idle keep-alive connections: ``bench.http.idle`` opens ``--idle-conns`` (10,000)
+connections to the server, sends one ``GET /ping`` on each, and reads the server's
+``VmRSS`` and ``Threads`` from ``/proc/PID/status`` before and once they are all idle:
+KiB per connection and threads at 10k connections, for gmp, uvicorn, Gin and net/http
+(or the servers ``--only`` names). The soft ``RLIMIT_NOFILE`` is raised to the hard
+limit first, for the client and the servers, which inherit it.
+
 Rounds are interleaved (round 1 of every server, then round 2 ...) so a burst of load
 from elsewhere lands on all servers alike; the tables show medians over rounds and the
 ratio to uvicorn in the same run. Nothing is asserted; targets print as met / NOT met.
@@ -24,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import re
 import shutil
@@ -39,6 +48,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench.http import idle as idle_client
 from bench.machine import sample
 
 HERE = Path(__file__).resolve().parent
@@ -251,6 +261,14 @@ def otlp_sink() -> Iterator[list[str]]:
 
 @contextlib.contextmanager
 def running(spec: Spec) -> Iterator[int]:
+    with running_pid(spec) as (port, _):
+        yield port
+
+
+@contextlib.contextmanager
+def running_pid(spec: Spec) -> Iterator[tuple[int, int]]:
+    """Start a server pinned to the server CPU; yields its port and pid (taskset execs
+    the server, so the pid is the server's own)."""
     port = _free_port()
     argv = ["taskset", "-c", SERVER_CPU] + [a.replace("{port}", str(port)) for a in spec.argv]
     env = {k: v.replace("{otlp}", str(OTLP_PORT)) for k, v in spec.env.items()}
@@ -274,7 +292,7 @@ def running(spec: Spec) -> Iterator[int]:
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"{spec.name} did not listen within 30 s") from None
                 time.sleep(0.05)
-        yield port
+        yield port, proc.pid
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGTERM)
@@ -503,27 +521,163 @@ def _rounds(
             )
 
 
+IDLE_SERVERS = ("gmp", "uvicorn", "gin", "go-nethttp")
+"""The idle scenario's servers unless ``--only`` names others."""
+
+
+def idle_spec(spec: Spec, conns: int) -> Spec:
+    """The server as the idle scenario runs it: no idle keep-alive timeout closes a
+    connection during the measurement, and no connection cap refuses one (Go's servers
+    have neither by default)."""
+    extra: list[str] = []
+    if spec.argv[1:4] == ["-m", "gmp.http", "serve"]:
+        extra = ["--keepalive-timeout", "600", "--max-connections", str(conns + 1000)]
+    elif spec.name == "uvicorn":
+        extra = ["--timeout-keep-alive", "600"]
+    elif spec.name == "hypercorn-trio":
+        extra = ["--keep-alive", "600"]
+    elif spec.name == "gunicorn+flask":
+        extra = ["--keep-alive", "600", "--worker-connections", str(conns + 1000)]
+    return Spec(spec.name, spec.argv + extra, dict(spec.env), spec.missing)
+
+
+def measure_idle(spec: Spec, conns: int) -> dict[str, Any]:
+    """``bench.http.idle`` on the client's CPU against the server: RSS and threads
+    before and at ``conns`` idle keep-alive connections."""
+    with running_pid(idle_spec(spec, conns)) as (port, pid):
+        argv = ["taskset", "-c", CLIENT_CPU, PY, "-m", "bench.http.idle"]
+        r = subprocess.run(
+            [*argv, str(port), str(pid), str(conns)],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+    if r.returncode != 0:
+        raise RuntimeError(f"bench.http.idle failed: {(r.stderr or r.stdout).strip()[-500:]}")
+    result: dict[str, Any] = json.loads(r.stdout.strip().splitlines()[-1])
+    return result
+
+
+def idle_rounds(
+    args: argparse.Namespace, order: list[Spec], idle: dict[str, list[dict[str, Any]]]
+) -> None:
+    """Interleaved and rotated like the load rounds."""
+    for rep in range(args.reps):
+        rot = order[rep % len(order) :] + order[: rep % len(order)] if order else []
+        for spec in rot:
+            t0 = time.perf_counter()
+            try:
+                r = measure_idle(spec, args.idle_conns)
+            except (RuntimeError, subprocess.TimeoutExpired, ValueError) as e:
+                print(f"[bench.http] idle {spec.name} round {rep + 1} failed: {e}", file=sys.stderr)
+                continue
+            idle[spec.name].append(r)
+            print(
+                f"[bench.http] idle round {rep + 1}/{args.reps} {spec.name:15s} "
+                f"{r['open']:,} open  {r['kib_per_conn']:6.2f} KiB/conn  "
+                f"threads {r['threads_after']}  ({time.perf_counter() - t0:.0f} s)",
+                file=sys.stderr,
+            )
+
+
+def report_idle(
+    names: list[str], idle: dict[str, list[dict[str, Any]]], missing: dict[str, str], conns: int
+) -> None:
+    def med(name: str, key: str) -> float:
+        return _median([float(r[key]) for r in idle.get(name, [])])
+
+    def fmt(v: float, spec: str) -> str:
+        return "-" if v != v else format(v, spec)
+
+    print()
+    print(
+        f"{'server':16s} {'open':>7s} {'RSS before':>10s} {'RSS idle':>9s} {'KiB/conn':>9s} "
+        f"{'threads':>7s} {'at idle':>7s} {'fds':>7s}   ({conns:,} idle keep-alive "
+        "connections, one GET /ping each; medians, RSS in MiB)"
+    )
+    for n in names:
+        if n in missing:
+            print(f"{n:16s} {'-':>7s}   ({missing[n]})")
+            continue
+        if not idle.get(n):
+            print(f"{n:16s} {'-':>7s}   (every round failed: see stderr)")
+            continue
+        print(
+            f"{n:16s} {fmt(med(n, 'open'), ',.0f'):>7s} "
+            f"{fmt(med(n, 'rss_before_kib') / 1024, '.1f'):>10s} "
+            f"{fmt(med(n, 'rss_after_kib') / 1024, '.1f'):>9s} "
+            f"{fmt(med(n, 'kib_per_conn'), '.2f'):>9s} "
+            f"{fmt(med(n, 'threads_before'), '.0f'):>7s} "
+            f"{fmt(med(n, 'threads_after'), '.0f'):>7s} "
+            f"{fmt(med(n, 'fds_after'), ',.0f'):>7s}"
+        )
+        short = [r for r in idle[n] if r["open"] < r["requested"]]
+        if short:
+            r = short[0]
+            print(
+                f"{'':16s} only {r['open']:,} of {r['requested']:,} open in a round "
+                f"({r['errors']} errors; first: {r['first_error'] or 'closed by the server'})"
+            )
+    ref = "uvicorn"
+    if idle.get(ref):
+        print(f"ratios to {ref} in this run (KiB per connection, threads at idle: lower is better)")
+        for n in names:
+            if n == ref or not idle.get(n):
+                continue
+            print(
+                f"  {n:16s} KiB/conn {med(n, 'kib_per_conn') / med(ref, 'kib_per_conn'):5.2f}x"
+                f"   threads {med(n, 'threads_after') / med(ref, 'threads_after'):5.2f}x"
+            )
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.http", description=__doc__)
     ap.add_argument("--duration", type=float, default=5.0, help="seconds per wrk run (5)")
     ap.add_argument("--reps", type=int, default=3, help="rounds per server (3)")
     ap.add_argument("--only", action="append", help="server name (repeatable)")
+    ap.add_argument(
+        "--scenario",
+        action="append",
+        choices=["load", "idle"],
+        help="load: the wrk runs; idle: memory and threads at --idle-conns idle keep-alive "
+        "connections (repeatable; default both)",
+    )
+    ap.add_argument(
+        "--idle-conns", type=int, default=10_000, help="connections of the idle scenario (10000)"
+    )
     ap.add_argument("--quick", action="store_true", help="1 round of 2 s: a smoke test")
     args = ap.parse_args()
     if args.quick:
         args.duration, args.reps = 2.0, 1
-    for tool in ("wrk", "taskset"):
+    scenarios = set(args.scenario or ["load", "idle"])
+    for tool in ("wrk", "taskset") if "load" in scenarios else ("taskset",):
         if shutil.which(tool) is None:
             print(f"{tool} not found: apt-get install -y wrk (make bench-http does)")
             return 1
+    if "idle" in scenarios:
+        # Servers and the idle client inherit this: each must hold --idle-conns sockets.
+        limit = idle_client.raise_nofile()
+        if limit < args.idle_conns + 64:
+            print(f"RLIMIT_NOFILE is {limit} (hard): too low for {args.idle_conns} connections")
+            return 1
     tmp = Path(tempfile.mkdtemp(prefix="gmp-bench-http-"))
     try:
-        all_specs = specs(build_go(tmp))
-        if args.only:
-            all_specs = [s for s in all_specs if s.name in args.only]
+        built = specs(build_go(tmp))
+        all_specs = [s for s in built if s.name in args.only] if args.only else built
+        if "load" not in scenarios:
+            all_specs = []
         names = [s.name for s in all_specs]
         missing = {s.name: s.missing for s in all_specs if s.missing}
         runs: dict[str, list[dict[str, Wrk]]] = {n: [] for n in names if n not in missing}
+        idle_specs = []
+        if "idle" in scenarios:
+            wanted = args.only or IDLE_SERVERS
+            idle_specs = [s for s in built if s.name in wanted]
+        idle_names = [s.name for s in idle_specs]
+        idle_missing = {s.name: s.missing for s in idle_specs if s.missing}
+        idle: dict[str, list[dict[str, Any]]] = {n: [] for n in idle_names if n not in idle_missing}
         before = sample()
         order = [s for s in all_specs if s.missing is None]
         sink_report: list[str] = []
@@ -531,6 +685,7 @@ def main() -> int:
             if any(s.name == "gmp-prod+otel" for s in order):
                 sink_report = stack.enter_context(otlp_sink())
             _rounds(args, order, runs)
+        idle_rounds(args, [s for s in idle_specs if s.missing is None], idle)
         if sink_report and sink_report[0]:
             requests, nbytes = sink_report[0].split()
             print(
@@ -545,7 +700,10 @@ def main() -> int:
                 f"\nother load during the run: ~{max(other, 0):.2f} cores busy outside "
                 "this process tree (servers and wrk are children: counted as ours)"
             )
-        report(names, runs, missing)
+        if names:
+            report(names, runs, missing)
+        if idle_names:
+            report_idle(idle_names, idle, idle_missing, args.idle_conns)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return 0
