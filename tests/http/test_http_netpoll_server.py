@@ -5,8 +5,13 @@ G, and the trio server kept for trio programs."""
 from __future__ import annotations
 
 import contextvars
+import json
+import os
+import signal
 import socket
 import ssl
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -127,6 +132,53 @@ def test_https_with_certfile_and_keyfile(tls_files):
         # and the server still serves TLS afterwards
         with httpx.Client(verify=ctx) as c:
             assert c.get(f"https://127.0.0.1:{server.port}/ok").text == "/ok"
+
+
+def test_gmp_serve_with_certfile_and_keyfile_serves_https_and_stops_on_sigterm(tls_files):
+    ca_pem, cert_pem, key_pem = tls_files
+    here = Path(__file__).parent
+    popen = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gmp.http",
+            "serve",
+            "http_apps:app",
+            "--port",
+            "0",
+            "--procs",
+            "1",
+            "--log-format",
+            "json",
+            "--certfile",
+            str(cert_pem),
+            "--keyfile",
+            str(key_pem),
+        ],
+        cwd=here,
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+        env=dict(os.environ, PYTHONPATH=os.pathsep.join([str(here), *sys.path])),
+    )
+    try:
+        assert popen.stderr is not None
+        listening: dict[str, object] = {}
+        for line in popen.stderr:
+            rec = json.loads(line)
+            if rec.get("event") == "listening":
+                listening = rec
+                break
+        assert listening.get("tls") is True, listening
+        ctx = ssl.create_default_context(cafile=str(ca_pem))
+        with httpx.Client(verify=ctx) as c:
+            assert c.get(f"https://127.0.0.1:{listening['port']}/ping").text == "pong"
+        popen.send_signal(signal.SIGTERM)
+        assert popen.wait(20) == 0
+    finally:
+        if popen.poll() is None:
+            popen.kill()
+        popen.wait(10)
 
 
 def test_cli_refuses_a_keyfile_without_a_certfile_and_a_missing_file(tmp_path, capsys):
