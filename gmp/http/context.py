@@ -16,11 +16,11 @@ element is called with the Context. Gin's rules:
 
 Two ways to run a chain
 -----------------------
-Elements may be plain ``def`` or ``async def``. A chain of plain functions runs as a
-plain-callable G: one function call per element, and a handler that blocks (a database
-driver, ``time.sleep``) costs its thread, not its P, because the runtime treats such a
-G as a blocking call and sysmon hands the P on. A chain with any ``async def`` element
-runs as a coroutine G and ``c.next()`` returns an awaitable (``await c.next()``). In such a
+Elements may be plain ``def`` or ``async def``. A chain of plain functions runs as one
+blocking call of the connection's G (``gmp.syscall``): one function call per element, and
+a handler that blocks (a database driver, ``time.sleep``) costs its thread, not its P,
+because sysmon hands the P of a blocked call on. A chain with any ``async def`` element
+is awaited in the G and ``c.next()`` returns an awaitable (``await c.next()``). In such a
 chain a plain-``def`` handler at the end runs through :func:`gmp.syscall`, so it may
 still block.
 

@@ -9,7 +9,7 @@ exact paths, and path prefixes ending in ``*``; ``paths=[]`` applies to none. ``
 makes a run repeatable.
 
 Delays use ``gmp.sleep`` in coroutine chains and ``time.sleep`` in plain ones (the
-plain-callable G blocks its own thread; sysmon hands its P on). An injected error is an
+plain chain's blocking call holds its own thread; sysmon hands its P on). An injected error is an
 :class:`~gmp.http.errors.HTTPError` (``{"error": "injected fault"}`` with
 ``error_status``) raised before the handler runs, marked with ``X-Fault-Injected``. The
 random source is guarded by a lock: decisions stay independent under any number of Ms.

@@ -3,14 +3,15 @@
 ``app.get("/report", Timeout(2.0), report)`` or ``app.group("/api", Timeout(1.0))``.
 
 How: Go's ``http.TimeoutHandler`` runs the handler in a goroutine and, when its timer
-fires first, writes the 503 from the outer one. gmp needs no second G for that, because
-the response is written by the connection, not by the handler's G: the rest of the
-chain runs inline, in the request's own G, and a runtime timer (on the P's timer heap,
-like any ``gmp.sleep``) is armed for the deadline. When it fires first:
+fires first, writes the 503 from the outer one. gmp starts no second G per request for
+that: the rest of the chain runs inline, in the request's own G (its connection's G),
+and a runtime timer (on the P's timer heap, like any ``gmp.sleep``) is armed for the
+deadline. When it fires first:
 
-- the connection is given the ``504 {"error": ...}`` at once (``Exchange.early``) and
-  writes it, with the headers outer middleware had set (request id, trace), so the
-  client never waits past the deadline; a warning is logged (route, timeout, request id);
+- the connection is given the ``504 {"error": ...}`` at once (``Exchange.early``): a new
+  G takes the connection over, writes the 504 with the headers outer middleware had set
+  (request id, trace) and goes on serving the connection, so the client never waits past
+  the deadline; a warning is logged (route, timeout, request id);
 - the request's G is abandoned: a coroutine handler sees ``gmp.Cancelled`` at its next
   checkpoint (an ``await`` of gmp's); a plain ``def`` handler cannot be interrupted, so
   it runs to its end and what it returns, or raises, is dropped, with an info line saying
