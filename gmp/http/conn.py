@@ -318,19 +318,26 @@ class HTTPConn:
                 self.deadline = self.request_deadline
             else:
                 self.phase = IDLE
-                if self.draining:
-                    return False
                 self.deadline = mono() + self.idle_timeout
-            try:
-                data = await conn.recv(_RECV)
-            except DeadlineExceeded:
-                if not (self.draining and self.phase == IDLE) and self.deadline > mono():
-                    conn.set_read_deadline(None)  # a stale expiry: the phase moved on
-                    continue
-                if self.phase == READING:
-                    srv._count("timeouts")
-                    await self._reject(ParseError(408, "request not received in time"))
-                return False  # idle timeout, or closed by the shutdown drain
+            if self.draining and self.phase == IDLE:
+                # Closed by the shutdown drain, unless a request already reached the
+                # socket: it was sent before the drain and is answered (with
+                # Connection: close), though the poller has not woken this G for it yet.
+                data = self._pending()
+            else:
+                try:
+                    data = await conn.recv(_RECV)
+                except DeadlineExceeded:
+                    if not (self.draining and self.phase == IDLE) and self.deadline > mono():
+                        conn.set_read_deadline(None)  # a stale expiry: the phase moved on
+                        continue
+                    if self.phase == READING:
+                        srv._count("timeouts")
+                        await self._reject(ParseError(408, "request not received in time"))
+                        return False
+                    if not self.draining:
+                        return False  # idle timeout
+                    data = self._pending()
             if not data:
                 return False  # the client closed (mid-request: nothing to answer)
             if not parser.in_message:
@@ -338,6 +345,14 @@ class HTTPConn:
                 self.continue_sent = False
             parser.feed(data)
         return True
+
+    def _pending(self) -> bytes:
+        """What the client has already sent, without waiting; ``b""`` if nothing (or the
+        client closed)."""
+        try:
+            return self.conn.socket.recv(_RECV)
+        except (OSError, ValueError):  # BlockingIOError, TLS want-read, a reset
+            return b""
 
     # -- answering -----------------------------------------------------------------------
 
