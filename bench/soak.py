@@ -109,6 +109,7 @@ class Attempt:
     status: int | None = None
     conn_close: bool = False  # the answer said Connection: close
     received: int = 0  # response bytes received
+    new_conn: bool = False  # the first request on its connection
     outcome: str = ""  # "ok", "failed" or "dropped" (deliberately)
     reason: str = ""
 
@@ -384,6 +385,7 @@ class KeepAlive(Behaviour):
 
     def step(self, a: Attempt) -> None:
         if self.client is None:
+            a.new_conn = True
             self.client = Client(self.ctx.port, self.ctx.timeout, self.rng, slow=self.slow)
             self.left = self.rng.randint(*self.per_conn)
         self.left -= 1
@@ -404,6 +406,7 @@ class NewConnection(Behaviour):
         return Attempt("ping-new", "/ping", time.monotonic())
 
     def step(self, a: Attempt) -> None:
+        a.new_conn = True
         client = Client(self.ctx.port, self.ctx.timeout, self.rng, slow=False)
         try:
             client.exchange(a, close=True)
@@ -422,6 +425,7 @@ class Drop(Behaviour):
 
     def step(self, a: Attempt) -> None:
         rng = self.rng
+        a.new_conn = True
         client = Client(self.ctx.port, self.ctx.timeout, rng, slow=False)
         try:
             if a.kind == "drop-idle":
@@ -741,6 +745,12 @@ def report(
             print(
                 f"  lost: {x.kind} {x.path} sent {sent} before SIGTERM, {x.reason}, "
                 f"{x.received} response bytes, {(x.ended - kill) * 1000:.0f} ms after it"
+                + (", first request of a new connection" if x.new_conn else "")
+            )
+        if any(x.new_conn and not x.received for x in tally.lost):
+            print(
+                "  (a new connection reset without an answer may never have been accepted: "
+                "still in the listen queue when the listener closed)"
             )
         if tally.lost:
             problems.append(f"{len(tally.lost)} requests in flight at SIGTERM were lost")
