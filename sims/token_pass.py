@@ -147,17 +147,21 @@ def ping_pong_hog(duration: float = 0.3, hog_limit: int = 20_000, light_limit: i
     operation; in Python a channel operation costs as much as hundreds of steps, so the
     service is measured as P time instead: at procs=1 one G runs at a time, and every
     G marks the clock when it resumes and before it awaits. The time since the previous
-    mark goes to the pair that owned the P (a switch is charged to the G that left)."""
+    mark goes to the pair that owned the P (a switch is charged to the G that left).
+    The clock is the process's CPU time, not the wall clock: on a loaded machine the OS
+    may deschedule the process for tens of milliseconds, and wall time would charge that
+    to whichever pair owned the P (at load average 7, 2 ratios in 180 fell outside
+    0.5-2 on the wall clock: 3.2 and 0.45)."""
     import gmp
 
     service = {"hog": 0.0, "light": 0.0}
-    clock = {"last": time.perf_counter()}
+    clock = {"last": time.process_time()}
     owner = ["light"]
     lock = threading.Lock()
 
     def mark(key: str) -> None:
         with lock:
-            now = time.perf_counter()
+            now = time.process_time()
             service[owner[0]] += now - clock["last"]
             clock["last"] = now
             owner[0] = key
