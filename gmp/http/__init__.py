@@ -12,7 +12,7 @@ The framework (see ``gmp/http/engine.py`` and ``docs/http.md``)::
     def user(c: Context) -> None:
         c.json(200, {"id": c.param("id", int)})
 
-    app.run(port=8080)
+    app.run(port=8000)
 
 The bare server underneath takes any handler of a :class:`Request`:
 

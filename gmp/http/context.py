@@ -916,8 +916,16 @@ class ResponseWriter:
 
     @property
     def headers(self) -> list[tuple[str, str]]:
-        """A copy of the response headers so far."""
+        """A copy of the response headers so far (the whole response's, content type
+        included: it builds the response)."""
         return list(self._c.response().headers)
+
+    @property
+    def header_fields(self) -> list[tuple[str, str]]:
+        """A copy of the fields set with ``c.header``/``c.add_header`` so far, without
+        building the response: what a middleware that answers in the handler's stead
+        (Timeout) carries over, such as ``X-Request-ID``."""
+        return list(self._c._headers or ())
 
     def reset(self) -> None:
         """Discard the status and body written so far (headers stay), so the chain

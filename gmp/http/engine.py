@@ -16,7 +16,7 @@
         item = c.bind_json(Item)           # 400 with every problem listed on bad input
         return {"created": item.name}
 
-    app.run(port=8080)                     # or: gmp serve mymodule:app
+    app.run(port=8000)                     # or: gmp serve mymodule:app
 
 An Engine is a server handler (``engine(request) -> Response``), so ``gmp.http.Server``
 and ``gmp serve`` run it like any other. Per request it looks the path up in the

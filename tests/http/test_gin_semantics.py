@@ -691,3 +691,28 @@ def test_serve_error_in_an_async_chain_over_http():
         r = client.post("/x")
         assert r.status_code == 405 and r.text == "405 method not allowed"
         assert r.headers["allow"] == "GET, HEAD, OPTIONS"
+
+
+def test_writer_header_fields_are_the_fields_set_so_far_without_the_response() -> None:
+    app = Engine()
+    seen: list[Any] = []
+
+    def mw(c: Context) -> None:
+        c.header("X-Request-ID", "r1")
+        c.add_header("Vary", "Accept")
+        seen.append(c.writer.header_fields)
+        c.next()
+        seen.append(c.writer.header_fields)
+
+    def handler(c: Context) -> None:
+        c.json(200, {"ok": True})
+
+    app.use(mw)
+    app.get("/h", handler)
+    resp = call(app, "GET", "/h")
+    assert resp.status == 200
+    assert seen[0] == [("X-Request-ID", "r1"), ("Vary", "Accept")]
+    # A copy: the content type set by c.json shows only after the handler ran.
+    assert ("X-Request-ID", "r1") in seen[1]
+    seen[0].append(("x", "y"))
+    assert ("x", "y") not in seen[1]

@@ -82,7 +82,7 @@ class _Deadline:
         self.expired = False
         self.expired_at = 0.0
         # Snapshots: fire() runs on another thread while the chain may write the Context.
-        self.headers = list(c._headers) if c._headers else []
+        self.headers = c.writer.header_fields
         self.request_id = c.get("request_id")
         self.route = c.full_path
         self.method = c.request.method
