@@ -193,7 +193,7 @@ class Conn:
 
     def close_write(self) -> None:
         """Half-close: the peer reads end of stream; this side can still read (Go's
-        ``TCPConn.CloseWrite``). For TLS, sends close_notify first when it can."""
+        ``TCPConn.CloseWrite``). On TLS, see :meth:`gmp.net.tls.TLSConn.close_write`."""
         if self._closed:
             raise ConnClosed("use of closed network connection")
         self._sock.shutdown(socket.SHUT_WR)

@@ -31,6 +31,17 @@ def _numeric(host: str) -> int | None:
     return None
 
 
+def _deadline(timeout: float | None) -> float | None:
+    """The absolute deadline of a dial given ``timeout`` seconds (None: none)."""
+    if timeout is None:
+        return None
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float):
+        raise TypeError(
+            f"timeout must be a number of seconds or None, got {type(timeout).__name__}"
+        )
+    return time.monotonic() + timeout
+
+
 async def _connect(poller: Poller, family: int, addr: Any, deadline: float | None) -> socket.socket:
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setblocking(False)
@@ -84,14 +95,14 @@ async def dial(
     TLS handshake completes before dial returns, within the same timeout."""
     if not isinstance(host, str):
         raise TypeError(f"host must be a str, got {type(host).__name__}")
-    if isinstance(port, bool) or not isinstance(port, int) or not 0 < port <= 65535:
-        raise ValueError(f"port must be an int within 1..65535, got {port!r}")
-    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, int | float)):
-        raise TypeError(
-            f"timeout must be a number of seconds or None, got {type(timeout).__name__}"
-        )
+    if isinstance(port, bool) or not isinstance(port, int):
+        raise TypeError(f"port must be an int, got {type(port).__name__}")
+    if not 0 < port <= 65535:
+        raise ValueError(f"port must be within 1..65535, got {port}")
+    if ssl is not None and not isinstance(ssl, _ssl.SSLContext):
+        raise TypeError(f"ssl must be an ssl.SSLContext, got {type(ssl).__name__}")
+    deadline = _deadline(timeout)
     poller = _poller("gmp.net.dial()")
-    deadline = None if timeout is None else time.monotonic() + timeout
     family = _numeric(host)
     if family is not None:
         targets: list[tuple[int, Any]] = [(family, (host, port))]
@@ -131,10 +142,12 @@ async def dial(
     raise last
 
 
-async def dial_unix(path: str, *, timeout: float | None = None) -> Conn:
+async def dial_unix(path: str | os.PathLike[str], *, timeout: float | None = None) -> Conn:
     """Connect to the Unix stream socket at ``path`` (Go's ``net.Dial("unix", path)``)."""
+    if not isinstance(path, str | bytes | os.PathLike):
+        raise TypeError(f"path must be a str or path, got {type(path).__name__}")
+    deadline = _deadline(timeout)
     poller = _poller("gmp.net.dial_unix()")
-    deadline = None if timeout is None else time.monotonic() + timeout
     sock = await _connect(poller, socket.AF_UNIX, os.fspath(path), deadline)
     try:
         return Conn(sock, poller, os.fspath(path))

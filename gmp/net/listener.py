@@ -8,6 +8,7 @@ import os
 import socket
 import socket as _socket
 import ssl as _ssl
+import stat
 from typing import Any
 
 from gmp._core.netpoll import READ, check_err
@@ -172,23 +173,40 @@ def listen(
         raise
 
 
-def listen_unix(path: str, *, backlog: int = 1024, ssl: _ssl.SSLContext | None = None) -> Listener:
+def listen_unix(
+    path: str | os.PathLike[str], *, backlog: int = 1024, ssl: _ssl.SSLContext | None = None
+) -> Listener:
     """Listen on a Unix stream socket at ``path`` (Go's ``net.Listen("unix", path)``).
-    A stale socket file left by a dead process is replaced; ``close()`` removes it."""
+    A stale socket file left by a dead process is replaced; one a live listener answers
+    on is not (``OSError`` EADDRINUSE), nor is any other kind of file. ``close()``
+    removes the file."""
     if not isinstance(path, str | bytes | os.PathLike):
         raise TypeError(f"path must be a str or path, got {type(path).__name__}")
-    path = os.fspath(path)
+    path = os.fsdecode(path)
     poller = _poller("gmp.net.listen_unix()")
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         with contextlib.suppress(FileNotFoundError):
-            import stat
-
-            if stat.S_ISSOCK(os.stat(path).st_mode):
+            if stat.S_ISSOCK(os.stat(path).st_mode) and _stale(path):
                 os.unlink(path)
         sock.bind(path)
         sock.listen(backlog)
-        return Listener(sock, poller, ssl, unix_path=str(path))
+        return Listener(sock, poller, ssl, unix_path=path)
     except BaseException:
         sock.close()
         raise
+
+
+def _stale(path: str) -> bool:
+    """Whether nobody listens on the socket file ``path`` (a connect is refused)."""
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    probe.setblocking(False)
+    try:
+        probe.connect(path)
+    except ConnectionRefusedError:
+        return True
+    except OSError:
+        return False  # accepted, or a full queue (EAGAIN): somebody listens there
+    finally:
+        probe.close()
+    return False

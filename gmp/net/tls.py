@@ -106,9 +106,12 @@ class TLSConn(Conn):
         await super().send_all(data)
 
     def close_write(self) -> None:
-        """TLS cannot half-close without ending the session; this shuts the socket's
-        write side after a best-effort close_notify is impossible to send non-blocking,
-        so it is the plain ``shutdown(SHUT_WR)``."""
+        """Shut the socket's write side (``shutdown(SHUT_WR)``) without a TLS
+        close_notify: Python's ``ssl`` sends one only within a full ``unwrap()``, which
+        discards application data already on its way in. The peer reads end of stream
+        (``b""`` here, and in Python's ``ssl`` by default), but an OpenSSL peer then
+        takes its session as broken and cannot write back: over TLS, close_write ends
+        a one-way stream; a reply needs framing and ``close()`` instead."""
         super().close_write()
 
 
@@ -127,6 +130,9 @@ async def _upgrade(
 ) -> TLSConn:
     if isinstance(conn, TLSConn):
         raise ValueError("the connection already speaks TLS")
+    if not isinstance(context, ssl.SSLContext):
+        # Checked before the socket changes hands: a refused upgrade leaves conn usable.
+        raise TypeError(f"context must be an ssl.SSLContext, got {type(context).__name__}")
     poller = conn._poller
     sock = conn._sock
     remote = conn.remote_addr
