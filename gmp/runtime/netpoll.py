@@ -37,7 +37,7 @@ from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING, Any
 
 from gmp._core import netpoll as core_np
-from gmp._core.netpoll import ERR_CLOSING, ERR_TIMEOUT, READ, WRITE, PollDesc
+from gmp._core.netpoll import ERR_CLOSING, ERR_TIMEOUT, READ, READY, WRITE, PollDesc
 from gmp._core.place import inject
 from gmp.errors import ConnClosed, DeadlineExceeded
 from gmp.runtime.park import current, park
@@ -58,16 +58,32 @@ _REASONS = ("IO wait (read)", "IO wait (write)")
 class FD(PollDesc):
     """A descriptor registered with a runtime's poller (Go's pollDesc plus its owner)."""
 
-    __slots__ = ("commits", "poller")
+    __slots__ = ("commits", "poller", "refused")
 
     def __init__(self, poller: Poller, fd: int) -> None:
         super().__init__(fd)
         self.poller = poller
+        # The G whose wait was refused because another G already waits in the same
+        # direction (guarded by the scheduler lock; wait_io reports it).
+        self.refused: list[Any] = [None, None]
         sched = poller.rt.core
+        slot = self.slot
+        refused = self.refused
+
+        def commit(g: Any, mode: int) -> bool:
+            cur = slot[mode]
+            if cur is not None and cur is not READY and cur is not g:
+                # A second waiter in one direction: the core would refuse it with an
+                # AssertionError inside the M's park, which kills the M and leaves
+                # this G parked for good. Do not park; wait_io raises instead.
+                refused[mode] = g
+                return False
+            return core_np.block(sched, self, mode, g)
+
         # The park commits, made once per descriptor: a wait allocates only its abort.
         self.commits: tuple[Callable[[Any], bool], Callable[[Any], bool]] = (
-            lambda g: core_np.block(sched, self, READ, g),
-            lambda g: core_np.block(sched, self, WRITE, g),
+            lambda g: commit(g, READ),
+            lambda g: commit(g, WRITE),
         )
 
 
@@ -293,6 +309,13 @@ def wait_io(pd: FD, mode: int) -> Generator[Any, Any, None]:
             return core_np.abort(rt.core, pd, mode, g)
 
     yield from park(pd.commits[mode], abort, _REASONS[mode])
+    if pd.refused[mode] is g:
+        pd.refused[mode] = None
+        what = "reading from" if mode == READ else "writing to"
+        raise RuntimeError(
+            f"another G is already {what} this connection (fd {pd.fd}); gmp.net allows "
+            "one reader and one writer at a time: serialize them with a gmp.Mutex"
+        )
     err = core_np.check_err(pd, mode)
     if err:
         _raise_err(pd, err)

@@ -27,6 +27,10 @@ EXPECTED = {
         r"\(400, \{'error': 'invalid request body', 'fields': \['\$\.name: expected a string, "
         r"got int'\]\}\)\n200$",
     ),
+    "echo_server.py": (
+        ["--self-test"],
+        r"^(client [012] line [012]\n){9}last words$",
+    ),
     "trio_bridge.py": ([], r"^sum 499500; trio ticked [1-9]\d* times while the G blocked$"),
     "simulation.py": (
         [],

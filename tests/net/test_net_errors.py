@@ -153,6 +153,30 @@ def test_close_wakes_a_parked_reader_and_writer_with_conn_closed(procs: int) -> 
     run(main, procs)
 
 
+@pytest.mark.parametrize("procs", [1, 2])
+def test_a_second_reader_at_once_is_refused_and_the_first_is_unharmed(procs: int) -> None:
+    """Go allows one reader and one writer at a time; a second concurrent reader gets
+    a RuntimeError that says so (it once killed the M that parked it, and hung)."""
+
+    async def main() -> bytes:
+        ln = net.listen("127.0.0.1", 0)
+        acc = gmp.go(ln.accept)
+        conn = await net.dial("127.0.0.1", ln.port)
+        peer = await acc.join()
+        first = gmp.go(conn.recv, 10)
+        await parked(conn, READ)
+        with pytest.raises(RuntimeError, match="another G is already reading from"):
+            await conn.recv(10)
+        assert poll_waiters() == 1  # only the first reader waits
+        await peer.send_all(b"for one")
+        got = await first.join()
+        for c in (conn, peer, ln):
+            c.close()
+        return got
+
+    assert run(main, procs) == b"for one"
+
+
 def test_conn_closed_is_an_oserror_and_deadline_exceeded_a_timeout_error() -> None:
     assert issubclass(gmp.ConnClosed, OSError)
     assert issubclass(gmp.DeadlineExceeded, TimeoutError)
