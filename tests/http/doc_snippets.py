@@ -28,6 +28,7 @@ DOCS = (
     "docs/resilience.md",
     "docs/observability.md",
     "docs/simulator.md",
+    "docs/net.md",
 )
 """The documents whose examples are run by the tests and type-checked by make lint."""
 
