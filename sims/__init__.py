@@ -7,7 +7,9 @@ workloads and cost model for comparison. ``gmp sim SCENARIO.toml`` is the comman
 """
 
 from sims.cost import CostModel
+from sims.echo import Echo
 from sims.metrics import Metrics, jain, percentile
+from sims.netpoll import EOF, NetpollStats, SimConn
 from sims.policies import POLICIES, Policy, make_policy
 from sims.sim import SimConfig, SimResult, SimulationError, Simulator, simulate
 from sims.workloads import (
@@ -26,20 +28,24 @@ from sims.workloads import (
 )
 
 __all__ = [
+    "EOF",
     "POLICIES",
     "Bimodal",
     "BlockingMix",
     "Bursts",
     "Constant",
     "CostModel",
+    "Echo",
     "Exponential",
     "ForkJoin",
     "GoschedLoop",
     "LogNormal",
     "Metrics",
+    "NetpollStats",
     "Poisson",
     "Policy",
     "SimConfig",
+    "SimConn",
     "SimResult",
     "SimulationError",
     "Simulator",

@@ -3,7 +3,8 @@
 The core knows a G only by identity and status; the simulator's G adds what the runtime's
 G has instead of a coroutine: how long it computes, and optionally a small *program* of
 operations (compute, block in a syscall, sleep, gosched, spawn children, join them), the
-same traps a coroutine G yields to its M in :mod:`gmp.runtime.traps`.
+same traps a coroutine G yields to its M in :mod:`gmp.runtime.traps`, and reads of a
+connection that park on the network poller (:mod:`sims.netpoll`).
 
 A plain G (``prog is None``) computes ``service`` seconds and exits: the common case, kept
 free of any per-operation overhead because a benchmark run holds a million of them.
@@ -18,6 +19,7 @@ from gmp._core.g import G
 
 if TYPE_CHECKING:
     from gmp._core.p import P
+    from sims.netpoll import SimConn
 
 RUN: Final = 0
 """Compute for ``arg`` seconds while holding a P (a coroutine step)."""
@@ -46,6 +48,17 @@ last move, so that its partner can finish."""
 NOTE: Final = 9
 """Call ``arg(now)`` with the virtual time at this point of the program (a probe for
 tests and plots; costs nothing, and is not a trap)."""
+RECV: Final = 10
+"""Take the next message of a connection (``arg``, a :class:`sims.netpoll.SimConn`): at
+once if its receive buffer holds one, else park on its descriptor until the network
+poller readies the G (``await conn.recv(n)`` in gmp.net: Go's netpollblock). The message
+is left in ``conn.got`` (:data:`sims.netpoll.EOF` once the peer has closed)."""
+REPLY: Final = 11
+"""Answer the message last received on ``arg``: records its latency, from its arrival to
+now. Costs nothing by itself (model the cost of the send as a ``run`` before it)."""
+RECV_AGAIN: Final = 12
+"""Internal: a G readied by the poller retries its read (not a trap: the runtime's
+``Conn.recv`` checks for a safe point on entry only, not after its wait)."""
 
 OP_NAMES: Final = (
     "run",
@@ -58,6 +71,9 @@ OP_NAMES: Final = (
     "pass",
     "release",
     "note",
+    "recv",
+    "reply",
+    "recv_again",
 )
 
 Op: TypeAlias = tuple[int, object]
@@ -124,6 +140,17 @@ def release(baton: Baton) -> Op:
 def note(fn: Callable[[float], object]) -> Op:
     """Call ``fn(now)`` at this point of the program."""
     return (NOTE, fn)
+
+
+def recv(conn: SimConn) -> Op:
+    """Take the next message of ``conn``, parking on the network poller while there is
+    none; the program reads it from ``conn.got`` after this step."""
+    return (RECV, conn)
+
+
+def reply(conn: SimConn) -> Op:
+    """Answer the message last received on ``conn`` (records its latency)."""
+    return (REPLY, conn)
 
 
 class SimG(G):

@@ -34,3 +34,7 @@ class SimM:
     """Bumped per blocking call, so a stale sysmon check can tell it is stale."""
     call_ends_g: bool = False
     """The blocking call is a plain callable's whole body: its return ends the G."""
+    in_poll: bool = False
+    """Parked in the network poller rather than on its semaphore (the last idle M)."""
+    poll_wakeup: bool = False
+    """In the poller, with its return already scheduled (readiness or a wake-up)."""

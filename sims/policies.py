@@ -64,6 +64,9 @@ class Policy(abc.ABC):
     """Whether the policy keeps Go's time slices (``schedtick``, runnext inheritance), so
     that sysmon preempts a G at a trap when its slice runs out. The rivals do not: they
     run a G until it yields, as a FIFO pool does (tokio's coop budget is not modelled)."""
+    netpoll: ClassVar[bool] = False
+    """Whether the policy polls the network in :meth:`find` (Go's findRunnable does, before
+    stealing). Only such a policy can run Gs that read connections (:mod:`sims.netpoll`)."""
 
     sched: Sched
     rng: random.Random
@@ -80,6 +83,8 @@ class Policy(abc.ABC):
         self.cost = cost
         self.last_cost = 0.0
         self.fail_cost = cost.runq_op
+        self.poll_fn: Callable[[P, float], SimG | None] | None = None
+        """The simulator's non-blocking network poll for ``find`` (None: no connection yet)."""
 
     @abc.abstractmethod
     def inject(self, g: SimG) -> P | None:
@@ -139,11 +144,13 @@ class GmpPolicy(Policy):
     (requeue: global), a spawn is newproc (runnext), a finished child wakes its joiner
     (wake_joiners: local tail), a token handed over readies its waiter (goready:
     runnext), gosched and a preemption go to the global tail, sleep is a core timer on
-    the P, and a P's next G is find_runnable.
+    the P, and a P's next G is find_runnable, with the simulator's network poll as its
+    ``poll`` once a connection is read.
     """
 
     name = "gmp"
     slices = True
+    netpoll = True
 
     def bind(self, sched: Sched, cost: CostModel) -> None:
         super().bind(sched, cost)
@@ -151,6 +158,8 @@ class GmpPolicy(Policy):
         self._global_op = cost.global_op
         self._steal = cost.steal
         self._steal_fail = self.fail_cost = cost.steal_fail
+        self._poll_cost = cost.poll
+        self._polled = False
 
     def inject(self, g: SimG) -> P | None:
         requeue(self.sched, g)
@@ -185,16 +194,29 @@ class GmpPolicy(Policy):
         # the queues before and the P's steal counter after (see the closing notes).
         local = p.runnext is not None or len(p.runq) > 0
         steals = p.steals
-        g, _ = find_runnable(self.sched, p, now)
+        pf = self.poll_fn
+        self._polled = False
+        if pf is None:
+            g, _ = find_runnable(self.sched, p, now)
+            polled = 0.0
+        else:
+
+            def poll() -> SimG | None:
+                self._polled = True
+                return pf(p, now)
+
+            g, _ = find_runnable(self.sched, p, now, poll)
+            polled = self._poll_cost if self._polled else 0.0
         if g is None:
-            self.last_cost = self._steal_fail
+            self.last_cost = self._steal_fail + polled
             return None
         if local:
             self.last_cost = self._runq_op
         elif p.steals != steals:
-            self.last_cost = self._steal
+            self.last_cost = self._steal + polled
         else:
-            self.last_cost = self._global_op
+            # From the global queue, or readied by the poll (its cost is the poll's).
+            self.last_cost = polled if self._polled else self._global_op
         return g  # type: ignore[return-value]  # every G in a simulation is a SimG
 
     def has_work(self, p: P) -> bool:

@@ -20,6 +20,13 @@ The M life cycle mirrors :mod:`gmp.runtime.m` and :mod:`gmp.runtime.runtime`:
 - *timers*: a sleeping G sits on its P's core timer heap; ``find_runnable`` fires due
   timers (its own, or a victim's in the last steal round), and an event at the due
   time wakes an idle P if nobody would look (the runtime's timed park).
+- *the network poller* (:mod:`sims.netpoll`, once a G reads a connection): a read with
+  nothing buffered parks on the descriptor (netpoll.block); a message puts its
+  descriptor on the ready list; find_runnable polls before stealing, the last M to park
+  blocks in the poller instead (netpoll.block_in_poll) and returns a wake latency after
+  readiness or a wakep (Go's netpollBreak), and sysmon polls when nobody has for 10 ms
+  (netpoll.sysmon_poll_due); readied Gs are placed by place.inject, as in
+  :mod:`gmp.runtime.m` and :mod:`gmp.runtime.netpoll`.
 
 Randomness: one ``random.Random(seed)`` is the root. It seeds two streams, one for the
 workload and one injected into the core's Sched (stealing order, rival placements), so
@@ -35,16 +42,20 @@ import math
 import random
 import time
 from array import array
+from collections import deque
 from collections.abc import Callable, Iterator
 from typing import Any, Final, Protocol
 
 import attrs
 
+from gmp._core import netpoll as core_np
 from gmp._core.g import DEAD, RUNNABLE, RUNNING, SYSCALL, WAITING
 from gmp._core.idle import needs_wakep, spinning_started, spinning_stopped
+from gmp._core.netpoll import READ, SYSMON_POLL_AFTER
 from gmp._core.p import P, PStatus
-from gmp._core.place import preempt_due
+from gmp._core.place import inject, preempt_due
 from gmp._core.preempt import slice_expired, slice_observe
+from gmp._core.runq import runqput
 from gmp._core.sched import Sched, pidleget, pidleput
 from sims.cost import CostModel
 from sims.g import (
@@ -54,7 +65,10 @@ from sims.g import (
     JOIN,
     NOTE,
     PASS,
+    RECV,
+    RECV_AGAIN,
     RELEASE,
+    REPLY,
     RUN,
     SLEEP,
     SPAWN,
@@ -63,6 +77,7 @@ from sims.g import (
 )
 from sims.m import SimM
 from sims.metrics import Metrics, Recorder
+from sims.netpoll import EOF, MAX_EVENTS, NetpollStats, SimConn
 from sims.policies import Policy, make_policy
 
 EV_WAKE: Final = 0
@@ -70,14 +85,18 @@ EV_RUN_END: Final = 1
 EV_UNBLOCK: Final = 2
 EV_SYSMON: Final = 3
 EV_TIMER: Final = 4
+EV_IO: Final = 5
+EV_POLL_RETURN: Final = 6
+EV_SYSMON_POLL: Final = 7
 
 _P_IDLE = PStatus.IDLE
 _P_RUNNING = PStatus.RUNNING
 _P_SYSCALL = PStatus.SYSCALL
 _INF = math.inf
 _CHECK_EVERY = 4096
-_NOT_TRAPS: Final = (RUN, SPAWN, NOTE)
-"""Program operations that are not awaits in the runtime (``gmp.go`` does not yield)."""
+_NOT_TRAPS: Final = (RUN, SPAWN, NOTE, RECV_AGAIN)
+"""Program operations that are not awaits in the runtime (``gmp.go`` does not yield; a
+read readied by the poller retries inside ``Conn.recv``, past its safe point)."""
 
 
 class SimulationError(RuntimeError):
@@ -156,6 +175,8 @@ class SimResult:
     """Per-G latency in finishing order."""
     wait: array[float]
     """Per-G wait (first run minus arrival) in finishing order."""
+    netpoll: NetpollStats | None = None
+    """The network poller's counters and per-message latencies, when Gs read connections."""
 
 
 class Simulator:
@@ -178,15 +199,20 @@ class Simulator:
         "handoffs",
         "heap",
         "idle_ms",
+        "io_ready",
+        "io_streams",
         "ms",
+        "net",
         "next_gid",
         "now",
         "policy",
+        "poller_m",
         "rec",
         "runnable",
         "sched",
         "seq",
         "sleeping",
+        "sysmon_poll_at",
         "thread_limit_hits",
         "wl_rng",
         "workload",
@@ -227,6 +253,13 @@ class Simulator:
         self.thread_limit_hits = 0
         self.events = 0
         self._ran = False
+        # The network poller: made when a G first reads a connection (the runtime makes
+        # its poller when the first socket is registered).
+        self.net: NetpollStats | None = None
+        self.io_ready: deque[SimConn] = deque()  # epoll's ready list
+        self.io_streams = 0  # connections whose message stream has not ended
+        self.poller_m: SimM | None = None  # the M blocked in the poller (Sched.polling)
+        self.sysmon_poll_at = -1.0  # sysmon's next look at the poller, if armed
 
     # -- the event loop ------------------------------------------------------------
 
@@ -308,8 +341,14 @@ class Simulator:
                     self._on_unblock(obj)
                 elif kind == EV_SYSMON:
                     self._on_sysmon(obj[0], obj[1])
-                else:
+                elif kind == EV_TIMER:
                     self._on_timer(obj)
+                elif kind == EV_IO:
+                    self._on_io(obj)
+                elif kind == EV_POLL_RETURN:
+                    self._on_poll_return(obj)
+                else:
+                    self._on_sysmon_poll()
             elif next_g is not None:
                 # _arrive, inlined.
                 self.now = now = next_t
@@ -364,7 +403,7 @@ class Simulator:
             threads=len(self.ms),
             wall_seconds=wall,
         )
-        return SimResult(metrics, rec.latency, rec.wait)
+        return SimResult(metrics, rec.latency, rec.wait, self.net)
 
     def _push(self, when: float, kind: int, obj: Any) -> None:
         self.seq += 1
@@ -427,9 +466,15 @@ class Simulator:
     def _startm(self, p: P, spinning: bool) -> bool:
         """Give ``p`` to a parked M, or a new one, which starts after the wake latency."""
         delay = self.cost.wake
+        wake = True
         if self.idle_ms:
             m = self.idle_ms.pop()
             m.parked = False
+            if m.in_poll:
+                # Go's netpollBreak: the blocked poll returns. If readiness already has its
+                # return on the way (sooner than this wake-up), that return is the wake-up.
+                wake = not m.poll_wakeup
+                m.poll_wakeup = True
         else:
             if len(self.ms) >= self.config.max_threads:
                 self.thread_limit_hits += 1
@@ -442,11 +487,14 @@ class Simulator:
         if spinning:
             m.spinning = True
             spinning_started(self.sched)
-        self._push(self.now + delay, EV_WAKE, m)
+        if wake:
+            self._push(self.now + delay, EV_WAKE, m)
         return True
 
     def _on_wake(self, m: SimM) -> None:
         """The woken M takes its P (Go's acquirep) and schedules."""
+        if m.in_poll:
+            self._poll_returned(m)
         p = m.nextp
         assert p is not None
         m.nextp = None
@@ -482,11 +530,16 @@ class Simulator:
             # SimConfig.skip_futile_search): when no G is runnable or asleep anywhere, or
             # when the only ones are asleep on timers not yet due and no queue holds a G.
             runnable = self.runnable
-            if not skip:
+            if not skip or self.io_ready:
+                # (Readiness on the ready list: find_runnable's poll may ready a G.)
                 g = find(p, now)
             elif runnable == 0 or (runnable <= self.sleeping and self._nothing_due(now)):
                 g = None
                 policy.last_cost = policy.fail_cost
+                if self.net is not None and core_np.poll_before_steal(self.sched):
+                    # The skipped find would have polled, finding nothing.
+                    self.sched.lastpoll = now
+                    policy.last_cost += self.cost.poll
             else:
                 g = find(p, now)
             if g is None:
@@ -535,8 +588,15 @@ class Simulator:
             spinning_stopped(self.sched)
         m.p = None
         pidleput(self.sched, p)
+        self._park(m)
+
+    def _park(self, m: SimM) -> None:
+        """An M without a P sleeps: on its semaphore, or, as the last idle M while Gs wait
+        on the network or timers are pending, in the poller (the runtime's M._park)."""
         m.parked = True
         self.idle_ms.append(m)
+        if self.net is not None and core_np.block_in_poll(self.sched, self._timers_pending()):
+            self._enter_poll(m)
 
     def _on_run_end(self, m: SimM) -> None:
         """A compute segment ended: account it, then finish the G or go on with it."""
@@ -655,6 +715,20 @@ class Simulator:
                 g.status = WAITING
                 m.curg = None
                 return True
+            if kind in (RECV, RECV_AGAIN):
+                conn: SimConn = arg  # type: ignore[assignment]
+                if self._recv(m, g, conn, kind == RECV):
+                    continue
+                return True
+            if kind == REPLY:
+                conn = arg  # type: ignore[assignment]
+                net = self.net
+                if net is None or conn.got is None or conn.got is EOF:
+                    raise SimulationError(f"G {g.id}: a reply on {conn!r} with no message read")
+                net.replies += 1
+                net.latency.append(t - conn.got_at)
+                net.last_reply = t
+                continue
             raise SimulationError(f"G {g.id}: unknown program operation {kind!r}")
         self._finish(m, g)
         return True
@@ -729,8 +803,7 @@ class Simulator:
             m.call_ends_g = False
             self._finish(m, g)
             if p is None:
-                m.parked = True
-                self.idle_ms.append(m)
+                self._park(m)
                 return
             p.status = _P_RUNNING
             p.runtick += 1
@@ -741,8 +814,7 @@ class Simulator:
             m.curg = None
             self.runnable += 1
             self._notify(self.policy.inject(g))
-            m.parked = True
-            self.idle_ms.append(m)
+            self._park(m)
             return
         p.status = _P_RUNNING
         p.runtick += 1
@@ -760,6 +832,227 @@ class Simulator:
             return
         if needs_wakep(self.sched):
             self._wakep()
+
+    # -- the network poller (gmp.runtime.netpoll and M._pollwait, on gmp._core.netpoll) ----
+
+    def _register(self, conn: SimConn) -> None:
+        """The first read of ``conn`` (Go's netpollopen): start delivering its stream."""
+        if self.net is None:
+            if not self.policy.netpoll:
+                raise SimulationError(
+                    f"policy {self.policy.name!r} does not model the network poller; "
+                    "workloads that read connections run under 'gmp'"
+                )
+            self.net = NetpollStats()
+            self.policy.poll_fn = self._poll
+            self.sched.lastpoll = self.now
+        conn.registered = True
+        self.io_streams += 1
+        self._next_io(conn)
+
+    def _next_io(self, conn: SimConn) -> None:
+        """Schedule the next event of ``conn``'s stream, or note that it has ended."""
+        nxt = next(conn.events, None)
+        if nxt is None:
+            self.io_streams -= 1
+            return
+        t = nxt[0]
+        if t < conn.last:
+            raise SimulationError(
+                f"{conn!r}: its events go back in time ({t} after {conn.last}); a "
+                "connection's stream must be in nondecreasing time order"
+            )
+        conn.last = t
+        conn.pending = nxt
+        # A message due before the connection was registered is in the buffer already.
+        self._push(max(t, self.now), EV_IO, conn)
+
+    def _on_io(self, conn: SimConn) -> None:
+        """A message (or end of stream) reaches ``conn``'s buffer: edge-triggered readiness."""
+        ev = conn.pending
+        assert ev is not None and self.net is not None
+        conn.pending = None
+        conn.buf.append(ev)
+        if ev[1] is not EOF:
+            net = self.net
+            net.messages += 1
+            if ev[0] < net.first_arrival:
+                net.first_arrival = ev[0]
+        if not conn.edge:
+            conn.edge = True
+            self.io_ready.append(conn)
+            m = self.poller_m
+            if m is not None and not m.poll_wakeup:
+                # epoll_wait returns in the blocked M after the wake-up latency.
+                m.poll_wakeup = True
+                self._push(self.now + self.cost.wake, EV_POLL_RETURN, m)
+        self._next_io(conn)
+
+    def _recv(self, m: SimM, g: SimG, conn: SimConn, entry: bool) -> bool:
+        """``Conn.recv``: take a buffered message, else wait on the descriptor. True: a
+        message (or end of stream) was read; False: the G parked (the read is retried
+        when the poller readies it)."""
+        if not conn.registered:
+            self._register(conn)
+        net = self.net
+        assert net is not None
+        buf = conn.buf
+        while True:
+            if buf:
+                t, payload = buf[0]
+                if payload is not EOF:
+                    buf.popleft()  # end of stream stays: every later read sees it too
+                    if entry:
+                        net.immediate += 1
+                conn.got = payload
+                conn.got_at = t
+                return True
+            if core_np.block(self.sched, conn.pd, READ, g):
+                g.status = WAITING
+                g.redo = (RECV_AGAIN, conn)
+                m.curg = None
+                net.parks += 1
+                if not entry:
+                    net.stale_wakes += 1
+                self._arm_sysmon_poll()
+                return False
+            # Readiness was pending but the buffer is empty: it reported a message this G
+            # had already read. The runtime's recv retries, finds EAGAIN, waits again.
+            net.spurious += 1
+
+    def _drain(self) -> list[SimG]:
+        """One epoll_wait's worth of the ready list, each turned into netpoll.ready."""
+        rl = self.io_ready
+        sched = self.sched
+        gs: list[SimG] = []
+        for _ in range(min(len(rl), MAX_EVENTS)):
+            conn = rl.popleft()
+            conn.edge = False
+            g = core_np.ready(sched, conn.pd, READ)
+            if g is not None:
+                gs.append(g)  # type: ignore[arg-type]  # every G in a simulation is a SimG
+        self.runnable += len(gs)
+        return gs
+
+    def _poll(self, p: P, now: float) -> SimG | None:
+        """find_runnable's poll (Poller.poll_nonblocking): ready what is ready, place all
+        but one with place.inject (an M started per idle P given one), return that one."""
+        self.sched.lastpoll = now
+        if not self.io_ready:
+            return None
+        gs = self._drain()
+        if not gs:
+            return None
+        net = self.net
+        assert net is not None
+        net.poll_found += 1
+        net.poll_readied += len(gs)
+        if len(gs) > 1:
+            for _ in range(inject(self.sched, p, gs[1:])):  # type: ignore[arg-type]
+                self._wakep()
+        return gs[0]
+
+    def _timers_pending(self) -> bool:
+        return any(q.timers.next_when() is not None for q in self.sched.ps)
+
+    def _enter_poll(self, m: SimM) -> None:
+        """The last idle M blocks in the poller (M._pollwait); it returns at once if
+        readiness is already on the ready list."""
+        assert self.net is not None
+        self.sched.polling = True
+        m.in_poll = True
+        self.poller_m = m
+        self.net.poller_blocks += 1
+        if self.io_ready:
+            m.poll_wakeup = True
+            self._push(self.now + self.cost.poll, EV_POLL_RETURN, m)
+
+    def _poll_returned(self, m: SimM) -> P | None:
+        """The blocked poll returned (readiness, or a wakep's break): the first readied G
+        goes to the runnext of the M's P (the one a wakep gave it, else an idle one), the
+        rest are injected, an M started per idle P that got one (M._pollwait). Returns
+        the P the M now has in hand (``m.nextp``), if any."""
+        sched = self.sched
+        sched.polling = False
+        sched.lastpoll = self.now
+        m.in_poll = False
+        m.poll_wakeup = False
+        self.poller_m = None
+        gs = self._drain()
+        self._arm_sysmon_poll()
+        if not gs:
+            return m.nextp
+        net = self.net
+        assert net is not None
+        net.block_found += 1
+        net.block_readied += len(gs)
+        p = m.nextp
+        if p is None:
+            p = pidleget(sched)
+            if p is not None:
+                m.nextp = p
+                p.m = m
+        if p is not None:
+            runqput(sched, p, gs[0], True)
+            gs = gs[1:]
+        for _ in range(inject(sched, None, gs)):  # type: ignore[arg-type]
+            self._wakep()
+        return p
+
+    def _on_poll_return(self, m: SimM) -> None:
+        """The blocked poll returns by itself (readiness): the M leaves the idle list and
+        schedules on the P it got, else on any idle P, else parks again (the M loop's
+        acquirep after _pollwait)."""
+        if not m.in_poll:
+            return
+        if m.nextp is not None:
+            # A wakep chose this M meanwhile: this return is its wake-up.
+            self._on_wake(m)
+            return
+        m.parked = False
+        self.idle_ms.remove(m)
+        p = self._poll_returned(m)
+        if p is not None:
+            m.nextp = None
+        else:
+            p = pidleget(self.sched)
+            if p is None:
+                self._park(m)
+                return
+            p.m = m
+        m.p = p
+        p.status = _P_RUNNING
+        self._schedule(m)
+
+    def _arm_sysmon_poll(self) -> None:
+        """Arm sysmon's look at the poller: its first look after ``lastpoll`` + 10 ms,
+        while Gs wait on the network and no M is blocked in the poller."""
+        sched = self.sched
+        if self.sysmon_poll_at >= 0.0 or sched.polling or sched.npollwait == 0:
+            return
+        when = self._look_ceil(max(sched.lastpoll + SYSMON_POLL_AFTER, self.now))
+        if when - sched.lastpoll <= SYSMON_POLL_AFTER:
+            when += self._look
+        self.sysmon_poll_at = when
+        self._push(when, EV_SYSMON_POLL, None)
+
+    def _on_sysmon_poll(self) -> None:
+        """sysmon's look: poll if nobody has for 10 ms (Poller.poll_from_sysmon), every
+        readied G to the global queue and an M started per idle P that got one."""
+        self.sysmon_poll_at = -1.0
+        sched = self.sched
+        if core_np.sysmon_poll_due(sched, self.now):
+            sched.lastpoll = self.now
+            gs = self._drain()
+            if gs:
+                net = self.net
+                assert net is not None
+                net.sysmon_found += 1
+                net.sysmon_readied += len(gs)
+                for _ in range(inject(sched, None, gs)):  # type: ignore[arg-type]
+                    self._wakep()
+        if self.io_streams or self.io_ready:
+            self._arm_sysmon_poll()
 
 
 def simulate(
