@@ -49,6 +49,7 @@ __all__ = [
     "check_err",
     "close",
     "expire",
+    "other_waiter",
     "poll_before_steal",
     "ready",
     "set_deadline",
@@ -110,6 +111,14 @@ def check_err(pd: PollDesc, mode: int) -> int:
     if pd.expired[mode]:
         return ERR_TIMEOUT
     return ERR_NONE
+
+
+def other_waiter(pd: PollDesc, mode: int, g: G) -> bool:
+    """Whether a G other than ``g`` already waits on ``pd`` in ``mode``. One waiter per
+    direction is the contract (Go's fd read and write locks); a driver refuses the
+    second wait before :func:`block`, which treats it as a broken invariant."""
+    cur = pd.slot[mode]
+    return cur is not None and cur is not READY and cur is not g
 
 
 def block(sched: Sched, pd: PollDesc, mode: int, g: G) -> bool:

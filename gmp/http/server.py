@@ -293,6 +293,7 @@ class Server:
             # Go's Shutdown: close the listeners, then the idle connections, then wait.
             self._stopping = True
             for ln in listeners:
+                self._accept_queued(ln)
                 ln.close()
             for scope in accept_scopes:
                 scope.cancel()  # an acceptor waiting for a free slot, not in accept
@@ -429,6 +430,32 @@ class Server:
                     raise
                 delay = 0.0
                 self._start_conn(conn)
+
+    def _accept_queued(self, ln: Listener) -> None:
+        """Take the connections already in the listen queue before closing it, to be
+        served as draining (answered with ``Connection: close``): closing the listener
+        would reset them, though their clients sent requests before the shutdown began
+        (found by ``make soak``: 54 of 64 requests sent right before SIGTERM were reset).
+        Go's Shutdown resets them; a drain that answers what was sent is the stronger
+        promise. Over the connection cap they are left to the reset."""
+        sock = ln.socket
+        while self._slots.try_acquire():
+            try:
+                raw, addr = sock.accept()
+            except OSError:  # EAGAIN: the queue is empty (or the listener failed)
+                self._slots.release()
+                return
+            if ln._ssl is not None:
+                raw.close()  # a TLS handshake is not worth starting in a drain
+                self._slots.release()
+                continue
+            try:
+                conn = Conn(raw, ln._poller, addr)
+            except BaseException:
+                raw.close()
+                self._slots.release()
+                raise
+            self._start_conn(conn)  # releases the slot itself if it fails
 
     def _start_conn(self, conn: Conn) -> None:
         hc = HTTPConn(self, conn)

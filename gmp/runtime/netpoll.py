@@ -37,7 +37,7 @@ from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING, Any
 
 from gmp._core import netpoll as core_np
-from gmp._core.netpoll import ERR_CLOSING, ERR_TIMEOUT, READ, READY, WRITE, PollDesc
+from gmp._core.netpoll import ERR_CLOSING, ERR_TIMEOUT, READ, WRITE, PollDesc
 from gmp._core.place import inject
 from gmp.errors import ConnClosed, DeadlineExceeded
 from gmp.runtime.park import current, park
@@ -67,12 +67,10 @@ class FD(PollDesc):
         # direction (guarded by the scheduler lock; wait_io reports it).
         self.refused: list[Any] = [None, None]
         sched = poller.rt.core
-        slot = self.slot
         refused = self.refused
 
         def commit(g: Any, mode: int) -> bool:
-            cur = slot[mode]
-            if cur is not None and cur is not READY and cur is not g:
+            if core_np.other_waiter(self, mode, g):
                 # A second waiter in one direction: the core would refuse it with an
                 # AssertionError inside the M's park, which kills the M and leaves
                 # this G parked for good. Do not park; wait_io raises instead.
