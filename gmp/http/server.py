@@ -237,9 +237,23 @@ class Server:
             )
             self.runtime = rt
         try:
-            g = rt.go(self.serve)
+            # Handlers first: a signal that arrived after "listening" but before they
+            # were installed killed the process with the default action instead of
+            # draining (the main thread can lag the serve G under load).
             with self._signals(handle_signals):
-                g.result()
+                g = rt.go(self.serve)
+                # Wait in slices: a process signal may be delivered to an M's thread,
+                # whose C handler only flags it; a main thread blocked in one untimed
+                # lock acquire would never run the Python handler (1 run in 8 of the
+                # SIGINT drain test hung so). Each slice ends in bytecode, which runs it.
+                while True:
+                    try:
+                        g.result(timeout=0.1)
+                        break
+                    except TimeoutError:
+                        if g.done():
+                            raise  # the serve G's own TimeoutError
+                        continue
         finally:
             if owned:
                 with self._mu:

@@ -119,7 +119,18 @@ class Sysmon:
                 self._next_trace = now + trace_s
                 with rt.lock:
                     line = schedtrace_line(rt.stats_locked(now))
-            self.sleeping = not busy
+            if busy:
+                self.sleeping = False
+            else:
+                self.sleeping = True
+                # Publish, then look again: an M that took a P after the scan above but
+                # before this store saw sleeping False and did not wake us, and sysmon
+                # slept while that P ran a blocking call with work queued behind it (no
+                # handoff ever: a server at procs=1 never saw its shutdown signal, 3 runs
+                # in 28 under load). Either this scan sees the busy P or on_p_busy sees
+                # the flag.
+                if any(p.status is not _IDLE and p.m is not None for p in rt.core.ps):
+                    self.sleeping = False
             if line is not None:
                 _log.info(line)
 
