@@ -39,8 +39,9 @@ from typing import TYPE_CHECKING, Any
 from gmp._core import netpoll as core_np
 from gmp._core.netpoll import ERR_CLOSING, ERR_TIMEOUT, READ, WRITE, PollDesc
 from gmp._core.place import inject
-from gmp.errors import ConnClosed, DeadlineExceeded
+from gmp.errors import ConnClosed, DeadlineExceeded, RuntimeClosedError
 from gmp.runtime.park import current, park
+from gmp.runtime.traps import tls
 
 if TYPE_CHECKING:
     from gmp.runtime.g import G
@@ -108,8 +109,6 @@ class Poller:
         pd = FD(self, fd)
         with self.rt.lock:
             if self.closed:
-                from gmp.errors import RuntimeClosedError
-
                 raise RuntimeClosedError("this runtime is closed; it polls no more sockets")
             self.fds[fd] = pd
         try:
@@ -211,7 +210,7 @@ class Poller:
             return None
         g = gs[0]
         if len(gs) > 1:
-            m = _current_m()
+            m = tls.m
             p = m.p if m is not None and m.rt is rt else None
             for _ in range(inject(core, p, gs[1:])):  # type: ignore[arg-type]
                 rt.wakep()
@@ -241,8 +240,6 @@ class Poller:
             n = inject(core, None, gs)  # type: ignore[arg-type]
             for _ in range(n):
                 rt.wakep()
-            if gs and n == 0 and not core.idle:
-                pass  # every P busy: they find the global Gs at their next 61st tick
 
     def brk(self) -> None:
         """End a blocking poll (Go's netpollBreak). Lock held; one write per break."""
@@ -273,12 +270,6 @@ class _Expire:
 
     def __call__(self) -> None:
         self.poller.expire(self.pd, self.mode, self.seq)
-
-
-def _current_m() -> Any:
-    from gmp.runtime.traps import tls
-
-    return tls.m
 
 
 def _raise_err(pd: PollDesc, err: int) -> None:
