@@ -48,6 +48,7 @@ __all__ = [
     "block_in_poll",
     "check_err",
     "close",
+    "consume_ready",
     "expire",
     "other_waiter",
     "poll_before_steal",
@@ -140,6 +141,16 @@ def block(sched: Sched, pd: PollDesc, mode: int, g: G) -> bool:
     slot[mode] = g
     sched.npollwait += 1
     return True
+
+
+def consume_ready(pd: PollDesc, mode: int) -> bool:
+    """Take pending readiness, if any, without waiting (the fast path of Go's
+    netpollblock: its CAS of pdReady to pdNil). True: the caller retries its operation
+    at once, as :func:`block` returning False would have it do."""
+    if pd.slot[mode] is READY:
+        pd.slot[mode] = None
+        return True
+    return False
 
 
 def _take(sched: Sched, pd: PollDesc, mode: int) -> G | None:

@@ -51,6 +51,7 @@ __all__ = ["FD", "Poller", "wait_io"]
 
 _IN = select.EPOLLIN | select.EPOLLRDHUP | select.EPOLLHUP | select.EPOLLERR
 _OUT = select.EPOLLOUT | select.EPOLLHUP | select.EPOLLERR
+_HUP = select.EPOLLRDHUP | select.EPOLLHUP | select.EPOLLERR
 _REGISTER = select.EPOLLIN | select.EPOLLOUT | select.EPOLLRDHUP | select.EPOLLET
 _MAXEVENTS = 128  # Go reads 128 events per epoll_wait too
 _REASONS = ("IO wait (read)", "IO wait (write)")
@@ -59,11 +60,16 @@ _REASONS = ("IO wait (read)", "IO wait (write)")
 class FD(PollDesc):
     """A descriptor registered with a runtime's poller (Go's pollDesc plus its owner)."""
 
-    __slots__ = ("commits", "poller", "refused")
+    __slots__ = ("commits", "hup", "poller", "refused")
 
     def __init__(self, poller: Poller, fd: int) -> None:
         super().__init__(fd)
         self.poller = poller
+        # epoll reported the peer's end of stream, a hang-up or an error (EPOLLRDHUP,
+        # EPOLLHUP, EPOLLERR). Set under the scheduler lock, once, never cleared: from
+        # then on a read never waits before trying (gmp.net.Conn.recv), since a read
+        # that consumed the FIN leaves the socket readable with no edge to come.
+        self.hup = False
         # The G whose wait was refused because another G already waits in the same
         # direction (guarded by the scheduler lock; wait_io reports it).
         self.refused: list[Any] = [None, None]
@@ -180,6 +186,8 @@ class Poller:
                         os.eventfd_read(self.breakfd)
                     self.break_pending = False
                 continue
+            if ev & _HUP:
+                pd.hup = True
             if ev & _IN:
                 g = core_np.ready(sched, pd, READ)
                 if g is not None:
@@ -292,6 +300,12 @@ def wait_io(pd: FD, mode: int) -> Generator[Any, Any, None]:
         _raise_err(pd, err)
     poller = pd.poller
     rt = poller.rt
+    if pd.slot[mode] is core_np.READY:
+        # Readiness is already pending (Go's netpollblock tries its pdReady -> nil CAS
+        # before gopark): consume it without the trip through the M a park costs.
+        with rt.lock:
+            if core_np.consume_ready(pd, mode):
+                return
 
     def abort() -> bool:
         with rt.lock:
