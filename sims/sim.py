@@ -14,8 +14,9 @@ The M life cycle mirrors :mod:`gmp.runtime.m` and :mod:`gmp.runtime.runtime`:
   parked or new M, marked spinning, which runs after the wake latency; a spinning M
   that finds work wakes the next one if work remains (resetspinning).
 - *entersyscall / sysmon retake / exitsyscall*: a G that blocks keeps its M; sysmon,
-  ticking every ``sysmon_interval``, hands the P to another M once the call has lasted
-  ``handoff_after`` and the P has work (handoffp); when the call returns the M takes its
+  ticking every ``sysmon_interval``, hands the P to another M once
+  gmp._core.preempt.stuck says so (the call has lasted ``handoff_after``, or been seen
+  off the CPU for a tick) and the P has work (handoffp); when the call returns the M takes its
   P back, else any idle P, else queues the G and parks.
 - *timers*: a sleeping G sits on its P's core timer heap; ``find_runnable`` fires due
   timers (its own, or a victim's in the last steal round), and an event at the due
@@ -54,7 +55,7 @@ from gmp._core.idle import needs_wakep, spinning_started, spinning_stopped
 from gmp._core.netpoll import READ, SYSMON_POLL_AFTER
 from gmp._core.p import P, PStatus
 from gmp._core.place import inject, preempt_due
-from gmp._core.preempt import slice_expired, slice_observe
+from gmp._core.preempt import slice_expired, slice_observe, stuck
 from gmp._core.runq import runqput
 from gmp._core.sched import Sched, pidleget, pidleput
 from sims.cost import CostModel
@@ -131,6 +132,10 @@ class SimConfig:
     """Whether sysmon hands the P of a blocked M to another M (False: the P waits)."""
     handoff_after: float = attrs.field(default=3e-3, validator=_positive)
     """How long a call blocks before sysmon retakes its P (the runtime's default)."""
+    off_cpu_handoff: bool = True
+    """Whether sysmon reads the blocked M's thread CPU clock, as the runtime does on
+    Linux: a call seen off the CPU is retaken a tick earlier than ``handoff_after``
+    (gmp._core.preempt.stuck). A simulated blocking call waits, so it is off the CPU."""
     sysmon_interval: float = attrs.field(default=1e-3, validator=_positive)
     """sysmon's tick: retakes happen on this grid."""
     timeslice: float = attrs.field(default=0.010, validator=_positive)
@@ -763,7 +768,9 @@ class Simulator:
         m.block_id += 1
         self._push(t + d, EV_UNBLOCK, m)
         if self.config.handoff:
-            self._push(self._sysmon_tick(t + self.config.handoff_after), EV_SYSMON, (m, m.block_id))
+            # sysmon's first look at the call (it records the P's runtick and the
+            # thread's CPU time); stuck() decides at each later look.
+            self._push(self._sysmon_tick(t), EV_SYSMON, (m, m.block_id))
 
     def _sysmon_tick(self, t: float) -> float:
         """The first sysmon tick at or after ``t`` (sysmon samples on a fixed grid)."""
@@ -777,7 +784,10 @@ class Simulator:
         p = m.p
         if p is None:
             return
-        if self.policy.has_work(p):
+        cfg = self.config
+        # The blocked thread uses no CPU: its clock reads the same at every look.
+        cpu = 0.0 if cfg.off_cpu_handoff else None
+        if stuck(p, self.now, cfg.handoff_after, math.inf, cpu) and self.policy.has_work(p):
             p.status = _P_IDLE
             if self._startm(p, False):
                 m.p = None

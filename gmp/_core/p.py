@@ -45,6 +45,7 @@ class P:
         "status",
         "steals",
         "stolen",
+        "sysmon_cpu",
         "sysmon_runtick",
         "sysmon_schedtick",
         "sysmon_schedwhen",
@@ -75,6 +76,8 @@ class P:
         # Go's p.sysmontick: what sysmon saw last time and when.
         self.sysmon_runtick = -1
         self.sysmon_when = 0.0
+        # The M's thread CPU time at sysmon_when (None: not sampled), for stuck().
+        self.sysmon_cpu: float | None = None
         self.sysmon_schedtick = -1
         self.sysmon_schedwhen = 0.0
 

@@ -18,7 +18,8 @@ default, a join of a finished G, the return from a blocking call). The rules:
 - A G that parks instead leaves the flag set; :func:`gmp._core.sched.find_runnable` then
   takes runnext's privilege away (it joins the local tail and no slice is inherited).
 - :func:`stuck` says when an M has held its P for too long in one step. For a blocking
-  call that is ``syscall_after`` (Go: one sysmon tick, 20 us to 10 ms). For a coroutine
+  call that is ``syscall_after`` (Go: one sysmon tick, 20 us to 10 ms), or one sysmon
+  tick when the M's thread is seen off the CPU (it waits, holding no GIL). For a coroutine
   that computes it is :func:`hog_after`: a whole slice, then a preemption request, then two
   more slices to reach a trap. Under the GIL a second M beside a computing G mostly
   contends for the interpreter, so gmp prefers preemption at the next trap and hands the
@@ -72,14 +73,44 @@ def slice_expired(p: P, now: float, timeslice: float) -> bool:
     return False
 
 
-def stuck(p: P, now: float, syscall_after: float, hog: float) -> bool:
+OFF_CPU_AFTER = 0.0005
+"""How long a blocking call must have been seen off the CPU before its P is handed off
+without waiting for ``syscall_after`` (:func:`stuck`)."""
+
+OFF_CPU_SHARE = 0.25
+"""A thread that used less than this share of the wall time since sysmon's first look is
+waiting (a socket, a lock, ``time.sleep``, a C call that released the GIL), not computing."""
+
+
+def stuck(p: P, now: float, syscall_after: float, hog: float, cpu: float | None = None) -> bool:
     """Whether ``p``'s M has been in one step (no G switch) for longer than allowed: a
     blocking call past ``syscall_after``, or a computing coroutine past ``hog`` (Go's
     retake ``sysmontick.schedwhen`` test for Psyscall, and forcePreemptNS for running).
-    The driver hands the P off only if it has other work (Go's handoffp condition)."""
+    The driver hands the P off only if it has other work (Go's handoffp condition).
+
+    ``cpu`` is the M thread's CPU time now (``time.clock_gettime`` of its
+    ``pthread_getcpuclockid``), when the driver can read it. A blocking call whose thread
+    has been off the CPU (less than :data:`OFF_CPU_SHARE` of the time) for
+    :data:`OFF_CPU_AFTER` is stuck at once, as Go's retake hands off a syscall P at its
+    next tick: the thread holds no GIL, so a second M runs the P's Gs at full speed. One
+    still computing (a plain call in Python, holding the GIL) waits for ``syscall_after``:
+    a second M beside it would mostly contend for the interpreter. Without ``cpu`` (the
+    simulator, a platform without thread clocks) only ``syscall_after`` counts."""
     runtick = p.runtick
     if runtick != p.sysmon_runtick:
         p.sysmon_runtick = runtick
         p.sysmon_when = now
+        p.sysmon_cpu = cpu
         return False
-    return now - p.sysmon_when >= (syscall_after if p.status is _SYSCALL else hog)
+    elapsed = now - p.sysmon_when
+    if p.status is not _SYSCALL:
+        return elapsed >= hog
+    if elapsed >= syscall_after:
+        return True
+    was = p.sysmon_cpu
+    return (
+        cpu is not None
+        and was is not None
+        and elapsed >= OFF_CPU_AFTER
+        and cpu - was < elapsed * OFF_CPU_SHARE
+    )

@@ -41,6 +41,7 @@ class Conn:
     __slots__ = (
         "_closed",
         "_drained",
+        "_io",
         "_pd",
         "_plain",
         "_poller",
@@ -52,6 +53,7 @@ class Conn:
     def __init__(self, sock: socket.socket, poller: Poller, remote_addr: Any = None) -> None:
         sock.setblocking(False)
         self._sock = sock
+        self._io: Any = sock  # what the loops call recv/send on (TLS: one thread at a time)
         self._poller = poller
         self._pd: FD = poller.open(sock.fileno())
         self._closed = False
@@ -88,7 +90,7 @@ class Conn:
         :class:`~gmp.errors.ConnClosed` after ``close()``, and ``ConnectionResetError``
         when the peer reset the connection."""
         pd = self._pd
-        sock = self._sock
+        sock = self._io
         g = current()
         if safe_point_due(g):
             await checkpoint(g)
@@ -106,7 +108,7 @@ class Conn:
             if err:
                 _raise_err(pd, err)
             try:
-                data = sock.recv(n)
+                data: bytes = sock.recv(n)
             except (BlockingIOError, _WANT_READ):
                 mode = READ
             except _WANT_WRITE:
@@ -123,7 +125,7 @@ class Conn:
     async def recv_into(self, buf: Any, nbytes: int = 0) -> int:
         """Read into ``buf`` (a writable buffer); returns the count, 0 at end of stream."""
         pd = self._pd
-        sock = self._sock
+        sock = self._io
         g = current()
         if safe_point_due(g):
             await checkpoint(g)
@@ -135,7 +137,7 @@ class Conn:
             if err:
                 _raise_err(pd, err)
             try:
-                got = sock.recv_into(buf, nbytes)
+                got: int = sock.recv_into(buf, nbytes)
             except (BlockingIOError, _WANT_READ):
                 mode = READ
             except _WANT_WRITE:
@@ -154,7 +156,7 @@ class Conn:
     async def send(self, data: Any) -> int:
         """Send some of ``data``; returns how many bytes the kernel took (at least one)."""
         pd = self._pd
-        sock = self._sock
+        sock = self._io
         g = current()
         if safe_point_due(g):
             await checkpoint(g)
@@ -163,7 +165,8 @@ class Conn:
             if err:
                 _raise_err(pd, err)
             try:
-                return sock.send(data)
+                sent: int = sock.send(data)
+                return sent
             except (BlockingIOError, _WANT_WRITE):
                 mode = WRITE
             except _WANT_READ:
@@ -177,7 +180,7 @@ class Conn:
         """Send all of ``data``, parking whenever the socket buffer is full (flow
         control: a slow reader slows the writer, it never grows a buffer here)."""
         pd = self._pd
-        sock = self._sock
+        sock = self._io
         g = current()
         if safe_point_due(g):
             await checkpoint(g)

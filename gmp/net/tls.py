@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import socket
 import ssl
+import threading
 from typing import Any
 
 from gmp._core.netpoll import READ, WRITE, check_err
@@ -47,12 +48,13 @@ class TLSConn(Conn):
         )
         self._handshaken = False
         super().__init__(wrapped, poller, remote_addr)
+        self._io = _OneAtATime(wrapped)
 
     async def handshake(self) -> None:
         """Complete the TLS handshake (idempotent). Raises ``ssl.SSLError`` on failure."""
         if self._handshaken:
             return
-        sock: Any = self._sock
+        sock: Any = self._io
         pd = self._pd
         while True:
             err = check_err(pd, READ)
@@ -113,6 +115,37 @@ class TLSConn(Conn):
         takes its session as broken and cannot write back: over TLS, close_write ends
         a one-way stream; a reply needs framing and ``close()`` instead."""
         super().close_write()
+
+
+class _OneAtATime:
+    """An ``ssl.SSLSocket`` whose calls never overlap. OpenSSL forbids two threads in one
+    ``SSL`` object at once, and ``_ssl`` releases the GIL inside ``SSL_read`` and
+    ``SSL_write``: a reader G and a writer G of one connection on two Ms (Go allows one of
+    each, and so does gmp.net) raced there, and the stream broke (``test_tls_echo[2]``
+    read end of stream, once in a full suite). Every call is non-blocking, so the lock is
+    held for one ``SSL_*`` call, never across a park."""
+
+    __slots__ = ("_lock", "_sock")
+
+    def __init__(self, sock: ssl.SSLSocket) -> None:
+        self._sock = sock
+        self._lock = threading.Lock()
+
+    def recv(self, n: int) -> bytes:
+        with self._lock:
+            return self._sock.recv(n)
+
+    def recv_into(self, buf: Any, nbytes: int = 0) -> int:
+        with self._lock:
+            return self._sock.recv_into(buf, nbytes)
+
+    def send(self, data: Any) -> int:
+        with self._lock:
+            return self._sock.send(data)
+
+    def do_handshake(self) -> None:
+        with self._lock:
+            self._sock.do_handshake()
 
 
 async def tls_server(conn: Conn, context: ssl.SSLContext) -> TLSConn:

@@ -70,6 +70,7 @@ class M:
     """One worker thread. Every field is guarded by the runtime's scheduler lock."""
 
     __slots__ = (
+        "cpuclock",
         "curg",
         "id",
         "in_poll",
@@ -103,6 +104,9 @@ class M:
         self.sema = threading.Lock()
         self.sema.acquire()
         self.thread = threading.Thread(target=self._main, name=f"gmp-M{mid}", daemon=True)
+        # This thread's CPU clock, read by sysmon to tell a blocking call that waits from
+        # one that computes (gmp._core.preempt.stuck). Set once by the thread itself.
+        self.cpuclock: int | None = None
 
     def __repr__(self) -> str:
         return f"<M {self.id} p={None if self.p is None else self.p.id}>"
@@ -111,6 +115,7 @@ class M:
 
     def _main(self) -> None:
         tls.m = self
+        self.cpuclock = _thread_cpuclock()
         rt = self.rt
         rt.lock.acquire()
         crash: BaseException | None = None
@@ -606,3 +611,12 @@ class M:
 
 
 __all__ = ["Cancelled", "M"]
+
+
+def _thread_cpuclock() -> int | None:
+    """The calling thread's CPU-time clock id (``pthread_getcpuclockid``), or None where
+    the platform has none."""
+    try:
+        return time.pthread_getcpuclockid(threading.get_ident())
+    except (AttributeError, OSError):
+        return None

@@ -39,15 +39,17 @@ class Runtime:
     Use it as a context manager (leaving the block waits for the Gs, then cancels what is
     left) or call :meth:`close`. ``rt.go(fn, *args)`` starts a G from any thread.
 
-    Parameters mirror Go's knobs: ``procs`` is GOMAXPROCS (default ``GMP_PROCS`` or the
-    CPU count); ``max_threads`` is debug.SetMaxThreads; ``handoff_after`` is how long an M
-    may block in a call before sysmon hands its P to another M (a computing coroutine is
-    preempted at its next await after ``timeslice``, and handed off only if it reaches
-    none for two more slices); ``timeslice`` is Go's forcePreemptNS; ``schedtrace_ms`` is
-    GODEBUG=schedtrace (default from ``GMP_DEBUG``); ``seed`` makes stealing order
-    reproducible. ``autoscale`` (an :class:`~gmp.Autoscale`) lets sysmon add and remove Ps
-    between its bounds; ``procs`` then defaults to its ``min_procs``. :meth:`set_procs`
-    changes the P count by hand.
+    Parameters mirror Go's knobs: ``procs`` is GOMAXPROCS (default ``GMP_PROCS`` or the CPU
+    count); ``max_threads`` is debug.SetMaxThreads; ``handoff_after`` is how long an M may
+    block in a call before sysmon hands its P to another M (a computing coroutine is
+    preempted at its next await after ``timeslice``, and handed off only if it reaches none
+    for two more slices); ``off_cpu_handoff`` lets sysmon read the blocked M's thread CPU
+    clock and hand off a call that waits (off the CPU) at its next tick instead of after
+    ``handoff_after``, which then bounds only calls that compute; ``timeslice`` is Go's
+    forcePreemptNS; ``schedtrace_ms`` is GODEBUG=schedtrace (default from ``GMP_DEBUG``);
+    ``seed`` makes stealing order reproducible. ``autoscale`` (an :class:`~gmp.Autoscale`)
+    lets sysmon add and remove Ps between its bounds; ``procs`` then defaults to its
+    ``min_procs``. :meth:`set_procs` changes the P count by hand.
     """
 
     __slots__ = ("__weakref__", "_sched")
@@ -58,6 +60,7 @@ class Runtime:
         *,
         max_threads: int = DEFAULT_MAX_THREADS,
         handoff_after: float = 0.003,
+        off_cpu_handoff: bool = True,
         sysmon_interval: float = 0.001,
         timeslice: float = 0.010,
         shutdown_timeout: float | None = 10.0,
@@ -71,6 +74,7 @@ class Runtime:
             procs,
             max_threads=max_threads,
             handoff_after=handoff_after,
+            off_cpu_handoff=off_cpu_handoff,
             sysmon_interval=sysmon_interval,
             timeslice=timeslice,
             shutdown_timeout=shutdown_timeout,

@@ -95,6 +95,7 @@ class Scheduler:
         *,
         max_threads: int = DEFAULT_MAX_THREADS,
         handoff_after: float = 0.003,
+        off_cpu_handoff: bool = True,
         sysmon_interval: float = 0.001,
         timeslice: float = 0.010,
         shutdown_timeout: float | None = 10.0,
@@ -122,6 +123,9 @@ class Scheduler:
             )
         self.handoff_after = _check_seconds("handoff_after", handoff_after)
         self.sysmon_interval = _check_seconds("sysmon_interval", sysmon_interval)
+        if not isinstance(off_cpu_handoff, bool):
+            raise TypeError(f"off_cpu_handoff must be a bool, got {type(off_cpu_handoff).__name__}")
+        self.off_cpu_handoff = off_cpu_handoff
         self.timeslice = _check_seconds("timeslice", timeslice)
         self.cancel_grace = _check_seconds("cancel_grace", cancel_grace, allow_zero=True)
         self.shutdown_timeout = (

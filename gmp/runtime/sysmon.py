@@ -178,6 +178,7 @@ class Sysmon:
         threshold = rt.handoff_after
         timeslice = rt.timeslice
         hog = hog_after(threshold, timeslice)
+        off_cpu = rt.off_cpu_handoff
         busy = 0
         for p in core.ps:
             m = p.m
@@ -185,7 +186,18 @@ class Sysmon:
                 p.sysmon_runtick = -1
                 continue
             busy += 1
-            if stuck(p, now, threshold, hog) and m.curg is not None:
+            cpu = None
+            if off_cpu and p.status is _SYSCALL:
+                # The M's thread CPU clock: a blocking call that waits is handed off at
+                # the next tick, one that computes after threshold (see stuck). A single
+                # load of a field the M sets once; a dead thread's clock raises.
+                clock = m.cpuclock
+                if clock is not None:
+                    try:
+                        cpu = time.clock_gettime(clock)
+                    except OSError:
+                        cpu = None
+            if stuck(p, now, threshold, hog, cpu) and m.curg is not None:
                 runtick = p.runtick
                 with rt.lock:
                     if (

@@ -26,7 +26,9 @@ from sims.g import SimG, blocking_callable, join, program, spawn
 pytestmark = pytest.mark.threaded
 
 
-def _sim(procs: int, n: int, d: float, handoff_after: float, from_a_g: bool) -> Metrics:
+def _sim(
+    procs: int, n: int, d: float, handoff_after: float, from_a_g: bool, off_cpu: bool = True
+) -> Metrics:
     class W:
         def arrivals(self, rng: random.Random, p: int) -> Iterator[tuple[float, SimG]]:
             if from_a_g:
@@ -38,19 +40,21 @@ def _sim(procs: int, n: int, d: float, handoff_after: float, from_a_g: bool) -> 
         def expected_gs(self, p: int) -> int:
             return n + from_a_g
 
-    cfg = SimConfig(procs=procs, seed=1, handoff_after=handoff_after)
+    cfg = SimConfig(procs=procs, seed=1, handoff_after=handoff_after, off_cpu_handoff=off_cpu)
     return simulate(W(), "gmp", cfg).metrics
 
 
 def _real(
-    procs: int, n: int, d: float, handoff_after: float, from_a_g: bool
+    procs: int, n: int, d: float, handoff_after: float, from_a_g: bool, off_cpu: bool = True
 ) -> tuple[float, gmp.RuntimeStats]:
     async def main() -> None:
         hs = [gmp.go(time.sleep, d) for _ in range(n)]
         for h in hs:
             await h.join()
 
-    with gmp.Runtime(procs=procs, handoff_after=handoff_after, seed=1) as rt:
+    with gmp.Runtime(
+        procs=procs, handoff_after=handoff_after, off_cpu_handoff=off_cpu, seed=1
+    ) as rt:
         t0 = time.perf_counter()
         if from_a_g:
             rt.go(main).result(timeout=60)
@@ -70,9 +74,10 @@ def _real(
 def test_makespan_and_per_p_distribution_agree(
     procs: int, n: int, d: float, from_a_g: bool
 ) -> None:
-    # handoff_after far above the call length: no handoff in either, Ps run Gs in turn.
-    sim = _sim(procs, n, d, 0.5, from_a_g)
-    real_makespan, st = _real(procs, n, d, 0.5, from_a_g)
+    # handoff_after far above the call length and no off-CPU handoff: no handoff in
+    # either, Ps run Gs in turn.
+    sim = _sim(procs, n, d, 0.5, from_a_g, off_cpu=False)
+    real_makespan, st = _real(procs, n, d, 0.5, from_a_g, off_cpu=False)
     assert 0.95 * sim.makespan <= real_makespan <= 1.5 * sim.makespan, (
         real_makespan,
         sim.makespan,
