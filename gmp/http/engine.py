@@ -100,6 +100,11 @@ def _check_handler(what: str, fn: object) -> None:
         raise TypeError(f"{what} must be callable (def or async def taking a Context), got {fn!r}")
 
 
+
+_PERCENT = ord("%")
+"""``b"%" in target`` as a byte value: ``bytes.__contains__`` with an int skips the buffer
+protocol a bytes needle goes through, 18 ns instead of 168 (an Engine request pays it)."""
+
 class _Route:
     """A registered route before and after compilation: its group, own elements, chain."""
 
@@ -379,12 +384,17 @@ class _Table:
     never a tree being changed (Gin documents ``addRoute`` as not concurrency-safe; we
     rebuild instead)."""
 
-    __slots__ = ("lookup", "miss", "router")
+    __slots__ = ("lookup", "miss", "router", "static")
 
     def __init__(self, router: Router[Chain], miss: dict[str, Chain]) -> None:
         self.router = router
         self.lookup = router.lookup
         self.miss = miss
+        # Routes without parameters by method and exact path: most requests end here,
+        # without the Match a lookup makes (0.2 us of the engine's 0.8 us per request).
+        self.static: dict[str, dict[str, Chain]] = {
+            m: router.static_handlers(m) for m in router.static_methods()
+        }
 
 
 class Engine(RouterGroup):
@@ -618,20 +628,26 @@ class Engine(RouterGroup):
         raw = None
         if self.use_raw_path:
             target = req.target
-            if b"%" in target:
+            if _PERCENT in target:
                 raw = target.split(b"?", 1)[0].decode("latin-1")
         rpath = path if raw is None else raw
         if self.remove_extra_slash:
             rpath = clean_path(rpath)
-        match = table.lookup(method, rpath)
-        if match is None:
-            match = self._fallback(table, method, path, rpath, raw)
+        static = table.static.get(method)
+        chain = static.get(rpath) if static is not None else None
+        if chain is not None:
+            params: dict[str, str] = {}
+        else:
+            match = table.lookup(method, rpath)
             if match is None:
-                return self._miss_response(table, req, method, rpath)
-        elif raw is not None and match.params and self.unescape_path_values:
-            match.params = {k: unquote(v) for k, v in match.params.items()}
-        chain = match.handler
-        c = Context(req, match.params, chain, self)
+                match = self._fallback(table, method, path, rpath, raw)
+                if match is None:
+                    return self._miss_response(table, req, method, rpath)
+            elif raw is not None and match.params and self.unescape_path_values:
+                match.params = {k: unquote(v) for k, v in match.params.items()}
+            chain = match.handler
+            params = match.params
+        c = Context(req, params, chain, self)
         if chain.all_sync:
             c._run_sync()
             return c.response()
@@ -740,7 +756,7 @@ def _check_method(method: object, path: str) -> None:
 def _miss_path(c: Context) -> str:
     engine = c.engine
     target = c.request.target
-    if (engine is None or engine.use_raw_path) and b"%" in target:
+    if (engine is None or engine.use_raw_path) and _PERCENT in target:
         path = target.split(b"?", 1)[0].decode("latin-1")
     else:
         path = c.request.path
