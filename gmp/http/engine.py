@@ -100,10 +100,10 @@ def _check_handler(what: str, fn: object) -> None:
         raise TypeError(f"{what} must be callable (def or async def taking a Context), got {fn!r}")
 
 
-
 _PERCENT = ord("%")
 """``b"%" in target`` as a byte value: ``bytes.__contains__`` with an int skips the buffer
 protocol a bytes needle goes through, 18 ns instead of 168 (an Engine request pays it)."""
+
 
 class _Route:
     """A registered route before and after compilation: its group, own elements, chain."""
