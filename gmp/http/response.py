@@ -174,6 +174,18 @@ class _DateCache:
 _date = _DateCache()
 
 
+_lines: dict[tuple[str, str], bytes] = {}
+"""Header fields already checked and encoded, by (name, value): most responses repeat
+the same few (``content-type: application/json``), and the checks (two regular
+expressions, a lower-case, a format) cost 0.4 us per response. Only fields that are not
+framing ones (``content-length``, ``connection``, ``date``, ``transfer-encoding``) are
+kept, so a hit needs no further look. Bounded by :data:`_LINES_MAX`; cleared when full.
+Entries are immutable and a dict's get and set are atomic, so threads share it without a
+lock: a race costs a second check of the same field."""
+
+_LINES_MAX = 512
+
+
 class HeaderError(ValueError):
     """A handler produced a header that cannot be sent (bad name, CR/LF in a value)."""
 
@@ -203,7 +215,12 @@ def encode_head(
     append = parts.append
     has_date = False
     user_length: int | None = None
+    lines = _lines
     for name, value in resp.headers:
+        line = lines.get((name, value))
+        if line is not None:
+            append(line)
+            continue
         if not _TOKEN(name):
             raise HeaderError(f"invalid header name {name!r}")
         if _BAD_VALUE(value):
@@ -222,11 +239,16 @@ def encode_head(
                 if user_length < 0:
                     raise HeaderError(f"invalid Content-Length {value!r}")
                 continue
-            if lname == "date":
-                has_date = True
-            else:  # transfer-encoding: the server frames the body itself
+            if lname != "date":  # transfer-encoding: the server frames the body itself
                 continue
-        append(f"{name}: {value}\r\n".encode("latin-1"))
+            has_date = True  # the handler's own Date, sent as given and never cached
+            append(f"{name}: {value}\r\n".encode("latin-1"))
+            continue
+        line = f"{name}: {value}\r\n".encode("latin-1")
+        if len(lines) >= _LINES_MAX:
+            lines.clear()  # values that never repeat (ids, cookies): start over
+        lines[(name, value)] = line
+        append(line)
     if content_length is not None and status != 204 and status >= 200:
         append(b"content-length: %d\r\n" % content_length)
     if chunked:
