@@ -545,17 +545,17 @@ class RequestParser:
             path = unquote(raw_path.decode("ascii", "replace"), "utf-8", "replace")
         body = self._body
         self.ready.append(
-            Request(
+            Request._parsed(
                 self.parser.get_method().decode("ascii"),
                 path,
                 raw_query.decode("latin-1"),
                 Headers.from_lowercase(self._headers),
                 body[0] if len(body) == 1 else b"".join(body),
-                http_version=self._version,
-                target=url,
-                client=self.client,
-                keep_alive=self.keep_alive,
-                expect_continue=self.expect_continue,
+                self._version,
+                url,
+                self.client,
+                self.keep_alive,
+                self.expect_continue,
             )
         )
         self.state = _IDLE
