@@ -57,7 +57,7 @@ from gmp._core.p import P, PStatus
 from gmp._core.place import inject, preempt_due
 from gmp._core.preempt import slice_expired, slice_observe, stuck
 from gmp._core.runq import runqput
-from gmp._core.sched import Sched, pidleget, pidleput
+from gmp._core.sched import Sched, entersyscall, pidleget, pidleput
 from sims.cost import CostModel
 from sims.g import (
     BLOCK,
@@ -762,9 +762,7 @@ class Simulator:
         return math.floor(t / iv + 1e-9) * iv
 
     def _entersyscall(self, m: SimM, g: SimG, p: P, t: float, d: float) -> None:
-        g.status = SYSCALL
-        p.status = _P_SYSCALL
-        p.runtick += 1
+        entersyscall(p, g)
         m.block_id += 1
         self._push(t + d, EV_UNBLOCK, m)
         if self.config.handoff:

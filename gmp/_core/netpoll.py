@@ -129,14 +129,12 @@ def block(sched: Sched, pd: PollDesc, mode: int, g: G) -> bool:
     readiness is already pending (consumed here) or the descriptor is closing or past its
     deadline; the caller retries its operation or reports :func:`check_err`.
     """
-    slot = pd.slot
-    cur = slot[mode]
-    if cur is READY:
-        slot[mode] = None
+    if consume_ready(pd, mode):
         return False
     if pd.closing or pd.expired[mode]:
         return False
-    if cur is not None:
+    slot = pd.slot
+    if slot[mode] is not None:
         raise AssertionError(f"netpoll: two Gs wait on {pd!r} in one direction")
     slot[mode] = g
     sched.npollwait += 1

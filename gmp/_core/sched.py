@@ -24,7 +24,7 @@ import random
 from collections import deque
 from collections.abc import Callable, Iterator
 
-from gmp._core.g import RUNNABLE, RUNNING, G
+from gmp._core.g import RUNNABLE, RUNNING, SYSCALL, G
 from gmp._core.p import P, PStatus
 from gmp._core.runq import LOCAL_QUEUE_CAP, runqget, runqput, runqsteal
 
@@ -85,6 +85,15 @@ class Sched:
     @property
     def procs(self) -> int:
         return len(self.ps)
+
+
+def entersyscall(p: P, g: G) -> None:
+    """``g`` enters a blocking call on ``p`` (Go's entersyscall): the P is marked so
+    sysmon may retake it, and its runtick moves, so sysmon times the call from its
+    first look (gmp._core.preempt.stuck)."""
+    p.status = PStatus.SYSCALL
+    p.runtick += 1
+    g.status = SYSCALL
 
 
 def globrunqput(sched: Sched, g: G) -> None:

@@ -624,15 +624,14 @@ class Router(Generic[H]):
         if method in self._trees:
             self._trees[method] = root
 
-    def static_methods(self) -> list[str]:
-        """The methods with at least one route without parameters."""
-        return list(self._static)
-
-    def static_handlers(self, method: str) -> dict[str, H]:
-        """The handlers of ``method``'s routes without parameters, by exact path: the
+    def static_handlers(self) -> dict[str, dict[str, H]]:
+        """The handlers of the routes without parameters, by method and exact path: the
         first look of a lookup, without making a :class:`Match` (the engine's hot path).
         A snapshot: later registrations are not in it."""
-        return {path: leaf.handler for path, leaf in self._static.get(method, {}).items()}
+        return {
+            method: {path: leaf.handler for path, leaf in leaves.items()}
+            for method, leaves in self._static.items()
+        }
 
     def lookup(self, method: str, path: str) -> Match[H] | None:
         """The route ``method path`` goes to, with its parameters, or ``None``.

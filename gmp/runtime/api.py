@@ -12,8 +12,8 @@ from inspect import CO_COROUTINE, CO_GENERATOR, CO_ITERABLE_COROUTINE
 from typing import Any, ParamSpec, TypeVar, overload
 
 from gmp._core.g import RUNNING as _G_RUNNING
-from gmp._core.g import SYSCALL as _G_SYSCALL
 from gmp._core.p import PStatus
+from gmp._core.sched import entersyscall
 from gmp.errors import NotInGError
 from gmp.runtime.g import G
 from gmp.runtime.park import raise_if_cancelled
@@ -209,9 +209,7 @@ def _syscall(fn: Callable[..., Any], args: tuple[Any, ...]) -> Generator[Any, An
     with lock:
         p = m.p
         if p is not None:
-            p.status = _P_SYSCALL
-            p.runtick += 1
-            g.status = _G_SYSCALL
+            entersyscall(p, g)
     if p is None:  # no P to mark (lost while the G ran): the M's path handles it
         result = yield Syscall(fn, args)
         return result
@@ -256,7 +254,6 @@ def syscall(fn: Callable[..., T], *args: Any) -> Coroutine[Any, Any, T]:
 
 
 _P_RUNNING = PStatus.RUNNING
-_P_SYSCALL = PStatus.SYSCALL
 
 _INTERRUPT_GRACE = 0.1
 """Seconds cancelled Gs get to unwind after Ctrl-C (``cancel_grace`` if that is shorter)."""

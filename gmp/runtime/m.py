@@ -25,6 +25,7 @@ from gmp._core.procresize import live_p
 from gmp._core.runq import runqput
 from gmp._core.sched import (
     GLOBAL_CHECK_INTERVAL,
+    entersyscall,
     find_runnable,
     pidleget,
     pidleput,
@@ -402,9 +403,9 @@ class M:
         rt = self.rt
         p = self.p
         if p is not None:
-            p.status = _P_SYSCALL
-            p.runtick += 1
-        g.status = _SYSCALL
+            entersyscall(p, g)
+        else:
+            g.status = _SYSCALL
         self.curg = g
         ctx = g.ctx
         assert ctx is not None
