@@ -642,6 +642,23 @@ class Context:
         if value is not None:
             headers.append((name, value if type(value) is str else str(value)))
 
+    def _header_fields(self, fields: list[tuple[str, str]], lowered: frozenset[str]) -> None:
+        """:meth:`header` for several fields at once, with one pass over the fields set
+        so far (``lowered``: the fields' names in lower case; values are str). For
+        built-in middleware that sets a group of fields on every request (RateLimit's
+        three ``RateLimit-*``)."""
+        if self._copied:
+            self._writable()
+        headers = self._headers
+        if headers is None:
+            self._headers = fields
+            return
+        for k, _ in headers:
+            if k.lower() in lowered:  # rare: a second limiter on the same route
+                headers[:] = [(k2, v2) for k2, v2 in headers if k2.lower() not in lowered]
+                break
+        headers.extend(fields)
+
     def add_header(self, name: str, value: str) -> None:
         """Append a response header field (``Set-Cookie``, ``Vary``)."""
         self._writable()

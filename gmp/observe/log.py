@@ -11,8 +11,10 @@ the access log pays for the binding once.
 from __future__ import annotations
 
 import atexit
+import logging
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import structlog
@@ -40,6 +42,106 @@ class _LazyLogger:
 def get_logger(name: str) -> Any:
     """A structlog logger bound with ``logger=name`` (e.g. ``gmp.runtime``), built lazily."""
     return _LazyLogger(name)
+
+
+_LEVELS = {
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "warning": logging.WARNING,
+    "error": logging.ERROR,
+    "critical": logging.CRITICAL,
+}
+
+
+def event_writer(logger: Any, method: str, event: str) -> Callable[[dict[str, Any]], None]:
+    """A function that logs ``event`` with a dict of fields at ``method``'s level
+    through ``logger``: ``write(fields)`` does what ``logger.<method>(event, **fields)``
+    does, with the same processors, the same line and the same sink, for less.
+
+    Why: a hot path such as the access log (one line per request) pays for structlog's
+    per-call machinery as much as for its processors. A bound logger's call splats the
+    fields into keywords twice, copies its context, runs the processors, then goes
+    through the wrapped logger's ``msg``, which takes a lock and flushes. Here the
+    bound logger's parts are read once (its context, its processor list, its wrapped
+    logger), the event dict is built in one step in structlog's order (context, then
+    the fields, then ``event``), the processors run as structlog runs them (a
+    ``DropEvent`` drops the line), and a rendered line goes straight to the sink: to a
+    :class:`BufferedLineWriter` (``gmp serve``'s batched stderr, which has its own
+    lock) without WriteLogger's lock and no-op flush, otherwise through the wrapped
+    logger's own method. An access line through ``gmp serve --log-format json``:
+    5.4 -> 2.9 us (``python -m bench.engine_bench``).
+
+    Anything this does not know exactly (a wrapper class that overrides how events are
+    processed, a stdlib logger, a processor chain ending in something other than a
+    string) gets the plain call, so the line is always what structlog would write. A
+    level the logger filters out gives a function that does nothing (structlog's
+    filtering loggers make such a method a no-op too). The parts are read when this
+    is called: build the writer after structlog is configured (the access log builds
+    it at its first request).
+    """
+    bound = logger.bound() if isinstance(logger, _LazyLogger) else logger
+    level = _LEVELS.get(method)
+    enabled = getattr(bound, "is_enabled_for", None)
+    if level is not None and enabled is not None and not enabled(level):
+        return _drop
+
+    def plain(fields: dict[str, Any]) -> None:
+        getattr(bound, method)(event, **fields)
+
+    cls = type(bound)
+    base = structlog.BoundLoggerBase
+    if not (
+        isinstance(bound, base)
+        and cls._process_event is base._process_event
+        and cls._proxy_to_logger is base._proxy_to_logger
+    ):
+        return plain
+    wrapped = bound._logger
+    if type(wrapped) not in (structlog.WriteLogger, structlog.PrintLogger):
+        return plain
+    context: dict[str, Any] = dict(bound._context)
+    processors = bound._processors
+    file = getattr(wrapped, "_file", None)
+    out: Callable[[str], Any]
+    if type(wrapped) is structlog.WriteLogger and isinstance(file, _SoftFlushFile):
+        sink_write = file._sink.write
+
+        def out(line: str) -> None:
+            sink_write(line + "\n")
+
+    else:
+        out = getattr(wrapped, method)
+    drop = structlog.DropEvent
+
+    def write(fields: dict[str, Any]) -> None:
+        event_dict: Any = context.copy()
+        event_dict.update(fields)
+        event_dict["event"] = event
+        try:
+            for proc in processors:
+                event_dict = proc(wrapped, method, event_dict)
+        except drop:
+            return
+        if type(event_dict) is str:
+            out(event_dict)
+        elif isinstance(event_dict, str | bytes | bytearray):
+            getattr(wrapped, method)(event_dict)
+        elif isinstance(event_dict, tuple):
+            args, kw = event_dict
+            getattr(wrapped, method)(*args, **kw)
+        elif isinstance(event_dict, dict):
+            getattr(wrapped, method)(**event_dict)
+        else:
+            raise ValueError(
+                "Last processor didn't return an appropriate value.  Valid return values "
+                "are a dict, a tuple of (args, kwargs), bytes, or a str."
+            )
+
+    return write
+
+
+def _drop(fields: dict[str, Any]) -> None:
+    return None
 
 
 class FastTimeStamper:

@@ -149,6 +149,11 @@ class Limiter(Protocol):
     def is_idle(self) -> bool: ...
 
 
+# Builds a Decision from a full 7-tuple without the named tuple's Python-level __new__
+# (0.35 -> 0.1 us): for the hot path, which always gives every field.
+_make_decision: Callable[[type[Decision], tuple[Any, ...]], Decision] = tuple.__new__
+
+
 class _Bucket:
     """What both buckets share: the lock, the clock, ``acquire`` and its cancellation."""
 
@@ -320,6 +325,36 @@ class TokenBucket(_Bucket):
     @property
     def limit(self) -> int:
         return self._burst
+
+    def try_acquire(self, cost: int = 1) -> Decision:
+        """Decide at once for a request of ``cost``; never blocks (``AllowN``).
+
+        The common answer, allowed from the tokens there, is computed inline: the same
+        arithmetic as :meth:`_decide` in one call under the lock instead of five (1.75 ->
+        0.9 us a request, ``RateLimit`` on every request of a server). Every other case
+        (a cost to validate, a refusal, the first request) goes through the general path.
+        """
+        if type(cost) is not int or cost < 1 or cost > self._burst:
+            return super().try_acquire(cost)
+        with self._lock:
+            last = self._last
+            now = float(self._clock())
+            if now < last:
+                now = last
+            burst = self._burst
+            rate = self._rate
+            tokens = self._tokens + (now - last) * rate
+            if tokens > burst:
+                tokens = float(burst)
+            if tokens < cost:  # refused, or allowed only with a wait: the general path
+                decision, _, _ = self._decide(now, cost, 0.0)
+                return decision
+            tokens -= cost
+            self._tokens = tokens
+            self._last = now
+        remaining = int(tokens)  # tokens >= 0 here, so this is floor
+        reset = (burst - tokens) / rate
+        return _make_decision(Decision, (True, cost, burst, remaining, 0.0, reset, 0.0))
 
     def _tokens_at(self, t: float) -> float:
         # x/time/rate's advance(): continuous refill, capped at burst.

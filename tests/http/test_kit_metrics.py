@@ -189,7 +189,38 @@ def test_requests_counted_by_route_pattern_and_status(served):
 def test_each_metrics_middleware_has_its_own_registry():
     a, b = Metrics(), Metrics()
     assert a.registry is not b.registry
-    assert a.requests is not b.requests
+    # Two on one registry would expose the same series twice: refused, as prometheus_client
+    # refuses two Counters of one name.
+    with pytest.raises(ValueError, match="Duplicated"):
+        Metrics(a.registry)
+
+
+def test_histogram_buckets_follow_prometheus_le_rules():
+    """A duration equal to a bound counts in that bound's bucket (``le``: less or equal);
+    buckets are cumulative, end with +Inf, and are labelled as prometheus_client labels
+    them; a method outside HTTP's set is ``_OTHER``."""
+    m = Metrics(buckets=(0.5, 1, 2))
+    families = {f.name: f for f in m.registry.collect()}
+    assert families["gmp_http_request_duration_seconds"].samples == []
+
+    for seconds, method in ((1.0, "GET"), (0.2, "GET"), (3.0, "BREW")):
+        m.observe(method, "/r", 200, seconds)
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for f in m.registry.collect()
+        for s in f.samples
+    }
+
+    def bucket(method: str, le: str) -> float:
+        key = (("le", le), ("method", method), ("route", "/r"))
+        return samples[("gmp_http_request_duration_seconds_bucket", key)]
+
+    assert [bucket("GET", le) for le in ("0.5", "1.0", "2.0", "+Inf")] == [1, 2, 2, 2]
+    assert [bucket("_OTHER", le) for le in ("0.5", "1.0", "2.0", "+Inf")] == [0, 0, 0, 1]
+    counted = (("method", "GET"), ("route", "/r"), ("status", "200"))
+    assert samples[("gmp_http_requests_total", counted)] == 2
+    with pytest.raises(ValueError, match="distinct"):
+        Metrics(buckets=(1, 1.0))
 
 
 def test_two_engines_in_one_process_do_not_collide(served):

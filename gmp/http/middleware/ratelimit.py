@@ -36,6 +36,7 @@ through (as :class:`~gmp.http.Logger`'s does).
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable, Hashable, Iterable
@@ -47,6 +48,8 @@ from gmp.http.errors import TooManyRequests
 from gmp.resilience.ratelimit import Decision, KeyedLimiter
 
 __all__ = ["RateLimit"]
+
+_FIELDS = frozenset(("ratelimit-limit", "ratelimit-remaining", "ratelimit-reset"))
 
 
 class RateLimit(Middleware):
@@ -111,9 +114,14 @@ class RateLimit(Middleware):
                 self.rejected += 1
             raise TooManyRequests(self.detail, headers=decision.headers())
         if self.headers:
-            c.header("RateLimit-Limit", str(decision.limit))
-            c.header("RateLimit-Remaining", str(decision.remaining))
-            c.header("RateLimit-Reset", str(decision.reset_seconds))
+            c._header_fields(
+                [
+                    ("RateLimit-Limit", str(decision.limit)),
+                    ("RateLimit-Remaining", str(decision.remaining)),
+                    ("RateLimit-Reset", str(math.ceil(decision.reset))),
+                ],
+                _FIELDS,
+            )
         return decision
 
     def _skipped(self, c: Context) -> bool:

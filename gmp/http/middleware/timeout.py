@@ -49,6 +49,7 @@ from gmp.http.context import Context, Middleware
 from gmp.http.response import Response
 from gmp.observe.log import get_logger
 from gmp.runtime.runtime import TimerHandle
+from gmp.runtime.traps import tls
 
 __all__ = ["Timeout"]
 
@@ -82,11 +83,14 @@ class _Deadline:
         self.expired = False
         self.expired_at = 0.0
         # Snapshots: fire() runs on another thread while the chain may write the Context.
-        self.headers = c.writer.header_fields
-        self.request_id = c.get("request_id")
+        # Read from the Context directly (what c.writer.header_fields and c.get give).
+        self.headers = list(c._headers or ())
+        keys = c.keys
+        self.request_id = None if keys is None else keys.get("request_id")
         self.route = c.full_path
-        self.method = c.request.method
-        self.path = c.request.path
+        req = c.request
+        self.method = req.method
+        self.path = req.path
 
     def fire(self) -> None:
         with self.lock:
@@ -130,11 +134,10 @@ class _Deadline:
 def _arm(when: float, callback: Any) -> TimerHandle | None:
     """A runtime timer on the calling G's P (as a cancel scope's deadline is); None
     outside a G."""
-    try:
-        rt = gmp.current_runtime()
-    except gmp.NotInGError:
+    m = tls.m
+    if m is None or m.curg is None:
         return None
-    return rt.at_func(when, callback)
+    return m.rt.at_func(when, callback)  # the Scheduler's, without Runtime's forwarding
 
 
 class Timeout(Middleware):

@@ -1,0 +1,146 @@
+"""gmp.observe.log.event_writer: the access log's way through structlog.
+
+Laws:
+- the line written is the one ``logger.<method>(event, **fields)`` writes, byte for byte,
+  for every sink kind gmp configures (batched stderr, a plain stream, print) and for a
+  processor chain gmp does not know;
+- context bound on the logger and in contextvars comes through, in structlog's order;
+- a processor raising ``DropEvent`` drops the line; a level the logger filters out
+  writes nothing;
+- a logger it cannot take apart (the stdlib bridge) gets the plain call.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import structlog
+
+from gmp.http.cli import configure_logging
+from gmp.observe.log import BufferedLineWriter, _SoftFlushFile, event_writer, get_logger
+
+FIELDS = {"method": "GET", "path": "/p", "status": 200, "ms": 0.5, "request_id": None}
+
+
+@pytest.fixture(autouse=True)
+def _restore_structlog() -> Iterator[None]:
+    saved = structlog.get_config()
+    try:
+        yield
+    finally:
+        structlog.configure(**saved)
+        structlog.contextvars.clear_contextvars()
+
+
+def _fixed_time(_logger: Any, _method: str, event_dict: Any) -> Any:
+    event_dict["timestamp"] = "2026-12-06T00:00:00.000Z"
+    return event_dict
+
+
+def _configure(processors: list[Any], factory: Any, level: int = logging.INFO) -> None:
+    structlog.configure(
+        processors=processors,
+        wrapper_class=structlog.make_filtering_bound_logger(level),
+        logger_factory=factory,
+        cache_logger_on_first_use=True,
+    )
+
+
+def _json_chain() -> list[Any]:
+    return [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        _fixed_time,
+        structlog.processors.format_exc_info,
+        structlog.processors.JSONRenderer(),
+    ]
+
+
+def _both_ways(method: str, fields: dict[str, Any]) -> None:
+    """Log once the plain way and once through event_writer, same logger."""
+    log = get_logger("gmp.test.access")
+    getattr(log.bound(), method)("request", **fields)
+    event_writer(log, method, "request")(dict(fields))
+
+
+@pytest.mark.parametrize("method", ["info", "warning", "error"])
+def test_same_line_as_structlog_on_a_stream(method: str) -> None:
+    out = io.StringIO()
+    _configure(_json_chain(), structlog.WriteLoggerFactory(out))
+    structlog.contextvars.bind_contextvars(request_id="ctx-id", tenant="t1")
+    _both_ways(method, FIELDS)
+    plain, fast = out.getvalue().splitlines()
+    assert fast == plain
+    line = json.loads(fast)
+    assert list(line)[:2] == ["logger", "method"]  # the bound context first, then the fields
+    assert line["request_id"] is None  # an explicit field wins over contextvars (setdefault)
+    assert line["tenant"] == "t1" and line["level"] == method and line["event"] == "request"
+
+
+def test_same_line_through_the_batched_sink() -> None:
+    out = io.StringIO()
+    sink = BufferedLineWriter(out, interval=60)
+    _configure(_json_chain(), structlog.WriteLoggerFactory(_SoftFlushFile(sink)))  # type: ignore[arg-type]
+    _both_ways("info", FIELDS)
+    sink.flush()
+    plain, fast = out.getvalue().splitlines()
+    assert fast == plain
+
+
+def test_same_line_through_gmp_serve_logging(capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging("json", "info", 0.0)
+    _both_ways("info", FIELDS)
+    plain, fast = capsys.readouterr().err.splitlines()
+    strip = lambda s: {k: v for k, v in json.loads(s).items() if k != "timestamp"}  # noqa: E731
+    assert strip(fast) == strip(plain)
+    assert list(json.loads(fast)) == list(json.loads(plain))
+
+
+def test_a_chain_it_does_not_know_runs_as_structlog_runs_it() -> None:
+    out = io.StringIO()
+
+    def upper_event(_l: Any, _m: str, ed: Any) -> Any:
+        ed["event"] = ed["event"].upper()
+        return ed
+
+    def render(_l: Any, _m: str, ed: Any) -> str:
+        return " ".join(f"{k}={ed[k]}" for k in sorted(ed))
+
+    _configure([upper_event, render], structlog.WriteLoggerFactory(out))
+    _both_ways("info", FIELDS)
+    plain, fast = out.getvalue().splitlines()
+    assert fast == plain and "event=REQUEST" in fast
+
+
+def test_drop_event_and_filtered_levels_write_nothing() -> None:
+    out = io.StringIO()
+
+    def drop_pings(_l: Any, _m: str, ed: Any) -> Any:
+        if ed.get("path") == "/p":
+            raise structlog.DropEvent
+        return ed
+
+    _configure([drop_pings, *_json_chain()], structlog.WriteLoggerFactory(out), logging.WARNING)
+    log = get_logger("gmp.test.access")
+    event_writer(log, "warning", "request")(dict(FIELDS))  # dropped by the processor
+    event_writer(log, "info", "request")(dict(FIELDS, path="/q"))  # below the level
+    assert out.getvalue() == ""
+    event_writer(log, "warning", "request")(dict(FIELDS, path="/q"))
+    assert json.loads(out.getvalue())["path"] == "/q"
+
+
+def test_stdlib_loggers_get_the_plain_call(caplog: pytest.LogCaptureFixture) -> None:
+    structlog.configure(
+        processors=[structlog.processors.JSONRenderer()],
+        wrapper_class=structlog.stdlib.BoundLogger,
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        cache_logger_on_first_use=True,
+    )
+    with caplog.at_level(logging.INFO, logger="gmp.test.access"):
+        event_writer(get_logger("gmp.test.access"), "info", "request")(dict(FIELDS))
+    assert [json.loads(r.getMessage())["event"] for r in caplog.records] == ["request"]
