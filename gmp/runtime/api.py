@@ -134,6 +134,10 @@ def _probe_reflag() -> bool:
 
 _REFLAG_WORKS = _probe_reflag()
 
+native_coroutine = _native_coroutine
+"""The same decorator for gmp's blocking primitives (gmp.chan's channel operations):
+``await ch.send(v)`` is then one frame that yields the park trap itself."""
+
 
 @_native_coroutine("gmp.gosched")
 def gosched() -> Generator[Any, Any, None]:

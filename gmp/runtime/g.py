@@ -12,7 +12,7 @@ import contextlib
 import contextvars
 import threading
 import types
-from collections.abc import Awaitable, Callable, Coroutine, Generator
+from collections.abc import Callable, Coroutine, Generator
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from gmp._core import g as gcore
@@ -110,7 +110,15 @@ class G(gcore.G, Generic[T]):
         self.coro = coro
         self.fn = fn
         self.args = args
-        self.ctx: contextvars.Context | None = contextvars.copy_context()
+        # A copy of the spawner's contextvars (Go has none; asyncio's Task copies them
+        # too), or None when that copy is empty: the M then gives the G a fresh empty
+        # Context at its first step (M._schedule). The copy is made either way (there is
+        # no cheaper way to see the current context), but an empty one is dropped at
+        # once, so a G that has not run yet keeps two objects alive for the cyclic GC
+        # instead of three: spawn+complete of 100k Gs at procs=1 went from 5.03 to
+        # 4.48 us per G (median of 5 interleaved runs, /tmp micro benchmark).
+        ctx = contextvars.copy_context()
+        self.ctx: contextvars.Context | None = ctx if len(ctx) else None
         self.name = name
         # What the next step sends or throws into the coroutine.
         self.send: Any = None
@@ -195,13 +203,45 @@ class G(gcore.G, Generic[T]):
             raise exc
         return self.value  # type: ignore[no-any-return]
 
-    def join(self) -> Awaitable[T]:
+    @types.coroutine
+    def join(self) -> Generator[Any, Any, T]:
         """Wait for the G from inside another G; return its result or raise its exception.
 
         Mirrors waiting on a Go channel/WaitGroup for a goroutine's result: the caller
-        parks (its thread keeps running other Gs) until this G finishes.
+        parks (its thread keeps running other Gs) until this G finishes. Awaitable
+        (``await h.join()``); the method is the generator itself, and the outcome is read
+        here rather than through :meth:`_outcome` when it is a value: a Python call less
+        per join, 0.45 -> 0.39 us for a join of a finished G (100k joins at procs=1).
         """
-        return _join(self)
+        if self.status is not _DEAD:
+            m = tls.m
+            cur = m.curg if m is not None else None
+            if cur is None:
+                raise NotInGError(
+                    "await handle.join() works only inside a G; outside use handle.result()"
+                )
+            if cur is self:
+                raise DeadlockError(f"{self!r} cannot join itself: it would wait forever")
+            if self.rt is not cur.rt:
+                raise RuntimeError(
+                    f"{self!r} belongs to another runtime; join it with handle.result() "
+                    "through gmp.syscall"
+                )
+            yield Join(self)
+        else:
+            # A join that does not park is still a safe point for the time slice (the
+            # cancellation check of a finished join is deliberately skipped, as before).
+            m = tls.m
+            p = m.p if m is not None and m.curg is not None else None
+            if p is not None and p.preempt:
+                yield PREEMPT_TRAP
+        # The outcome was written under the scheduler lock; taking it orders our reads
+        # after those writes on free-threaded builds too (an unlocked status check is
+        # only a hint).
+        with self.rt.lock:
+            if self.exc is None:
+                return self.value  # type: ignore[no-any-return]
+            return self._outcome()  # raises, disarming the failure report
 
     def result(self, timeout: float | None = None) -> T:
         """Block the calling thread until the G finishes (for code outside the runtime).
@@ -269,33 +309,3 @@ def cancel_exc(g: G[Any]) -> BaseException | None:
     if found is None:
         return None
     return Cancelled(f"cancelled by {found!r}", scope=found)
-
-
-@types.coroutine
-def _join(target: G[Any]) -> Generator[Any, Any, Any]:
-    if target.status is not _DEAD:
-        m = tls.m
-        cur = m.curg if m is not None else None
-        if cur is None:
-            raise NotInGError(
-                "await handle.join() works only inside a G; outside use handle.result()"
-            )
-        if cur is target:
-            raise DeadlockError(f"{target!r} cannot join itself: it would wait forever")
-        if target.rt is not cur.rt:
-            raise RuntimeError(
-                f"{target!r} belongs to another runtime; join it with handle.result() "
-                "through gmp.syscall"
-            )
-        yield Join(target)
-    else:
-        # A join that does not park is still a safe point for the time slice (the
-        # cancellation check of a finished join is deliberately skipped, as before).
-        m = tls.m
-        p = m.p if m is not None and m.curg is not None else None
-        if p is not None and p.preempt:
-            yield PREEMPT_TRAP
-    # The outcome was written under the scheduler lock; taking it orders our reads after
-    # those writes on free-threaded builds too (an unlocked status check is only a hint).
-    with target.rt.lock:
-        return target._outcome()
