@@ -219,17 +219,16 @@ class M:
                         if core.fired:
                             # Non-G timer payloads (cancel-scope deadlines) may take other
                             # locks: run them without ours, then look again (they may
-                            # ready Gs).
-                            rt.run_fired()
-                            if g is None:
-                                continue
-                            if self.p is not p:
-                                # A resize retired our P while the lock was released: the
-                                # G has not started, so queue it for the surviving Ps.
-                                if requeue(core, g):
-                                    rt.wakep()
+                            # ready Gs). The G found goes back to runnext first, so the
+                            # next pick takes it again: held in hand while the lock is
+                            # released it would be nowhere close or cancellation look
+                            # (Scheduler.live_gs_locked), and a resize that retires our P
+                            # meanwhile moves it to a surviving one.
+                            if g is not None:
+                                runqput(core, p, g, True)
                                 g = None
-                                continue
+                            rt.run_fired()
+                            continue
                         if g is None:
                             self._stopm(p)
                             continue
@@ -292,7 +291,9 @@ class M:
                     # _trap's Park case, inlined for the uncancelled G (channel, lock waits).
                     g.status = _WAITING
                     g.abort = trap.abort
-                    g.wait_reason = trap.reason
+                    if not g.wait_reason:
+                        rt.gs.add(g)  # its first park (Scheduler.gs)
+                    g.wait_reason = trap.reason or "park"
                     if trap.commit(g):
                         if not g.scopes:
                             g = None
@@ -321,7 +322,9 @@ class M:
         if kind is Park:
             g.status = _WAITING
             g.abort = trap.abort
-            g.wait_reason = trap.reason
+            if not g.wait_reason:
+                rt.gs.add(g)  # its first park (Scheduler.gs)
+            g.wait_reason = trap.reason or "park"
             if not trap.commit(g):
                 # commit said the wait is already over: resume at once (Go's gopark when
                 # unlockf returns false). Primitives check cancellation on entry.
@@ -369,6 +372,8 @@ class M:
                 ws.append(g)
             g.status = _WAITING
             g.abort = target
+            if not g.wait_reason:
+                rt.gs.add(g)  # its first park (Scheduler.gs)
             g.wait_reason = "join"
             return None
         if type(trap) is Sleep:
@@ -376,6 +381,8 @@ class M:
             # Without a P (handed off or retired meanwhile) the timer goes on the P the G
             # ran on, or the survivor that inherited that P's timers if it was retired.
             g.abort = (p or live_p(core, oldp)).timers.add(trap.when, g)
+            if not g.wait_reason:
+                rt.gs.add(g)  # its first park (Scheduler.gs)
             g.wait_reason = "sleep"
             return None
         if type(trap) is Syscall:

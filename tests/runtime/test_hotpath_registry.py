@@ -1,0 +1,173 @@
+"""The hot path's shortcuts keep the runtime's laws (issue 15).
+
+- Scheduler.gs holds only Gs that parked once; close, cancellation and the deadlock
+  check still reach the Gs that never parked (queued, or running on an M).
+- A G spawned from an empty context gets its own Context at its first step.
+- The channel operations are native coroutines: a forgotten await warns, and outside a G
+  they raise NotInGError.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import gc
+import threading
+import time
+import warnings
+
+import pytest
+
+import gmp
+
+_var: contextvars.ContextVar[str] = contextvars.ContextVar("_var", default="unset")
+
+
+def test_close_cancels_a_g_that_never_parked() -> None:
+    started = threading.Event()
+
+    async def spinner() -> None:
+        started.set()
+        while True:
+            await gmp.gosched()  # never parks: never in Scheduler.gs
+
+    rt = gmp.Runtime(procs=1)
+    h = rt.go(spinner)
+    assert started.wait(5)
+    rt.close(timeout=0.05)
+    with pytest.raises(gmp.Cancelled):
+        h.result(timeout=1)
+
+
+def test_close_cancels_gs_that_never_ran() -> None:
+    gate = threading.Event()
+
+    async def hog() -> None:
+        gate.wait(5)  # holds the only P without a trap while the others are queued
+        while True:
+            await gmp.gosched()
+
+    async def never() -> str:
+        return "ran"
+
+    rt = gmp.Runtime(procs=1, timeslice=3600.0)
+    h = rt.go(hog)
+    queued = [rt.go(never) for _ in range(300)]  # local queue, runnext and global
+    closer = threading.Thread(target=rt.close, kwargs={"timeout": 0.05})
+    closer.start()
+    time.sleep(0.2)
+    gate.set()
+    closer.join(10)
+    assert not closer.is_alive()
+    with pytest.raises(gmp.Cancelled):
+        h.result(timeout=1)
+    for q in queued:
+        with pytest.raises(gmp.Cancelled):
+            q.result(timeout=1)
+
+
+def test_a_g_computing_after_its_p_was_handed_off_is_not_a_deadlock() -> None:
+    # The worker computes without a trap, so it never parked and is not in Scheduler.gs.
+    # The helper waiting in the global queue makes sysmon hand the P to a second M, which
+    # runs the helper and idles the P: every P is idle, main is parked, and the worker
+    # still runs on the first M.
+    async def worker(ch: gmp.Chan[int]) -> None:
+        t = time.perf_counter()
+        while time.perf_counter() - t < 0.2:
+            pass
+        await ch.send(1)
+
+    async def helper() -> None:
+        await gmp.gosched()
+
+    async def main() -> int:
+        ch: gmp.Chan[int] = gmp.Chan()
+        gmp.go(worker, ch)
+        gmp.go(helper)  # runs first (runnext), then waits in the global queue
+        return await ch.recv()
+
+    assert gmp.run(main, procs=1) == 1
+
+
+def test_a_deadlock_is_still_found_after_gs_that_never_parked_finished() -> None:
+    async def quick() -> int:
+        return 1
+
+    async def main() -> None:
+        for h in [gmp.go(quick) for _ in range(50)]:
+            await h.join()
+        ch: gmp.Chan[int] = gmp.Chan()
+        await ch.recv()
+
+    with pytest.raises(gmp.DeadlockError, match="chan receive"):
+        gmp.run(main, procs=2)
+
+
+def test_a_g_from_an_empty_context_gets_its_own() -> None:
+    async def child() -> str:
+        before = _var.get()
+        _var.set("child")
+        return before
+
+    def plain() -> str:
+        before = _var.get()
+        _var.set("plain")
+        return before
+
+    async def main() -> tuple[str, str, str, str]:
+        a = await gmp.go(child).join()
+        b = await gmp.go(plain).join()
+        after = _var.get()  # the children's sets stayed in their own contexts
+        _var.set("main")
+        c = await gmp.go(child).join()
+        return a, b, after, c
+
+    assert contextvars.copy_context().run(gmp.run, main, procs=1) == (
+        "unset",
+        "unset",
+        "unset",
+        "main",
+    )
+
+
+def test_a_forgotten_channel_operation_warns() -> None:
+    ch: gmp.Chan[int] = gmp.Chan(1)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        ch.send(1)  # type: ignore[unused-coroutine]
+        ch.recv()  # type: ignore[unused-coroutine]
+        gc.collect()
+    messages = [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)]
+    assert any("Chan.send' was never awaited" in m for m in messages), messages
+    assert any("Chan.recv' was never awaited" in m for m in messages), messages
+
+
+def test_a_channel_operation_outside_a_g_raises_not_in_g() -> None:
+    ch: gmp.Chan[int] = gmp.Chan(1)
+    for coro in (ch.send(1), ch.recv(), ch.recv_ok()):
+        with pytest.raises(gmp.NotInGError):
+            coro.send(None)
+
+
+def test_gs_picked_while_deadlines_fire_all_run() -> None:
+    # A G found by find_runnable while non-G timers fired goes back to runnext while
+    # they run; none is lost or run twice.
+    fired = []
+    runs = []
+
+    async def worker(i: int) -> None:
+        for _ in range(20):
+            await gmp.sleep(0.0005)
+        runs.append(i)
+
+    async def main() -> None:
+        rt = gmp.current_runtime()
+        for k in range(200):
+            rt.after_func(0.0002 * k, lambda k=k: fired.append(k))
+        hs = [gmp.go(worker, i) for i in range(50)]
+        for h in hs:
+            await h.join()
+        await gmp.sleep(0.06)
+
+    gmp.run(main, procs=2)
+    assert sorted(runs) == list(range(50))
+    assert sorted(fired) == list(range(200))
