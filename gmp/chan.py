@@ -55,19 +55,23 @@ class _Select:
 
 
 class _Sudog:
-    """A G parked on a channel (Go's sudog)."""
+    """A G parked on a channel (Go's sudog).
 
-    __slots__ = ("case", "chan", "g", "ok", "sel", "value")
+    A single-channel wait takes ``sel`` and ``case`` from the class (None, 0); a select's
+    sudogs are :class:`_SelectSudog`, which has slots for them. Two stores and two
+    arguments fewer per park (a ping-pong round trip parks twice).
+    """
 
-    def __init__(
-        self, g: G[Any], chan: Chan[Any], value: Any, sel: _Select | None, case: int
-    ) -> None:
+    __slots__ = ("chan", "g", "ok", "value")
+
+    sel: _Select | None = None
+    case: int = 0
+
+    def __init__(self, g: G[Any], chan: Chan[Any], value: Any) -> None:
         self.g = g
         self.chan = chan
         self.value = value
         self.ok = False
-        self.sel = sel
-        self.case = case
 
     def claim(self) -> bool:
         """A waker that dequeued this sudog may complete it (always, unless a select
@@ -96,6 +100,17 @@ class _Sudog:
                     continue
                 return True
         return False
+
+
+class _SelectSudog(_Sudog):
+    """A sudog of a blocked select: the select it belongs to and the case it stands for."""
+
+    __slots__ = ("case", "sel")
+
+    def __init__(self, g: G[Any], chan: Chan[Any], value: Any, sel: _Select, case: int) -> None:
+        super().__init__(g, chan, value)
+        self.sel = sel
+        self.case = case
 
 
 class Chan(Generic[T]):
@@ -211,6 +226,16 @@ class Chan(Generic[T]):
                 yield from checkpoint(g)
         lock = self._lock
         lock.acquire()
+        rq = self._recvq
+        if rq and rq[0].sel is None and not self._closed:
+            # _try_send_locked's first case, inlined: a receiver waits alone (not in a
+            # select, so nothing else can claim it); hand the value over.
+            sg = rq.popleft()
+            sg.value = value
+            sg.ok = True
+            lock.release()
+            ready(sg.g)
+            return
         try:
             done = self._try_send_locked(value)
         except BaseException:
@@ -221,7 +246,7 @@ class Chan(Generic[T]):
             if done is not True:
                 ready(done.g)  # type: ignore[union-attr]
             return
-        sg = _Sudog(g, self, value, None, 0)
+        sg = _Sudog(g, self, value)
         self._sendq.append(sg)
         # park()'s body: the M's own Park, refilled (m is this G's M: current() raised
         # otherwise).
@@ -249,13 +274,14 @@ class Chan(Generic[T]):
                 yield from checkpoint(g)
         lock = self._lock
         lock.acquire()
-        done, value, ok, sender = self._try_recv_locked()
-        if done:
-            lock.release()
-            if sender is not None:
-                ready(sender.g)
-            return value, ok
-        sg = _Sudog(g, self, None, None, 0)
+        if self._buf or self._sendq or self._closed:
+            done, value, ok, sender = self._try_recv_locked()
+            if done:
+                lock.release()
+                if sender is not None:
+                    ready(sender.g)
+                return value, ok
+        sg = _Sudog(g, self, None)
         self._recvq.append(sg)
         # park()'s body: the M's own Park, refilled (m is this G's M: current() raised
         # otherwise).
@@ -283,13 +309,16 @@ class Chan(Generic[T]):
                 yield from checkpoint(g)
         lock = self._lock
         lock.acquire()
-        done, value, ok, sender = self._try_recv_locked()
+        if self._buf or self._sendq or self._closed:
+            done, value, ok, sender = self._try_recv_locked()
+        else:
+            done = False  # _try_recv_locked would find nothing: park at once
         if done:
             lock.release()
             if sender is not None:
                 ready(sender.g)
         else:
-            sg = _Sudog(g, self, None, None, 0)
+            sg = _Sudog(g, self, None)
             self._recvq.append(sg)
             # park()'s body: the M's own Park, refilled (m is this G's M: current()
             # raised otherwise).
@@ -506,10 +535,10 @@ async def select(*cases: Recv | Send, default: bool = False) -> Selected:
         if ch is None or ch is _NIL:
             continue
         if isinstance(c, Recv):
-            sg = _Sudog(g, ch, None, sel, i)
+            sg = _SelectSudog(g, ch, None, sel, i)
             ch._recvq.append(sg)
         else:
-            sg = _Sudog(g, ch, c.value, sel, i)
+            sg = _SelectSudog(g, ch, c.value, sel, i)
             ch._sendq.append(sg)
         sel.sudogs.append(sg)
     try:
