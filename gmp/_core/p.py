@@ -46,6 +46,7 @@ class P:
         "steals",
         "stolen",
         "sysmon_cpu",
+        "sysmon_preempt_cpu",
         "sysmon_runtick",
         "sysmon_schedtick",
         "sysmon_schedwhen",
@@ -78,6 +79,9 @@ class P:
         self.sysmon_when = 0.0
         # The M's thread CPU time at sysmon_when (None: not sampled), for stuck().
         self.sysmon_cpu: float | None = None
+        # The thread CPU time at sysmon's first look at a pending preemption request in
+        # this step (None: none seen yet), for stuck().
+        self.sysmon_preempt_cpu: float | None = None
         self.sysmon_schedtick = -1
         self.sysmon_schedwhen = 0.0
 

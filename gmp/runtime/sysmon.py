@@ -187,10 +187,12 @@ class Sysmon:
                 continue
             busy += 1
             cpu = None
-            if off_cpu and p.status is _SYSCALL:
+            if off_cpu:
                 # The M's thread CPU clock: a blocking call that waits is handed off at
-                # the next tick, one that computes after threshold (see stuck). A single
-                # load of a field the M sets once; a dead thread's clock raises.
+                # the next tick, one that computes after threshold; a coroutine seen
+                # computing past a preemption request after PREEMPT_GRACE_CPU of CPU,
+                # otherwise after hog (see stuck). A
+                # single load of a field the M sets once; a dead thread's clock raises.
                 clock = m.cpuclock
                 if clock is not None:
                     try:

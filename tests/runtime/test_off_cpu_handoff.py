@@ -90,9 +90,12 @@ def test_stuck_without_a_clock_waits_for_syscall_after() -> None:
     assert stuck(p, 10.0031, 0.003, 1.0)
 
 
-def test_a_computing_coroutine_is_judged_by_hog_only() -> None:
+def test_a_coroutine_off_the_cpu_is_judged_by_twice_hog() -> None:
+    """A coroutine's thread off the CPU may be waiting for the GIL rather than blocked,
+    so it gets twice hog (the coroutine rules are tests/runtime/test_hog_policy.py's)."""
     p = _syscall_p()
     p.status = PStatus.RUNNING
     assert not stuck(p, 10.0, 0.003, 0.030, cpu=0.0)
-    assert not stuck(p, 10.010, 0.003, 0.030, cpu=0.0)  # a clock is not read for these
-    assert stuck(p, 10.031, 0.003, 0.030, cpu=0.0)
+    assert not stuck(p, 10.010, 0.003, 0.030, cpu=0.0)
+    assert not stuck(p, 10.031, 0.003, 0.030, cpu=0.0)
+    assert stuck(p, 10.061, 0.003, 0.030, cpu=0.0)

@@ -1,0 +1,181 @@
+"""What sysmon does with a G that holds its P, by kind, at procs=1 and procs=2.
+
+Under the GIL a second M helps only when the first has let go of the interpreter. So
+(gmp._core.preempt):
+
+1. a coroutine that computes but reaches traps is *preempted* at its next trap once its
+   slice is over, never handed off: no handoff, no thread beyond one M per P, so nothing
+   contends for the GIL that procs=1 would not have (the computing case loses no
+   throughput), and a G behind it still gets its turn within a few slices;
+2. a coroutine that computes and never reaches a trap is handed off once its thread has
+   computed ``PREEMPT_GRACE_CPU`` (2 ms of CPU, by its thread's clock) past a preemption
+   request without answering it, and a G behind it waits no longer than the 60 ms bar;
+3. a coroutine whose thread has hardly run for twice ``hog_after`` (blocked in a call
+   made straight from the coroutine) is handed off then, not after one: a thread waiting
+   for the GIL looks the same;
+4. a G blocked in a call that waits (off the CPU: ``time.sleep``) is handed off at
+   sysmon's next look: a G behind it waits well under the 15 ms bar.
+
+A "G behind" is ``gmp.sleep(0.005)`` in the main G while the hogs hold every P: its
+lateness is how long the wake-up waited for a P. Each bound is checked on the median of
+several rounds (a round can lose a few ms to the OS or to the GIL's 5 ms switch
+interval); what the bounds catch is a missing preemption or handoff, which costs the
+whole 150 ms of the hog.
+"""
+
+from __future__ import annotations
+
+import statistics
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+import gmp
+from gmp._core.p import P, PStatus
+from gmp._core.preempt import PREEMPT_GRACE_CPU, hog_after, stuck
+
+pytestmark = pytest.mark.threaded
+
+ROUNDS = 5
+HOG_S = 0.15
+NAP = 0.005
+
+
+def _spin(seconds: float) -> None:
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        pass
+
+
+async def _trapping(stop: threading.Event) -> None:
+    while not stop.is_set():
+        for _ in range(2000):
+            pass
+        await gmp.select(default=True)  # a trap that never parks
+
+
+async def _trapless() -> None:
+    _spin(HOG_S)
+
+
+def _waiting() -> None:
+    time.sleep(HOG_S)
+
+
+def _lateness(
+    procs: int, start_hog: Callable[[threading.Event], Any], hogs: int | None = None
+) -> tuple[float, Any]:
+    """Median lateness of a short sleep while ``hogs`` hogs (default: one per P) run,
+    and the runtime's stats."""
+    n = procs if hogs is None else hogs
+
+    async def main() -> list[float]:
+        late = []
+        for _ in range(ROUNDS):
+            stop = threading.Event()
+            started = [start_hog(stop) for _ in range(n)]
+            t0 = time.monotonic()
+            await gmp.sleep(NAP)
+            late.append(time.monotonic() - t0 - NAP)
+            stop.set()
+            for h in started:
+                await h.join()
+        return late
+
+    with gmp.Runtime(procs=procs) as rt:
+        late = rt.go(main).result(timeout=60)
+        st = rt.stats()
+    return statistics.median(late), st
+
+
+@pytest.mark.parametrize("procs", [1, 2])
+def test_a_computing_g_that_reaches_traps_is_preempted_never_handed_off(procs: int) -> None:
+    late, st = _lateness(procs, lambda stop: gmp.go(_trapping, stop))
+    assert st.handoffs == 0, "a second M was started beside a G that reaches traps"
+    assert st.threads == procs
+    assert sum(p.preemptions for p in st.procs) >= 1
+    assert late < 0.050, f"a G behind the hogs waited {late * 1000:.1f} ms (median)"
+
+
+@pytest.mark.parametrize(("procs", "hogs", "bound"), [(1, 1, 0.060), (2, 1, 0.060), (2, 2, 0.100)])
+def test_a_computing_g_without_traps_is_handed_off(procs: int, hogs: int, bound: float) -> None:
+    """The 60 ms bar at procs=1, and at procs=2 with one hog (the other P serves). With
+    a hog on every P of two, four threads take turns on the GIL (two hogs, sysmon, the
+    new M), each turn up to the 5 ms switch interval: 40-50 ms at the median here, with
+    rounds at 80 ms, so the bound there is 100 ms."""
+    late, st = _lateness(procs, lambda stop: gmp.go(_trapless), hogs)
+    if hogs == procs:
+        assert st.handoffs >= 1
+    assert late < bound, f"a G behind the hogs waited {late * 1000:.1f} ms (median)"
+
+
+@pytest.mark.parametrize("procs", [1, 2])
+def test_a_g_waiting_in_a_call_is_handed_off_within_the_15ms_bar(procs: int) -> None:
+    late, st = _lateness(procs, lambda stop: gmp.go(_waiting))
+    assert st.handoffs >= ROUNDS
+    assert late < 0.015, f"a G behind the calls waited {late * 1000:.1f} ms (median)"
+
+
+def _running_p(when: float, cpu: float, preempt: bool) -> P:
+    p = P(0)
+    p.status = PStatus.RUNNING
+    p.runtick = 1
+    p.sysmon_runtick = 1
+    p.sysmon_when = when
+    p.sysmon_cpu = cpu
+    p.preempt = preempt
+    return p
+
+
+HOG = hog_after(0.010, 0.010)
+
+
+@pytest.mark.parametrize(
+    ("preempt", "cpu_after_request", "expected"),
+    [
+        (False, 1.0, False),  # no request yet (the slice is not over)
+        (True, PREEMPT_GRACE_CPU * 0.9, False),  # asked, still within the grace
+        (True, PREEMPT_GRACE_CPU * 1.1, True),  # asked, computed past the grace: hand off
+        (True, 0.0, False),  # asked, but the thread has not run since (GIL, OS)
+    ],
+)
+def test_stuck_counts_the_cpu_a_coroutine_spends_ignoring_a_preemption_request(
+    preempt: bool, cpu_after_request: float, expected: bool
+) -> None:
+    p = _running_p(100.0, 5.0, preempt)
+    # The first look at the request notes the thread's CPU time and never hands off.
+    assert not stuck(p, 100.001, 0.010, HOG, 5.001)
+    assert stuck(p, 100.002, 0.010, HOG, 5.001 + cpu_after_request) is expected
+
+
+def test_without_a_clock_a_coroutine_is_judged_by_hog_only() -> None:
+    p = _running_p(100.0, 5.0, preempt=True)
+    for now in (100.001, 100.002, 100.0 + HOG * 0.9):
+        assert not stuck(p, now, 0.010, HOG, None)
+    assert stuck(p, 100.0 + HOG, 0.010, HOG, None)
+
+
+def test_a_computing_thread_that_answers_requests_is_never_stuck_by_the_wall_clock() -> None:
+    p = _running_p(100.0, 5.0, preempt=False)
+    # Computing a third of the time (three threads share the GIL) for twice hog: no
+    # request was ignored, so no handoff.
+    assert not stuck(p, 100.0 + 2 * HOG, 0.010, HOG, 5.0 + 2 * HOG / 3)
+
+
+def test_a_coroutine_blocked_off_the_cpu_is_stuck_after_twice_hog() -> None:
+    p = _running_p(100.0, 5.0, preempt=False)  # time.sleep inside an async def
+    # After one hog it may as well be waiting for the GIL: no handoff yet.
+    assert not stuck(p, 100.0 + HOG * 1.9, 0.010, HOG, 5.0)
+    assert stuck(p, 100.0 + HOG * 2, 0.010, HOG, 5.0 + HOG * 0.01)
+
+
+def test_a_new_step_forgets_the_request_it_saw() -> None:
+    p = _running_p(100.0, 5.0, preempt=True)
+    assert not stuck(p, 100.001, 0.010, HOG, 5.0)
+    p.runtick += 1  # the G reached a trap: a new step
+    assert not stuck(p, 100.002, 0.010, HOG, 6.0)
+    assert p.sysmon_preempt_cpu is None
+    assert not stuck(p, 100.003, 0.010, HOG, 6.0)  # a first look again
