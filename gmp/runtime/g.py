@@ -90,6 +90,7 @@ class G(gcore.G, Generic[T]):
         "rt",
         "scopes",
         "send",
+        "sudog",
         "throw",
         "value",
         "wait_reason",
@@ -140,6 +141,9 @@ class G(gcore.G, Generic[T]):
         # (add_waiter): threads in result(), trio tasks, the HTTP exchange.
         self.ext_waiters: list[Callable[[], object]] | None = None
         self.report: _FailureReport | None = None
+        # The G's sudog for single-channel waits (gmp.chan), made at its first wait and
+        # reused by the next ones: a G waits on one channel at a time.
+        self.sudog: Any = None
 
     def __repr__(self) -> str:
         label = f" {self.name!r}" if self.name else ""

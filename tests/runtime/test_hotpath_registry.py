@@ -171,3 +171,44 @@ def test_gs_picked_while_deadlines_fire_all_run() -> None:
     gmp.run(main, procs=2)
     assert sorted(runs) == list(range(50))
     assert sorted(fired) == list(range(200))
+
+
+def test_a_gs_own_sudog_serves_one_wait_after_another() -> None:
+    # The same G waits on several channels in turn, is cancelled in one wait, and is
+    # woken by a close in another; each wait sees only its own outcome.
+    async def main() -> list[object]:
+        a: gmp.Chan[int] = gmp.Chan()
+        b: gmp.Chan[int] = gmp.Chan()
+        seen: list[object] = []
+
+        async def peer() -> None:
+            for i in range(100):
+                await a.send(i)
+                seen.append(await b.recv())
+            await a.send(-1)
+
+        h = gmp.go(peer)
+        for _ in range(100):
+            v = await a.recv()
+            await b.send(v * 2)
+        with gmp.move_on_after(0.01):
+            await b.recv()  # nobody sends: cancelled while parked, sudog taken back
+        seen.append(await a.recv())  # the same sudog, on the other channel
+        await h.join()
+
+        c: gmp.Chan[int] = gmp.Chan()
+
+        async def closer() -> None:
+            await gmp.sleep(0.01)
+            c.close()
+
+        gmp.go(closer)
+        v, ok = await c.recv_ok()  # woken by close
+        seen.append((v, ok))
+        d: gmp.Chan[int] = gmp.Chan(1)
+        await d.send(7)
+        seen.append(await d.recv())
+        return seen
+
+    seen = gmp.run(main, procs=2)
+    assert seen == [2 * i for i in range(100)] + [-1, (None, False), 7]
