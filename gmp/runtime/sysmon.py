@@ -39,6 +39,15 @@ _log = get_logger("gmp.sysmon")
 _IDLE = PStatus.IDLE
 _SYSCALL = PStatus.SYSCALL
 
+QUIET_LOOKS = 50
+"""Looks with nothing to watch after which sysmon starts doubling its delay (Go's 50)."""
+
+MAX_DELAY = 0.005
+"""The longest delay between looks. Go's is 10 ms; gmp's is 5 ms because a blocking call
+needs two looks to be handed off (the first notes it): at most 10 ms, within the 15 ms
+bar. Measured with ``gmp serve`` at procs=1 under ``wrk -c64`` (bench/http): a look every
+0.5 ms cost the bare server ~10% of its requests per second."""
+
 
 class Sysmon:
     __slots__ = (
@@ -47,6 +56,7 @@ class Sysmon:
         "_last_runs",
         "_last_tick",
         "_next_trace",
+        "_watch",
         "_window_start",
         "rt",
         "sleeping",
@@ -61,6 +71,8 @@ class Sysmon:
         self.wake_event = threading.Event()
         self.sleeping = False
         self._next_trace = 0.0
+        # Set by _retake when a P needs a close look soon (see _main's delay).
+        self._watch = False
         # Autoscale sampling: busy P-seconds since the window started, and the busy count
         # seen at the previous tick (it applies until this one: a sleeping sysmon saw 0).
         self._busy_time = 0.0
@@ -83,6 +95,12 @@ class Sysmon:
         trace_s = rt.schedtrace_ms / 1000.0 if rt.schedtrace_ms else 0.0
         self._next_trace = time.monotonic() + trace_s
         self._last_tick = self._window_start = time.monotonic()
+        # Go's sysmon delay: look every ``interval`` while something needs watching, and
+        # after QUIET_LOOKS quiet looks double the delay up to MAX_DELAY (Go: 20 us,
+        # 50 looks, 10 ms). A server's short steps give sysmon nothing to do on most
+        # looks, and every look is a thread switch and a GIL hand-over on the Ms' core.
+        delay = interval
+        quiet = 0
         while not self.stop_event.is_set():
             if self.sleeping:
                 timeout: float | None = None
@@ -95,11 +113,18 @@ class Sysmon:
                 self.wake_event.wait(timeout)
                 self.wake_event.clear()
             else:
-                self.stop_event.wait(interval)
+                self.stop_event.wait(delay)
             if self.stop_event.is_set():
                 break
             now = time.monotonic()
             nbusy = self._retake(now)
+            if self._watch or not nbusy:  # idle: it sleeps, and wakes to look closely
+                quiet = 0
+                delay = interval
+            else:
+                quiet += 1
+                if quiet > QUIET_LOOKS and delay < MAX_DELAY:
+                    delay = min(delay * 2, max(MAX_DELAY, interval))
             busy = nbusy > 0
             poller = rt.poller
             if poller is not None and sysmon_poll_due(rt.core, now):
@@ -180,6 +205,7 @@ class Sysmon:
         hog = hog_after(threshold, timeslice)
         off_cpu = rt.off_cpu_handoff
         busy = 0
+        watch = False
         for p in core.ps:
             m = p.m
             if p.status is _IDLE or m is None:
@@ -199,6 +225,10 @@ class Sysmon:
                         cpu = time.clock_gettime(clock)
                     except OSError:
                         cpu = None
+            if p.status is _SYSCALL or p.runtick == p.sysmon_runtick:
+                # A blocking call, or a step already seen at an earlier look: the next
+                # look must come soon (the handoff bars are 15 and 60 ms).
+                watch = True
             if stuck(p, now, threshold, hog, cpu) and m.curg is not None:
                 runtick = p.runtick
                 with rt.lock:
@@ -211,9 +241,10 @@ class Sysmon:
                         rt.handoff(p)
                         p.sysmon_runtick = -1
                         continue
-            if p.status is not _SYSCALL:
-                # A G in a blocking call cannot reach a trap; its slice is moot.
-                slice_expired(p, now, timeslice)  # sets p.preempt, a hint for the next trap
+            # A G in a blocking call cannot reach a trap; its slice is moot. slice_expired
+            # sets p.preempt, a hint for the next trap.
+            if p.status is not _SYSCALL and slice_expired(p, now, timeslice):
+                watch = True
         # Timers due on idle Ps with no M waiting for them: start one (Go's sysmon
         # "start an M to run timers" backstop).
         if needs_wakep(core) and any(p.timers.heap for p in list(core.idle)):
@@ -224,4 +255,5 @@ class Sysmon:
                         rt.wakep()
                         busy = max(busy, 1)
                         break
+        self._watch = watch
         return busy
