@@ -27,7 +27,7 @@ from gmp._core.autoscale import Sample
 from gmp._core.idle import needs_wakep
 from gmp._core.netpoll import sysmon_poll_due
 from gmp._core.p import PStatus
-from gmp._core.preempt import hog_after, slice_expired, stuck
+from gmp._core.preempt import hog_after, slice_expired, stuck, sysmon_delay
 from gmp._core.sched import has_work
 from gmp.observe.log import get_logger
 from gmp.observe.schedtrace import schedtrace_line
@@ -38,15 +38,6 @@ if TYPE_CHECKING:
 _log = get_logger("gmp.sysmon")
 _IDLE = PStatus.IDLE
 _SYSCALL = PStatus.SYSCALL
-
-QUIET_LOOKS = 50
-"""Looks with nothing to watch after which sysmon starts doubling its delay (Go's 50)."""
-
-MAX_DELAY = 0.005
-"""The longest delay between looks. Go's is 10 ms; gmp's is 5 ms because a blocking call
-needs two looks to be handed off (the first notes it): at most 10 ms, within the 15 ms
-bar. Measured with ``gmp serve`` at procs=1 under ``wrk -c64`` (bench/http): a look every
-0.5 ms cost the bare server ~10% of its requests per second."""
 
 
 class Sysmon:
@@ -95,10 +86,8 @@ class Sysmon:
         trace_s = rt.schedtrace_ms / 1000.0 if rt.schedtrace_ms else 0.0
         self._next_trace = time.monotonic() + trace_s
         self._last_tick = self._window_start = time.monotonic()
-        # Go's sysmon delay: look every ``interval`` while something needs watching, and
-        # after QUIET_LOOKS quiet looks double the delay up to MAX_DELAY (Go: 20 us,
-        # 50 looks, 10 ms). A server's short steps give sysmon nothing to do on most
-        # looks, and every look is a thread switch and a GIL hand-over on the Ms' core.
+        # Go's sysmon delay (gmp._core.preempt.sysmon_delay): every ``interval`` while
+        # something needs watching, backing off to 5 ms while nothing does.
         delay = interval
         quiet = 0
         while not self.stop_event.is_set():
@@ -118,13 +107,8 @@ class Sysmon:
                 break
             now = time.monotonic()
             nbusy = self._retake(now)
-            if self._watch or not nbusy:  # idle: it sleeps, and wakes to look closely
-                quiet = 0
-                delay = interval
-            else:
-                quiet += 1
-                if quiet > QUIET_LOOKS and delay < MAX_DELAY:
-                    delay = min(delay * 2, max(MAX_DELAY, interval))
+            # Idle (nothing busy), it sleeps and wakes to look closely.
+            delay, quiet = sysmon_delay(delay, quiet, self._watch or not nbusy, interval)
             busy = nbusy > 0
             poller = rt.poller
             if poller is not None and sysmon_poll_due(rt.core, now):

@@ -35,7 +35,7 @@ import pytest
 
 import gmp
 from gmp._core.p import P, PStatus
-from gmp._core.preempt import PREEMPT_GRACE_CPU, hog_after, stuck
+from gmp._core.preempt import MAX_DELAY, PREEMPT_GRACE_CPU, hog_after, stuck, sysmon_delay
 
 pytestmark = pytest.mark.threaded
 
@@ -179,3 +179,19 @@ def test_a_new_step_forgets_the_request_it_saw() -> None:
     assert not stuck(p, 100.002, 0.010, HOG, 6.0)
     assert p.sysmon_preempt_cpu is None
     assert not stuck(p, 100.003, 0.010, HOG, 6.0)  # a first look again
+
+
+def test_sysmon_backs_off_only_while_nothing_needs_watching() -> None:
+    """Go's sysmon delay: the interval while watching; after 50 quiet looks the delay
+    doubles up to 5 ms; one look with something to watch brings the interval back."""
+    delay, quiet = 0.0005, 0
+    seen = []
+    for _ in range(60):
+        delay, quiet = sysmon_delay(delay, quiet, False, 0.0005)
+        seen.append(delay)
+    assert seen[:50] == [0.0005] * 50
+    assert seen[50:54] == [0.001, 0.002, 0.004, MAX_DELAY]
+    assert max(seen) == MAX_DELAY
+    assert sysmon_delay(delay, quiet, True, 0.0005) == (0.0005, 0)
+    # An interval above the cap is never shortened.
+    assert sysmon_delay(0.02, 100, False, 0.02) == (0.02, 101)
