@@ -3,6 +3,8 @@
 - Scheduler.gs holds only Gs that parked once; close, cancellation and the deadlock
   check still reach the Gs that never parked (queued, or running on an M).
 - A G spawned from an empty context gets its own Context at its first step.
+- gmp.go binds the arguments at the call; a G cancelled before it ever ran leaves no
+  coroutine that warns it was never awaited.
 - The channel operations are native coroutines: a forgotten await warns, and outside a G
   they raise NotInGError.
 """
@@ -10,6 +12,7 @@
 from __future__ import annotations
 
 import contextvars
+import functools
 import gc
 import threading
 import time
@@ -151,8 +154,8 @@ def test_a_channel_operation_outside_a_g_raises_not_in_g() -> None:
 def test_gs_picked_while_deadlines_fire_all_run() -> None:
     # A G found by find_runnable while non-G timers fired goes back to runnext while
     # they run; none is lost or run twice.
-    fired = []
-    runs = []
+    fired: list[int] = []
+    runs: list[int] = []
 
     async def worker(i: int) -> None:
         for _ in range(20):
@@ -162,7 +165,7 @@ def test_gs_picked_while_deadlines_fire_all_run() -> None:
     async def main() -> None:
         rt = gmp.current_runtime()
         for k in range(200):
-            rt.after_func(0.0002 * k, lambda k=k: fired.append(k))
+            rt.after_func(0.0002 * k, functools.partial(fired.append, k))
         hs = [gmp.go(worker, i) for i in range(50)]
         for h in hs:
             await h.join()
@@ -203,8 +206,7 @@ def test_a_gs_own_sudog_serves_one_wait_after_another() -> None:
             c.close()
 
         gmp.go(closer)
-        v, ok = await c.recv_ok()  # woken by close
-        seen.append((v, ok))
+        seen.append(await c.recv_ok())  # woken by close
         d: gmp.Chan[int] = gmp.Chan(1)
         await d.send(7)
         seen.append(await d.recv())
@@ -212,3 +214,53 @@ def test_a_gs_own_sudog_serves_one_wait_after_another() -> None:
 
     seen = gmp.run(main, procs=2)
     assert seen == [2 * i for i in range(100)] + [-1, (None, False), 7]
+
+
+def test_bad_arguments_raise_at_go_and_good_ones_run() -> None:
+    async def two(a: int, b: int) -> int:
+        return a + b
+
+    async def kw(a: int, *, k: int = 10) -> int:
+        return a + k
+
+    async def var(*xs: int) -> int:
+        return sum(xs)
+
+    async def main() -> tuple[int, int, int, int]:
+        with pytest.raises(TypeError):
+            gmp.go(two, 1)
+        with pytest.raises(TypeError):
+            gmp.go(two, 1, 2, 3)
+        hs = [gmp.go(two, 1, 2), gmp.go(kw, 1), gmp.go(var, 1, 2, 3), gmp.go(var)]
+        a, b, c, d = [await h.join() for h in hs]
+        return a, b, c, d
+
+    assert gmp.run(main, procs=1) == (3, 11, 6, 0)
+
+
+def test_a_g_cancelled_before_its_first_step_leaves_no_unawaited_coroutine() -> None:
+    gate = threading.Event()
+
+    async def hog() -> None:
+        gate.wait(5)
+        await gmp.gosched()
+
+    async def never(x: int) -> int:
+        return x
+
+    rt = gmp.Runtime(procs=1, timeslice=3600.0)
+    rt.go(hog)
+    queued = [rt.go(never, i) for i in range(10)]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        closer = threading.Thread(target=rt.close, kwargs={"timeout": 0.05})
+        closer.start()
+        time.sleep(0.2)
+        gate.set()
+        closer.join(10)
+        for q in queued:
+            with pytest.raises(gmp.Cancelled):
+                q.result(timeout=1)
+        del queued
+        gc.collect()
+    assert not [w for w in caught if "never awaited" in str(w.message)]
