@@ -112,6 +112,25 @@ def event_writer(logger: Any, method: str, event: str) -> Callable[[dict[str, An
     else:
         out = getattr(wrapped, method)
     drop = structlog.DropEvent
+    known = _serve_json_chain(processors, method)
+    if known is not None:
+        merge, level_name, stamp, format_exc, dumps = known
+
+        def write_json(fields: dict[str, Any]) -> None:
+            # gmp serve --log-format json's chain, unrolled: the same processors in the
+            # same order, without a loop, add_log_level's lookup, a format_exc_info call
+            # for lines without an exception, or JSONRenderer's frame (3.6 -> 2.9 us).
+            event_dict: Any = context.copy()
+            event_dict.update(fields)
+            event_dict["event"] = event
+            event_dict = merge(wrapped, method, event_dict)
+            event_dict["level"] = level_name
+            event_dict = stamp(wrapped, method, event_dict)
+            if "exc_info" in event_dict:
+                event_dict = format_exc(wrapped, method, event_dict)
+            out(dumps(event_dict))
+
+        return write_json
 
     def write(fields: dict[str, Any]) -> None:
         event_dict: Any = context.copy()
@@ -142,6 +161,30 @@ def event_writer(logger: Any, method: str, event: str) -> Callable[[dict[str, An
 
 def _drop(fields: dict[str, Any]) -> None:
     return None
+
+
+def _serve_json_chain(processors: Any, method: str) -> tuple[Any, ...] | None:
+    """The parts of ``gmp serve --log-format json``'s processor chain (see
+    :func:`gmp.http.cli.configure_logging`) when ``processors`` is exactly that chain,
+    else None: merge_contextvars, add_log_level, a FastTimeStamper, format_exc_info and
+    a JSONRenderer over gmp's orjson serializer."""
+    procs = list(processors)
+    if len(procs) != 5:
+        return None
+    merge, add_level, stamp, format_exc, render = procs
+    if (
+        merge is not structlog.contextvars.merge_contextvars
+        or add_level is not structlog.processors.add_log_level
+        or type(stamp) is not FastTimeStamper
+        or format_exc is not structlog.processors.format_exc_info
+        or type(render) is not structlog.processors.JSONRenderer
+    ):
+        return None
+    dumps = getattr(render, "_dumps", None)
+    if not getattr(dumps, "gmp_orjson", False):  # it ignores the renderer's keywords
+        return None
+    level_name = add_level(None, method, {})["level"]
+    return merge, level_name, stamp, format_exc, dumps
 
 
 class FastTimeStamper:
@@ -282,6 +325,7 @@ def _orjson_serializer() -> Any:
     def dumps(obj: Any, **_kw: Any) -> str:
         return orjson.dumps(obj, default=repr, option=option).decode()
 
+    dumps.gmp_orjson = True  # type: ignore[attr-defined]  # event_writer may call it itself
     return dumps
 
 
