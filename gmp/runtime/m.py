@@ -34,6 +34,7 @@ from gmp._core.sched import (
 )
 from gmp.errors import Cancelled
 from gmp.observe.log import get_logger
+from gmp.runtime import affinity
 from gmp.runtime.g import call_wakes, cancel_exc
 from gmp.runtime.traps import (
     GOSCHED_TRAP,
@@ -79,12 +80,15 @@ class M:
         "id",
         "in_poll",
         "lost",
+        "native_id",
         "nextp",
         "p",
         "parked",
         "parktrap",
+        "partner",
         "rt",
         "sema",
+        "share_cpu",
         "spinning",
         "thread",
     )
@@ -111,9 +115,20 @@ class M:
         # This thread's CPU clock, read by sysmon to tell a blocking call that waits from
         # one that computes (gmp._core.preempt.stuck). Set once by the thread itself.
         self.cpuclock: int | None = None
+        # The OS thread id, set by the thread under the lock (gmp.runtime.affinity).
+        self.native_id: int | None = None
+        # The CPU this M is pinned to beside a partner (a handoff from a computing G; a
+        # new M pins itself to it when it starts).
+        self.share_cpu: int | None = None
+        # The M pinned beside this one while this M's G computes; unpinned with it.
+        self.partner: M | None = None
 
     def __repr__(self) -> str:
         return f"<M {self.id} p={None if self.p is None else self.p.id}>"
+
+    def _unshare(self) -> None:
+        """The step that had this M pinned beside a partner is over (lock held)."""
+        _unshare_m(self)
 
     # -- thread body -----------------------------------------------------------
 
@@ -122,6 +137,11 @@ class M:
         self.cpuclock = _thread_cpuclock()
         rt = self.rt
         rt.lock.acquire()
+        # Under the lock, so a handoff that pins this M and the end of the step that
+        # unpins it see one order (gmp.runtime.affinity).
+        self.native_id = threading.get_native_id()
+        if self.share_cpu is not None:
+            affinity.pin(0, {self.share_cpu})
         crash: BaseException | None = None
         report: dict[str, Any] = {}
         try:
@@ -170,6 +190,8 @@ class M:
             while True:
                 # ---- pick a G (lock held) -------------------------------------------------
                 if g is None:
+                    if self.partner is not None:
+                        self._unshare()
                     p = self.p
                     if p is None:
                         if rt.stopping:
@@ -638,6 +660,18 @@ class M:
 
 
 __all__ = ["Cancelled", "M"]
+
+
+def _unshare_m(m: M) -> None:
+    """Give the computing M and its partner their CPUs back (lock held)."""
+    partner = m.partner
+    m.partner = None
+    m.share_cpu = None
+    affinity.pin(0, affinity.ALLOWED)
+    if partner is not None:
+        partner.share_cpu = None
+        if partner.native_id is not None:
+            affinity.pin(partner.native_id, affinity.ALLOWED)
 
 
 def _thread_cpuclock() -> int | None:

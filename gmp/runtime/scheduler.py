@@ -37,6 +37,7 @@ from gmp.errors import (
 )
 from gmp.observe.log import get_logger
 from gmp.observe.schedtrace import parse_gmp_debug
+from gmp.runtime import affinity
 from gmp.runtime.g import G, call_wakes, cancel_exc
 from gmp.runtime.m import M
 from gmp.runtime.stats import PStats, RuntimeStats
@@ -589,19 +590,29 @@ class Scheduler:
         self.ms_alive += 1
         return m
 
-    def handoff(self, p: P) -> None:
-        """Sysmon retake: move ``p`` from its stuck M to another M (Go's handoffp)."""
+    def handoff(self, p: P, share_cpu: int | None = None) -> bool:
+        """Sysmon retake: move ``p`` from its stuck M to another M (Go's handoffp).
+
+        ``share_cpu``: the CPU the stuck M's computing G runs on, already pinned there by
+        sysmon; the new M is pinned beside it until that G's step ends
+        (gmp.runtime.affinity). Returns whether the P was handed off."""
         old = p.m
         try:
             m = self._mget_or_new()
         except ThreadLimitError:
-            return
+            return False
         if old is not None:
             old.p = None
+            if share_cpu is not None:
+                old.partner = m
+                m.share_cpu = share_cpu
+                if m.native_id is not None:  # a parked M: pin it now; a new one pins itself
+                    affinity.pin(m.native_id, {share_cpu})
         p.handoffs += 1
         self.handoffs += 1
         p.status = PStatus.IDLE
         self._start_m_with(m, p)
+        return True
 
     def handoff_or_idle(self, p: P) -> None:
         """A P whose M is gone: hand it on if it has work, else make it idle."""
