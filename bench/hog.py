@@ -53,19 +53,25 @@ KINDS: dict[str, Callable[[threading.Event], Any]] = {
 }
 
 
-def lateness(kind: str, procs: int, rounds: int) -> tuple[list[float], gmp.RuntimeStats]:
+def lateness(
+    kind: str, procs: int, rounds: int, hogs: int | None = None
+) -> tuple[list[float], gmp.RuntimeStats]:
+    """The lateness of main's short sleep in each round while ``hogs`` hogs of ``kind``
+    run (default: one per P), and the runtime's stats at the end; tests/runtime/
+    test_hog_policy.py asserts bounds on the same scenario."""
     start = KINDS[kind]
+    n = procs if hogs is None else hogs
 
     async def main() -> list[float]:
         late = []
         for _ in range(rounds):
             stop = threading.Event()
-            hogs = [start(stop) for _ in range(procs)]
+            started = [start(stop) for _ in range(n)]
             t0 = time.monotonic()
             await gmp.sleep(NAP)
             late.append(time.monotonic() - t0 - NAP)
             stop.set()
-            for h in hogs:
+            for h in started:
                 await h.join()
         return late
 

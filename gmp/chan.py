@@ -30,7 +30,7 @@ from gmp.errors import ChannelClosed, ChannelPanic
 from gmp.runtime.api import native_coroutine
 from gmp.runtime.g import G
 from gmp.runtime.park import checkpoint, current, park, raise_if_cancelled, ready, safe_point_due
-from gmp.runtime.traps import tls
+from gmp.runtime.traps import Park, tls
 
 T = TypeVar("T")
 T_co = TypeVar("T_co", covariant=True)
@@ -118,6 +118,26 @@ def _sudog(g: G[Any], chan: Chan[Any], value: Any) -> _Sudog:
     sg.on_abort = sg.abort
     g.sudog = sg
     return sg
+
+
+def _enqueue(m: Any, g: G[Any], chan: Chan[Any], q: Any, value: Any, reason: str) -> Park:
+    """Queue ``g`` on ``q`` (one of ``chan``'s wait queues, its lock held) with its own
+    sudog, refilled, and return the M's Park trap refilled for it: park()'s body, which
+    send, recv and recv_ok yield themselves (one frame per operation). Only on the
+    path that parks, where the switch costs far more than this call."""
+    sg = g.sudog
+    if sg is None:
+        sg = _sudog(g, chan, value)
+    else:
+        sg.chan = chan
+        sg.value = value
+        sg.ok = False
+    q.append(sg)
+    t: Park = m.parktrap
+    t.commit = sg.on_commit
+    t.abort = sg.on_abort
+    t.reason = reason
+    return t
 
 
 class _SelectSudog(_Sudog):
@@ -264,21 +284,10 @@ class Chan(Generic[T]):
             if done is not True:
                 ready(done.g)  # type: ignore[union-attr]
             return
+        # m is this G's M: current() raised otherwise.
+        yield _enqueue(m, g, self, self._sendq, value, "chan send")
         sg = g.sudog
-        if sg is None:
-            sg = _sudog(g, self, value)
-        else:
-            sg.chan = self
-            sg.value = value
-            sg.ok = False
-        self._sendq.append(sg)
-        # park()'s body: the M's own Park, refilled (m is this G's M: current() raised
-        # otherwise).
-        t = m.parktrap  # type: ignore[union-attr]
-        t.commit = sg.on_commit
-        t.abort = sg.on_abort
-        t.reason = "chan send"
-        yield t
+        assert sg is not None
         sg.value = None  # the receiver took it; keep no reference while the G runs on
         if not sg.ok:
             raise ChannelPanic("send on closed channel (closed while the sender waited)")
@@ -306,21 +315,9 @@ class Chan(Generic[T]):
                 if sender is not None:
                     ready(sender.g)
                 return value, ok
+        yield _enqueue(m, g, self, self._recvq, None, "chan receive")  # m: as in send
         sg = g.sudog
-        if sg is None:
-            sg = _sudog(g, self, None)
-        else:
-            sg.chan = self
-            sg.value = None
-            sg.ok = False
-        self._recvq.append(sg)
-        # park()'s body: the M's own Park, refilled (m is this G's M: current() raised
-        # otherwise).
-        t = m.parktrap  # type: ignore[union-attr]
-        t.commit = sg.on_commit
-        t.abort = sg.on_abort
-        t.reason = "chan receive"
-        yield t
+        assert sg is not None
         value, ok = sg.value, sg.ok
         sg.value = None
         return value, ok
@@ -351,21 +348,9 @@ class Chan(Generic[T]):
             if sender is not None:
                 ready(sender.g)
         else:
+            yield _enqueue(m, g, self, self._recvq, None, "chan receive")  # m: as in send
             sg = g.sudog
-            if sg is None:
-                sg = _sudog(g, self, None)
-            else:
-                sg.chan = self
-                sg.value = None
-                sg.ok = False
-            self._recvq.append(sg)
-            # park()'s body: the M's own Park, refilled (m is this G's M: current()
-            # raised otherwise).
-            t = m.parktrap  # type: ignore[union-attr]
-            t.commit = sg.on_commit
-            t.abort = sg.on_abort
-            t.reason = "chan receive"
-            yield t
+            assert sg is not None
             value, ok = sg.value, sg.ok
             sg.value = None
         if not ok:

@@ -55,7 +55,7 @@ from gmp._core.idle import needs_wakep, spinning_started, spinning_stopped
 from gmp._core.netpoll import READ, SYSMON_POLL_AFTER
 from gmp._core.p import P, PStatus
 from gmp._core.place import inject, preempt_due
-from gmp._core.preempt import slice_expired, slice_observe, stuck
+from gmp._core.preempt import slice_expired, slice_observe, stuck, sysmon_delay, watching
 from gmp._core.runq import runqput
 from gmp._core.sched import Sched, entersyscall, pidleget, pidleput
 from sims.cost import CostModel
@@ -793,7 +793,12 @@ class Simulator:
                 self.handoffs += 1
                 return
             p.status = _P_SYSCALL
-        self._push(self.now + self.config.sysmon_interval, EV_SYSMON, (m, block_id))
+        # The next look: a P in a blocking call is watched, so sysmon looks again after
+        # its interval (the runtime's backoff applies only while nothing is watched,
+        # and this simulator's sysmon looks only at blocked calls).
+        iv = cfg.sysmon_interval
+        delay, _ = sysmon_delay(iv, 0, watching(p), iv)
+        self._push(self.now + delay, EV_SYSMON, (m, block_id))
 
     def _on_unblock(self, m: SimM) -> None:
         """The blocking call returned (Go's exitsyscall; the runtime's _run_callable)."""

@@ -62,27 +62,13 @@ def newproc(sched: Sched, p: P | None, g: G) -> bool:
     return sched.nmspinning == 0 and bool(sched.idle)
 
 
-def goready(sched: Sched, p: P | None, g: G) -> bool:
-    """A parked G readied by a G running on ``p`` (Go's goready): ``p``'s runnext.
-
-    In runnext it inherits the rest of the waker's time slice (find_runnable does not
-    advance ``schedtick`` for it), so a token-passing pair shares one slice and sysmon's
-    preemption breaks it up when that slice runs out. Inlined as :func:`newproc` is (every
-    channel hand-off readies a G through here).
-    """
-    g.status = RUNNABLE
-    if p is not None:
-        old = p.runnext
-        p.runnext = g
-        if old is not None:
-            q = p.runq
-            if len(q) < LOCAL_QUEUE_CAP:
-                q.append(old)
-            else:
-                runqputslow(sched, p, old)
-    else:
-        sched.runq.append(g)
-    return sched.nmspinning == 0 and bool(sched.idle)
+goready = newproc
+"""A parked G readied by a G running on ``p`` (Go's goready): ``p``'s runnext, placed
+exactly as :func:`newproc` places a new G (Go's goready and newproc both call
+``runqput(pp, gp, true)``), so it is that function. In runnext it inherits the rest of
+the waker's time slice (find_runnable does not advance ``schedtick`` for it), so a
+token-passing pair shares one slice and sysmon's preemption breaks it up when that slice
+runs out. Every channel hand-off readies a G through here."""
 
 
 def gosched(sched: Sched, g: G) -> bool:

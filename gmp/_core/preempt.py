@@ -160,6 +160,36 @@ blocking call needs two looks to be handed off (the first notes it): at most 10 
 within the 15 ms bar."""
 
 
+def watching(p: P) -> bool:
+    """Whether sysmon's next look must come soon for ``p`` (:func:`sysmon_delay`'s
+    ``watch``): a blocking call, or a step already seen at an earlier look (the handoff
+    bars are 15 and 60 ms). The driver adds an expired slice and an idle runtime."""
+    return p.status is _SYSCALL or p.runtick == p.sysmon_runtick
+
+
+def shares_core(p: P, ps: list[P]) -> bool:
+    """Whether the M taking ``p`` from a stuck M should share that M's core
+    (gmp.runtime.affinity): ``p``'s G is a coroutine that computes (not a blocking call,
+    whose thread waits without the GIL) and no other P is busy. With another P busy its
+    M runs on another core anyway, and pairs pinned beside two hogs at procs=2 made a G
+    behind them wait longer (median 57 -> 69 ms, the largest 78 -> 122 ms) for no gain
+    in the spawn benchmark at procs=2 (241.5k/s pinned, 228-242k/s not). The simulator
+    has no cores or caches, so it has nothing to pin."""
+    if p.status is _SYSCALL:
+        return False
+    return all(q is p or q.status is PStatus.IDLE for q in ps)
+
+
+def core_to_share(current: int | None, allowed: frozenset[int], taken: set[int]) -> int | None:
+    """The CPU a computing thread and its new M share: the one it is on (``current``),
+    unless another pair has it (two pairs on one core while another sat idle doubled the
+    wait of a G behind two trapless hogs), then the lowest free one; None if none is."""
+    if current is not None and current not in taken:
+        return current
+    free = sorted(allowed - taken)
+    return free[0] if free else None
+
+
 def sysmon_delay(delay: float, quiet: int, watch: bool, interval: float) -> tuple[float, int]:
     """sysmon's sleep before its next look, and its count of quiet looks (Go's sysmon
     ``delay``/``idle``): ``interval`` while something needs watching (``watch``: a P in

@@ -829,6 +829,16 @@ class Context:
         self._headers = list(resp.headers)
         self._body = resp.body
 
+    def _body_len(self) -> int | None:
+        """The body's length so far: ``-1`` if none was written, None for a stream
+        (what ResponseWriter's ``size`` and ``streaming`` report, and the access log's
+        ``bytes``, read here without a writer view)."""
+        self._materialize()
+        body = self._body
+        if body is None:
+            return -1
+        return len(body) if type(body) is bytes else None
+
     def _reset(self) -> None:
         """Discard what was written or returned (status back to 200); headers stay."""
         self._res = None
@@ -911,21 +921,13 @@ class ResponseWriter:
     def size(self) -> int:
         """Body bytes written, ``-1`` if nothing was (Gin's ``Size``); a streaming body
         counts what was written before ``c.stream`` (the server counts the rest)."""
-        c = self._c
-        c._materialize()
-        body = c._body
-        if body is None:
-            return -1
-        if isinstance(body, bytes):
-            return len(body)
-        return 0
+        n = self._c._body_len()
+        return 0 if n is None else n
 
     @property
     def streaming(self) -> bool:
         """Whether the body is a stream of chunks (``c.stream``)."""
-        c = self._c
-        c._materialize()
-        return c._body is not None and not isinstance(c._body, bytes)
+        return self._c._body_len() is None
 
     def header(self, name: str) -> str | None:
         """A response header set so far (any case), or None."""

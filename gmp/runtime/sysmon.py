@@ -27,7 +27,15 @@ from gmp._core.autoscale import Sample
 from gmp._core.idle import needs_wakep
 from gmp._core.netpoll import sysmon_poll_due
 from gmp._core.p import PStatus
-from gmp._core.preempt import hog_after, slice_expired, stuck, sysmon_delay
+from gmp._core.preempt import (
+    core_to_share,
+    hog_after,
+    shares_core,
+    slice_expired,
+    stuck,
+    sysmon_delay,
+    watching,
+)
 from gmp._core.sched import has_work
 from gmp.observe.log import get_logger
 from gmp.observe.schedtrace import schedtrace_line
@@ -43,28 +51,15 @@ _SYSCALL = PStatus.SYSCALL
 
 
 def _share_cpu(rt: Scheduler, m: M) -> int | None:
-    """Pin a computing G's thread to a CPU for its new partner M to share
-    (gmp.runtime.affinity): the one it is on, unless another pair has it (two pairs on
-    one core while another sits idle doubled the wait of a G behind two trapless hogs
-    at procs=2, 57 -> 81 ms median); then a free one; None if none is free or where
+    """Pin a computing G's thread to the CPU its new partner M will share
+    (gmp._core.preempt.core_to_share; gmp.runtime.affinity); the CPU, or None where
     pinning cannot help. Scheduler lock held: pairs are made and undone under it."""
     tid = m.native_id
     if not affinity.ENABLED or tid is None:
         return None
-    if any(q is not m.p and q.status is not _IDLE for q in rt.core.ps):
-        # Another P is busy: its M runs on another core whatever we do, and pairs
-        # pinned beside two hogs at procs=2 made a G behind them wait longer (median
-        # 57 -> 69 ms, the largest 78 -> 122 ms), for no gain in the spawn benchmark
-        # at procs=2 (241.5k/s pinned, 228-242k/s not).
-        return None
-    taken = {x.share_cpu for x in rt.ms if x.partner is not None}
-    cpu = affinity.current_cpu(tid)
-    if cpu is None or cpu in taken:
-        free = sorted(affinity.ALLOWED - taken)
-        if not free:
-            return None
-        cpu = free[0]
-    if not affinity.pin(tid, {cpu}):
+    taken = {x.share_cpu for x in rt.ms if x.partner is not None and x.share_cpu is not None}
+    cpu = core_to_share(affinity.current_cpu(tid), affinity.ALLOWED, taken)
+    if cpu is None or not affinity.pin(tid, {cpu}):
         return None
     m.share_cpu = cpu
     return cpu
@@ -239,9 +234,7 @@ class Sysmon:
                         cpu = time.clock_gettime(clock)
                     except OSError:
                         cpu = None
-            if p.status is _SYSCALL or p.runtick == p.sysmon_runtick:
-                # A blocking call, or a step already seen at an earlier look: the next
-                # look must come soon (the handoff bars are 15 and 60 ms).
+            if watching(p):
                 watch = True
             if stuck(p, now, threshold, hog, cpu) and m.curg is not None:
                 runtick = p.runtick
@@ -252,7 +245,7 @@ class Sysmon:
                         and m.curg is not None
                         and has_work(core, p)
                     ):
-                        share = _share_cpu(rt, m) if p.status is not _SYSCALL else None
+                        share = _share_cpu(rt, m) if shares_core(p, core.ps) else None
                         if not rt.handoff(p, share) and share is not None:
                             m.share_cpu = None
                             affinity.pin(m.native_id or 0, affinity.ALLOWED)

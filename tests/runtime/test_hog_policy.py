@@ -18,7 +18,8 @@ Under the GIL a second M helps only when the first has let go of the interpreter
    sysmon's next look: a G behind it waits well under the 15 ms bar.
 
 A "G behind" is ``gmp.sleep(0.005)`` in the main G while the hogs hold every P: its
-lateness is how long the wake-up waited for a P. Each bound is checked on the median of
+lateness is how long the wake-up waited for a P (``bench.hog``'s scenario, which prints
+the figures these bound). Each bound is checked on the median of
 several rounds (a round can lose a few ms to the OS or to the GIL's 5 ms switch
 interval); what the bounds catch is a missing preemption or handoff, which costs the
 whole 150 ms of the hog.
@@ -27,74 +28,28 @@ whole 150 ms of the hog.
 from __future__ import annotations
 
 import statistics
-import threading
-import time
-from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-import gmp
+from bench.hog import lateness
 from gmp._core.p import P, PStatus
 from gmp._core.preempt import MAX_DELAY, PREEMPT_GRACE_CPU, hog_after, stuck, sysmon_delay
 
 pytestmark = pytest.mark.threaded
 
 ROUNDS = 5
-HOG_S = 0.15
-NAP = 0.005
 
 
-def _spin(seconds: float) -> None:
-    end = time.perf_counter() + seconds
-    while time.perf_counter() < end:
-        pass
-
-
-async def _trapping(stop: threading.Event) -> None:
-    while not stop.is_set():
-        for _ in range(2000):
-            pass
-        await gmp.select(default=True)  # a trap that never parks
-
-
-async def _trapless() -> None:
-    _spin(HOG_S)
-
-
-def _waiting() -> None:
-    time.sleep(HOG_S)
-
-
-def _lateness(
-    procs: int, start_hog: Callable[[threading.Event], Any], hogs: int | None = None
-) -> tuple[float, Any]:
-    """Median lateness of a short sleep while ``hogs`` hogs (default: one per P) run,
-    and the runtime's stats."""
-    n = procs if hogs is None else hogs
-
-    async def main() -> list[float]:
-        late = []
-        for _ in range(ROUNDS):
-            stop = threading.Event()
-            started = [start_hog(stop) for _ in range(n)]
-            t0 = time.monotonic()
-            await gmp.sleep(NAP)
-            late.append(time.monotonic() - t0 - NAP)
-            stop.set()
-            for h in started:
-                await h.join()
-        return late
-
-    with gmp.Runtime(procs=procs) as rt:
-        late = rt.go(main).result(timeout=60)
-        st = rt.stats()
+def _lateness(kind: str, procs: int, hogs: int | None = None) -> tuple[float, Any]:
+    """Median lateness over ROUNDS of bench.hog's scenario, and the runtime's stats."""
+    late, st = lateness(kind, procs, ROUNDS, hogs)
     return statistics.median(late), st
 
 
 @pytest.mark.parametrize("procs", [1, 2])
 def test_a_computing_g_that_reaches_traps_is_preempted_never_handed_off(procs: int) -> None:
-    late, st = _lateness(procs, lambda stop: gmp.go(_trapping, stop))
+    late, st = _lateness("trap", procs)
     # At most one in the run: a thread the OS keeps off the CPU for twice hog_after (a
     # loaded CI machine) looks like one blocked in a call. Without the CPU rule every
     # round of procs=2 risked one (a G answering requests seen "stuck" by the wall clock).
@@ -110,7 +65,7 @@ def test_a_computing_g_without_traps_is_handed_off(procs: int, hogs: int, bound:
     a hog on every P of two, four threads take turns on the GIL (two hogs, sysmon, the
     new M), each turn up to the 5 ms switch interval: 40-50 ms at the median here, with
     rounds at 80 ms, so the bound there is 100 ms."""
-    late, st = _lateness(procs, lambda stop: gmp.go(_trapless), hogs)
+    late, st = _lateness("trapless", procs, hogs)
     if hogs == procs:
         assert st.handoffs >= 1
     assert late < bound, f"a G behind the hogs waited {late * 1000:.1f} ms (median)"
@@ -118,7 +73,7 @@ def test_a_computing_g_without_traps_is_handed_off(procs: int, hogs: int, bound:
 
 @pytest.mark.parametrize("procs", [1, 2])
 def test_a_g_waiting_in_a_call_is_handed_off_within_the_15ms_bar(procs: int) -> None:
-    late, st = _lateness(procs, lambda stop: gmp.go(_waiting))
+    late, st = _lateness("blocked", procs)
     assert st.handoffs >= ROUNDS
     assert late < 0.015, f"a G behind the calls waited {late * 1000:.1f} ms (median)"
 

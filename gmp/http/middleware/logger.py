@@ -87,13 +87,12 @@ class Logger(Middleware):
         ms = round((time.perf_counter() - start) * 1000, 3)
         # The body's size: a returned dict is encoded now (once; the response reuses
         # it); a stream's size is known only once sent, and an error's by Recovery.
-        # Read from the Context itself rather than through c.writer (what
-        # ResponseWriter.size and .streaming compute, without a view per property).
+        # Read from the Context itself (Context._body_len, what ResponseWriter.size and
+        # .streaming report), without a writer view per property.
         if exc is None:
-            c._materialize()
-            body = c._body
+            n = c._body_len()  # materializes a returned value: status is final after it
+            size = None if n is None else max(n, 0)
             status = c._status
-            size = None if body is not None and type(body) is not bytes else len(body or b"")
         else:
             status = 500 if not isinstance(exc, Cancelled) else c.status_code
             size = None

@@ -79,12 +79,8 @@ class RequestID(Middleware):
             if rid is not None and not _VALID(rid):
                 rid = None
         if rid is None:
-            rid = random_hex(12)  # new_request_id(), without the extra call
-        keys = c.keys
-        if keys is None:
-            c.keys = {"request_id": rid}
-        else:
-            keys["request_id"] = rid
+            rid = new_request_id()
+        c.set("request_id", rid)
         c.header(self.header_name, rid)
         if self.bind_log:
             var = self._var

@@ -83,10 +83,9 @@ class _Deadline:
         self.expired = False
         self.expired_at = 0.0
         # Snapshots: fire() runs on another thread while the chain may write the Context.
-        # Read from the Context directly (what c.writer.header_fields and c.get give).
+        # The fields set so far, as c.writer.header_fields gives them, without the view.
         self.headers = list(c._headers or ())
-        keys = c.keys
-        self.request_id = None if keys is None else keys.get("request_id")
+        self.request_id = c.get("request_id")
         self.route = c.full_path
         req = c.request
         self.method = req.method
