@@ -116,6 +116,8 @@ def event_writer(logger: Any, method: str, event: str) -> Callable[[dict[str, An
     if known is not None:
         merge, level_name, stamp, format_exc, dumps = known
 
+        bound_vars = _structlog_vars()
+
         def write_json(fields: dict[str, Any]) -> None:
             # gmp serve --log-format json's chain, unrolled: the same processors in the
             # same order, without a loop, add_log_level's lookup, a format_exc_info call
@@ -123,7 +125,18 @@ def event_writer(logger: Any, method: str, event: str) -> Callable[[dict[str, An
             event_dict: Any = context.copy()
             event_dict.update(fields)
             event_dict["event"] = event
-            event_dict = merge(wrapped, method, event_dict)
+            if bound_vars is not None and len(bound_vars) <= 1:
+                # merge_contextvars copies the context and tests the name of every
+                # variable in it (gmp's own, the trace span's...) to find structlog's.
+                # With at most one structlog variable in the process (RequestID's
+                # request_id) reading it is the same merge in the same order, for
+                # 0.15 us instead of 1.2; a second variable takes the real processor.
+                for key, var in list(bound_vars.items()):
+                    value = var.get(Ellipsis)
+                    if value is not Ellipsis:
+                        event_dict.setdefault(key[_PREFIX_LEN:], value)
+            else:
+                event_dict = merge(wrapped, method, event_dict)
             event_dict["level"] = level_name
             event_dict = stamp(wrapped, method, event_dict)
             if "exc_info" in event_dict:
@@ -157,6 +170,20 @@ def event_writer(logger: Any, method: str, event: str) -> Callable[[dict[str, An
             )
 
     return write
+
+
+_PREFIX_LEN = len(getattr(structlog.contextvars, "STRUCTLOG_KEY_PREFIX", ""))
+
+
+def _structlog_vars() -> dict[str, Any] | None:
+    """structlog's registry of the variables ``bind_contextvars`` made (by prefixed
+    name), or None if this structlog keeps them otherwise (then the real
+    ``merge_contextvars`` runs)."""
+    variables = getattr(structlog.contextvars, "_CONTEXT_VARS", None)
+    prefix = getattr(structlog.contextvars, "STRUCTLOG_KEY_PREFIX", None)
+    if not isinstance(variables, dict) or not isinstance(prefix, str) or not prefix:
+        return None
+    return variables
 
 
 def _drop(fields: dict[str, Any]) -> None:

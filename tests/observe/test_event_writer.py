@@ -103,6 +103,30 @@ def test_same_line_through_gmp_serve_logging(capsys: pytest.CaptureFixture[str])
     assert list(json.loads(fast)) == list(json.loads(plain))
 
 
+@pytest.mark.parametrize("bound", [{}, {"request_id": "rid-1"}, {"request_id": "a", "user": "u"}])
+def test_gmp_serve_chain_merges_contextvars_as_structlog_does(
+    bound: dict[str, str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With structlog's registry of variables holding zero, one (RequestID's) or two
+    variables, the unrolled chain's merge writes what merge_contextvars writes: the
+    first two read the variable directly, the last takes the real processor."""
+    monkeypatch.setattr(structlog.contextvars, "_CONTEXT_VARS", {})
+    configure_logging("json", "info", 0.0)
+    structlog.contextvars.bind_contextvars(**bound)
+    fields = {k: v for k, v in FIELDS.items() if k != "request_id"}
+    _both_ways("info", fields)
+    structlog.contextvars.unbind_contextvars(*bound)  # set to Ellipsis: merged as absent
+    _both_ways("info", fields)
+    lines = [json.loads(x) for x in capsys.readouterr().err.splitlines()]
+    for line in lines:
+        line.pop("timestamp")
+    plain, fast, plain_unbound, fast_unbound = lines
+    assert list(fast.items()) == list(plain.items())
+    assert {k: fast[k] for k in bound} == bound
+    assert list(fast_unbound.items()) == list(plain_unbound.items())
+    assert not set(bound) & set(fast_unbound)
+
+
 def test_a_chain_it_does_not_know_runs_as_structlog_runs_it() -> None:
     out = io.StringIO()
 

@@ -84,7 +84,10 @@ class Logger(Middleware):
         req = c.request
         if self.skip_paths and req.path in self.skip_paths:
             return
-        ms = round((time.perf_counter() - start) * 1000, 3)
+        # Milliseconds to the microsecond: round(x, 3) formats through decimal digits
+        # (1.1 us, a fifth of the access line); the integer division gives the same
+        # double but at an exact tie (half-up here, half-even there).
+        ms = int((time.perf_counter() - start) * 1e6 + 0.5) / 1000
         # The body's size: a returned dict is encoded now (once; the response reuses
         # it); a stream's size is known only once sent, and an error's by Recovery.
         # Read from the Context itself (Context._body_len, what ResponseWriter.size and
