@@ -143,6 +143,8 @@ MANY_PLAIN = Timeout(DEADLINE)
 MANY_ASYNC = Timeout(DEADLINE)
 app.get("/many/plain", MANY_PLAIN, blocking)
 app.get("/many/async", MANY_ASYNC, sleeping)
+QUICK = Timeout(5)
+app.get("/quick", QUICK, fast_plain)
 
 
 class Served:
@@ -531,3 +533,24 @@ def test_without_a_server_a_coroutine_is_cancelled_at_the_deadline():
     resp = gmp.run(main, procs=1)
     assert resp.status == 504
     assert cancelled.is_set()
+
+
+def test_only_requests_in_flight_are_watched(served, client):
+    """A Timeout holds a deadline only while its request runs, and one runtime timer
+    stands for all of them: a thousand requests leave nothing behind in the watch, and
+    arm a timer per 5 s at most (each used to arm its own, left cancelled in its P's
+    heap until a sweep)."""
+
+    def timers_armed() -> int:
+        core = served.server.runtime._sched.core
+        return sum(p.timers._seq for p in core.allp)
+
+    assert client.get("/quick").status_code == 201
+    before = timers_armed()
+    for _ in range(1000):
+        assert client.get("/quick").status_code == 201
+    watch = QUICK._last[1]
+    assert not watch.inflight
+    # One timer per 5 s at most (it re-arms only when it fires): 1000 requests take
+    # well under 10 s even on a loaded machine.
+    assert timers_armed() - before <= 3
