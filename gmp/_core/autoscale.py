@@ -24,6 +24,18 @@ Policy, with hysteresis so a noisy load does not make the P count flap:
   ``min_gain`` of the proportional gain (growing 2 -> 4 Ps should double it; with the
   default 0.25 it must rise by 25%), the growth is undone and the P count is capped
   there for ``backoff`` seconds before it tries again;
+- **do not try a growth that cannot pay** (the headroom rule, also under ``min_gain``):
+  a sample may carry the CPU the Ms wanted and how often sysmon's wake-ups found the
+  interpreter held. If it was held a share ``h`` of the interval, the rate can rise at
+  most ``1/h`` times with any number of Ps (the GIL serialises that work); if the Ms
+  wanted ``cpu`` of ``cpus`` CPUs, at most ``cpus/cpu`` times. Growth is capped to the
+  largest count whose required gain (``min_gain`` of the proportional gain) fits in
+  that headroom, and none happens when not even one more P would. Why: the trial is
+  what cost pure-Python work under the autoscaler. In ``bench.autoscale``'s cpu load
+  (a 0.35 s run) it made one trial, 100 ms at 2 Ps, where the rate fell from 6,300 to
+  3,600-4,500 resumptions/s, then reverted (the rate back to 6,100-6,300): 0.90x of a
+  fixed procs=1 (median of 3 runs of 5). With the rule no trial starts: 1.00x. What
+  the numbers do not rule out is still left to the trial;
 - never change twice within ``cooldown`` seconds, and start counting afresh after each
   change (the samples before it describe a different configuration);
 - the target always lies in ``[min_procs, max_procs]``; a P count found outside (set by
@@ -34,6 +46,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from gmp._core.procresize import MAX_PROCS
@@ -123,6 +136,13 @@ class Sample:
     """Runnable Gs queued: the global queue plus every local queue and runnext."""
     rate: float = 0.0
     """G resumptions per second over the interval (0: unknown, no gain check)."""
+    cpu: float = 0.0
+    """CPU-seconds per second of the interval the Ms ran or waited to run (0: unknown)."""
+    cpus: int = 0
+    """CPUs the process may run on (0: unknown, no CPU bound on the headroom)."""
+    gil: float = 0.0
+    """Share of the interval the interpreter was seen held by a computing thread, 0..1:
+    the share of sysmon's wake-ups that waited for it (0: unknown or free)."""
 
 
 class _Trial:
@@ -148,9 +168,10 @@ class Autoscaler:
         "high_streak",
         "last_change",
         "low_streak",
-        "rates",
+        "refusals",
         "reverts",
         "samples",
+        "streak",
         "trial",
     )
 
@@ -162,8 +183,11 @@ class Autoscaler:
         self.changes = 0
         self.samples = 0
         self.reverts = 0
-        # Rates of the current high streak's last grow_after samples.
-        self.rates: deque[float] = deque(maxlen=config.grow_after)
+        # High samples whose growth the headroom rule refused (see headroom).
+        self.refusals = 0
+        # The current high streak's last grow_after samples: their rates are the "before"
+        # of a trial, their CPU and GIL readings bound the headroom.
+        self.streak: deque[Sample] = deque(maxlen=config.grow_after)
         self.trial: _Trial | None = None
         # After a growth that did not pay: no growth past `ceiling` until `ceiling_until`.
         self.ceiling: int | None = None
@@ -178,6 +202,41 @@ class Autoscaler:
             return -1
         return 0
 
+    def headroom(self, streak: Sequence[Sample]) -> float:
+        """How much the scheduling rate could rise, at most, with any number of Ps: a
+        relative gain (1.0 = double), ``inf`` when the samples do not bound it.
+
+        Why: busy Ps with a backlog look the same whether Ps or the interpreter are the
+        bottleneck, and finding out by a trial costs the trial (gmp's own rule; Go has
+        no GIL and no autoscaler). Two Amdahl bounds, each from numbers the driver
+        measured:
+
+        - the interpreter: held a share ``h`` of the wall time, it can serve at most
+          ``1/h`` times the work. ``h`` is the lower of two estimates that err in
+          opposite ways: ``gil`` (sysmon's late wake-ups; a machine so loaded that
+          sysmon waits for a CPU inflates it) and ``cpu`` (the CPU the Ms ran on or
+          waited for, which counts computation that released the GIL). A blocking
+          load on a loaded machine has a high ``gil`` but a low ``cpu``; hashing with
+          the GIL released a high ``cpu`` but a low ``gil``: neither is GIL-bound;
+        - the CPUs: the Ms used ``cpu`` of ``cpus`` CPUs, so at most ``cpus/cpu``
+          times the work (2 Ps hashing on 2 CPUs gained nothing at 4, measured).
+
+        Both are averaged over ``streak`` (the high samples that ask for the growth):
+        one sample is noisy on a loaded machine (pure Python at one P with two other
+        CPU hogs read a held share of 1.0, then 0.75, which alone would let a trial of
+        2 Ps through). Samples that do not know the Ms' CPU (0) bound nothing.
+        """
+        known = [s for s in streak if s.cpu > 0.0]
+        if not known:
+            return math.inf
+        cpu = sum(s.cpu for s in known) / len(known)
+        held = sum(min(s.gil, s.cpu) for s in known) / len(known)
+        room = 1.0 / held - 1.0 if held > 0.0 else math.inf
+        cpus = known[-1].cpus
+        if cpus > 0:
+            room = min(room, cpus / cpu - 1.0)
+        return max(room, 0.0)
+
     def observe(self, s: Sample) -> int:
         """Fold in one sample; return the P count the runtime should have now."""
         c = self.config
@@ -189,20 +248,24 @@ class Autoscaler:
         if kind > 0:
             self.high_streak += 1
             self.low_streak = 0
-            self.rates.append(s.rate)
+            self.streak.append(s)
         elif kind < 0:
             self.low_streak += 1
             self.high_streak = 0
-            self.rates.clear()
+            self.streak.clear()
         else:
             self.high_streak = self.low_streak = 0
-            self.rates.clear()
+            self.streak.clear()
         trial = self.trial
         if trial is not None:
-            if kind > 0 and s.procs == trial.new:
+            if s.procs != trial.new or kind < 0:
+                self.trial = trial = None  # the backlog is gone (or someone resized): keep it
+            elif kind > 0:
                 trial.after.append(s.rate)
-            else:
-                self.trial = trial = None  # the backlog eased (or someone resized): keep it
+            # A sample in the band neither judges nor ends the trial: the first one after
+            # a growth often is, while the new P's M starts (utilisation 0.5 at 2 Ps on
+            # a loaded machine), and ending the trial there kept an unjudged growth
+            # that went on to 4 Ps for pure Python.
         if self.last_change is not None and s.now - self.last_change < c.cooldown:
             return s.procs
         if trial is not None and len(trial.after) >= c.grow_after:
@@ -223,7 +286,18 @@ class Autoscaler:
         if self.high_streak >= c.grow_after and s.procs < cap:
             target = max(s.procs + c.grow_step, math.ceil(s.procs * c.grow_factor))
             target = min(target, cap, s.procs + max(s.runnable, 1))
-            before = sum(self.rates) / len(self.rates) if self.rates else 0.0
+            if c.min_gain > 0:
+                # Growing p -> t must raise the rate by min_gain * (t/p - 1): the
+                # largest t whose requirement fits in the headroom.
+                room = self.headroom(self.streak)
+                if room < math.inf:
+                    fits = math.floor(s.procs * (1.0 + room / c.min_gain) + 1e-9)
+                    target = min(target, fits)
+                if target <= s.procs:
+                    self.refusals += 1
+                    return s.procs
+            streak = self.streak
+            before = sum(x.rate for x in streak) / len(streak) if streak else 0.0
             new = self._changed(s.now, target)
             if c.min_gain > 0 and before > 0:
                 self.trial = _Trial(s.procs, new, before)
@@ -234,7 +308,7 @@ class Autoscaler:
 
     def _changed(self, now: float, target: int) -> int:
         self.high_streak = self.low_streak = 0
-        self.rates.clear()
+        self.streak.clear()
         self.trial = None
         self.last_change = now
         self.changes += 1

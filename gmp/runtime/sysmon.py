@@ -10,8 +10,10 @@ turn (Go's preemptone). It also fires timers nobody is waiting for and prints sc
 When every P is idle it sleeps until an M takes a P again.
 
 With an autoscaler on, sysmon also measures P utilisation (busy Ps per tick, weighted by
-the time to the next tick), run-queue backlog and the scheduling rate (G resumptions per
-second, the sum of the Ps' ``runs``), and every autoscale ``interval`` asks
+the time to the next tick), run-queue backlog, the scheduling rate (G resumptions per
+second, the sum of the Ps' ``runs``), the Ms' CPU per second (their thread CPU clocks)
+and how often its own wake-ups waited for the interpreter (the GIL held by a computing
+thread), and every autoscale ``interval`` asks
 the pure policy (:mod:`gmp._core.autoscale`) for a P count, applying changes through the
 runtime's resize. Idle, it still wakes once per interval while Ps remain above the floor,
 so a runtime left idle shrinks back to ``min_procs``.
@@ -19,6 +21,7 @@ so a runtime left idle shrinks back to ``min_procs``.
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from typing import TYPE_CHECKING
@@ -48,6 +51,10 @@ if TYPE_CHECKING:
 _log = get_logger("gmp.sysmon")
 _IDLE = PStatus.IDLE
 _SYSCALL = PStatus.SYSCALL
+# A wake-up later than this counts as having waited for the interpreter (see
+# Sysmon._wakeup): above timer slack and an uncontended wake (0.16 ms mean with the Ms
+# hashing or blocking), below a forced GIL switch (5.4 ms with one M in pure Python).
+_LATE_FLOOR = 0.001
 
 
 def _share_cpu(rt: Scheduler, m: M) -> int | None:
@@ -65,13 +72,47 @@ def _share_cpu(rt: Scheduler, m: M) -> int | None:
     return cpu
 
 
+def _thread_time(m: M) -> float | None:
+    """Seconds ``m``'s thread has run or waited to run (schedstat), else its thread CPU
+    clock; None if neither can be read (no clock here, or the thread has exited)."""
+    tid = m.native_id
+    if tid is not None and _SCHEDSTAT:
+        try:
+            with open(f"/proc/self/task/{tid}/schedstat", "rb") as f:
+                run_ns, wait_ns = f.read().split()[:2]
+            return (int(run_ns) + int(wait_ns)) / 1e9
+        except (OSError, ValueError):
+            return None
+    clock = m.cpuclock
+    if clock is None:
+        return None
+    try:
+        return time.clock_gettime(clock)
+    except OSError:
+        return None
+
+
+def _has_schedstat() -> bool:
+    try:
+        with open(f"/proc/self/task/{threading.get_native_id()}/schedstat", "rb") as f:
+            return len(f.read().split()) >= 2
+    except OSError:
+        return False
+
+
+_SCHEDSTAT = _has_schedstat()
+
+
 class Sysmon:
     __slots__ = (
         "_busy_time",
         "_last_busy",
+        "_last_cpu",
         "_last_runs",
         "_last_tick",
+        "_late",
         "_next_trace",
+        "_wakeups",
         "_watch",
         "_window_start",
         "rt",
@@ -96,6 +137,11 @@ class Sysmon:
         self._last_runs = 0
         self._last_tick = 0.0
         self._window_start = 0.0
+        # Wake-ups from a timed sleep this window, how many came late (see _wakeup), and
+        # each M's thread CPU clock at the last sample.
+        self._wakeups = 0
+        self._late = 0
+        self._last_cpu: dict[M, float] = {}
         self.thread = threading.Thread(target=self._main, name="gmp-sysmon", daemon=True)
 
     def start(self) -> None:
@@ -127,7 +173,10 @@ class Sysmon:
                 self.wake_event.wait(timeout)
                 self.wake_event.clear()
             else:
+                slept = time.monotonic()
                 self.stop_event.wait(delay)
+                if rt.autoscaler is not None:
+                    self._wakeup(time.monotonic() - slept - delay)
             if self.stop_event.is_set():
                 break
             now = time.monotonic()
@@ -168,6 +217,51 @@ class Sysmon:
             if line is not None:
                 _log.info(line)
 
+    def _wakeup(self, late: float) -> None:
+        """Count a wake-up from a timed sleep, and whether it came ``late``.
+
+        Why: sysmon is a second thread asking for the interpreter on every tick, so its
+        lateness says whether the Ms hold it: waking needs the GIL, and a thread that
+        computes in Python keeps it until CPython forces a switch (``sys.
+        getswitchinterval()``, 5 ms). The share of late wake-ups estimates the share of
+        time the interpreter was held, which bounds what more Ps can gain (gmp's own
+        measure for its autoscaler; Go has no GIL). Measured with one P over each load of
+        ``bench.autoscale``: pure Python, 96% of wake-ups later than 2 ms (mean 5.4 ms);
+        hashing (GIL released) and blocking calls, 1% (mean 0.16 ms). The bar is half
+        the switch interval, at least ``_LATE_FLOOR``: a shorter switch interval makes
+        shorter waits, and below the floor timer slack would count.
+        """
+        self._wakeups += 1
+        if late >= max(sys.getswitchinterval() / 2, _LATE_FLOOR):
+            self._late += 1
+
+    def _cpu_per_second(self, elapsed: float) -> float:
+        """CPU-seconds the Ms ran or waited to run since the last sample, per second of
+        ``elapsed``.
+
+        Why: the autoscaler's headroom (gmp._core.autoscale.Autoscaler.headroom) bounds
+        what more Ps can gain by the CPU the Ms wanted (gmp's own; Go has none). Where
+        Linux gives it (``/proc/self/task/<tid>/schedstat``) that is time on a CPU plus
+        time runnable in the queue for one: a thread holds the GIL while the OS keeps it
+        off the CPU, so the CPU clock alone under-counts the interpreter's use on a
+        loaded machine (pure Python at one P read 0.5 CPU-s/s with another process
+        keeping 1.1 of 2 CPUs busy, and the autoscaler tried 2 Ps again: 0.95x of a
+        fixed procs=1). Elsewhere, the thread CPU clock. Per M, so an M that exits
+        drops out instead of taking its whole history off the sum; the first sample
+        only starts the clocks. 0.0 where no M can be read.
+        """
+        total = 0.0
+        seen: dict[M, float] = {}
+        last = self._last_cpu
+        for m in list(self.rt.ms):
+            used = _thread_time(m)
+            if used is None:
+                continue
+            seen[m] = used
+            total += used - last.get(m, used if not last else 0.0)
+        self._last_cpu = seen
+        return max(total, 0.0) / elapsed
+
     def _autoscale(self, now: float, nbusy: int) -> None:
         """Accumulate utilisation; at the end of each interval, sample and decide."""
         rt = self.rt
@@ -193,7 +287,18 @@ class Sysmon:
         self._last_runs = runs
         self._busy_time = 0.0
         self._window_start = now
-        sample = Sample(now=now, procs=procs, utilisation=utilisation, runnable=runnable, rate=rate)
+        gil = self._late / self._wakeups if self._wakeups else 0.0
+        self._wakeups = self._late = 0
+        sample = Sample(
+            now=now,
+            procs=procs,
+            utilisation=utilisation,
+            runnable=runnable,
+            rate=rate,
+            cpu=self._cpu_per_second(elapsed),
+            cpus=len(affinity.ALLOWED),
+            gil=gil,
+        )
         target = asc.observe(sample)
         if target != procs:
             rt.autoscale_to(target, sample)

@@ -230,3 +230,94 @@ def test_a_growth_that_raises_the_rate_stands() -> None:
         now += 0.05
         procs = a.observe(Sample(now, procs, 1.0, 100, rate=300.0 * procs))
     assert procs == 8 and a.reverts == 0
+
+
+def gil_bound(now: float, procs: int, gil: float = 1.0, cpu: float = 1.0) -> Sample:
+    """Busy Ps with a backlog, the interpreter held: pure Python under the GIL."""
+    return Sample(now, procs, 1.0, 100 * procs, rate=1000.0, cpu=cpu, cpus=2, gil=gil)
+
+
+def test_the_headroom_rule_never_tries_a_growth_the_gil_rules_out() -> None:
+    """Laws: with the interpreter held a share h of the time (the lower of ``gil`` and
+    ``cpu``), no growth whose required gain exceeds 1/h - 1 starts; a load with the GIL
+    free (hashing: cpu high, gil low) or waiting off the CPU (blocking on a loaded
+    machine: gil high, cpu low) still grows, and min_gain=0 turns the rule off."""
+    a = Autoscaler(Autoscale(max_procs=8, grow_after=2, cooldown=0.1))
+    procs, now = 1, 0.0
+    for _ in range(200):
+        now += 0.05
+        procs = a.observe(gil_bound(now, procs))
+    assert procs == 1 and a.changes == 0 and a.reverts == 0 and a.refusals == 199
+    # Hashing with the GIL released, one P on two CPUs: room to double.
+    a = Autoscaler(Autoscale(max_procs=8, grow_after=2, cooldown=0.1))
+    assert [a.observe(gil_bound(t, 1, gil=0.01)) for t in (0.05, 0.1)] == [1, 2]
+    # Blocking calls on a machine so loaded that sysmon wakes late: the Ms barely run.
+    a = Autoscaler(Autoscale(max_procs=8, grow_after=2, cooldown=0.1))
+    assert [a.observe(gil_bound(t, 1, gil=1.0, cpu=0.05)) for t in (0.05, 0.1)] == [1, 2]
+    a = Autoscaler(Autoscale(max_procs=8, grow_after=2, cooldown=0.1, min_gain=0.0))
+    assert [a.observe(gil_bound(t, 1)) for t in (0.05, 0.1)] == [1, 2]
+
+
+def test_the_headroom_rule_caps_growth_at_the_cpus() -> None:
+    """Law: Ms that already want every CPU cannot gain from more Ps (2 Ps hashing on 2
+    CPUs); wanting half of them leaves room to double the rate, so a growth p -> t goes
+    no further than min_gain * (t/p - 1) <= 1 (t <= 10 from 2 with min_gain 0.25)."""
+    a = Autoscaler(Autoscale(max_procs=8, grow_after=1, cooldown=0.0))
+    assert a.observe(Sample(0.05, 2, 1.0, 200, rate=1000.0, cpu=2.0, cpus=2)) == 2
+    assert a.refusals == 1
+    a = Autoscaler(Autoscale(max_procs=8, grow_after=1, cooldown=0.0, grow_factor=4.0))
+    assert a.observe(Sample(0.05, 1, 1.0, 200, rate=1000.0, cpu=1.0, cpus=4)) == 4
+    a = Autoscaler(Autoscale(max_procs=16, grow_after=1, cooldown=0.0, grow_factor=8.0))
+    assert a.observe(Sample(0.05, 2, 1.0, 200, rate=1000.0, cpu=2.0, cpus=4)) == 10
+
+
+def test_one_noisy_sample_does_not_open_the_headroom() -> None:
+    """Law: the headroom comes from the streak's mean, so one sample that saw the
+    interpreter free 25% of the time among GIL-bound ones does not start a trial."""
+    a = Autoscaler(Autoscale(max_procs=8, grow_after=2, cooldown=0.1))
+    assert a.observe(gil_bound(0.05, 1, gil=1.0)) == 1
+    assert a.observe(gil_bound(0.10, 1, gil=0.75)) == 1
+    assert a.headroom([gil_bound(0.0, 1, gil=0.75)]) == pytest.approx(1 / 3)
+    assert a.headroom([high(0.0, 1)]) == math.inf  # nothing measured, nothing bounded
+
+
+def test_a_band_sample_during_a_trial_neither_judges_nor_ends_it() -> None:
+    """Law: after a growth, a sample in the band (the new P's M still starting) is
+    skipped; the trial is judged on its grow_after high samples and undone if flat."""
+    a = Autoscaler(Autoscale(max_procs=8, grow_after=2, cooldown=0.1))
+    seq = [high(0.05, 1), high(0.10, 1)]
+    assert [a.observe(Sample(s.now, s.procs, 1.0, 100, rate=1000.0)) for s in seq] == [1, 2]
+    assert a.observe(Sample(0.15, 2, 0.5, 100, rate=1000.0)) == 2
+    assert a.trial is not None
+    assert a.observe(Sample(0.20, 2, 1.0, 100, rate=1000.0)) == 2
+    assert a.observe(Sample(0.25, 2, 1.0, 100, rate=1000.0)) == 1
+    assert a.reverts == 1
+
+
+@FAST
+@given(
+    configs(),
+    st.integers(1, 12),
+    st.lists(
+        st.tuples(st.floats(0.0, 1.0), st.floats(0.0, 16.0), st.integers(0, 16)),
+        min_size=1,
+        max_size=60,
+    ),
+)
+def test_invariant_no_growth_past_the_headroom(
+    c: Autoscale, start: int, seq: list[tuple[float, float, int]]
+) -> None:
+    """Law: every growth p -> t satisfies min_gain * (t/p - 1) <= headroom of the streak
+    that asked for it (for min_gain > 0); the bounds still hold."""
+    a = Autoscaler(c)
+    procs, now = c.clamp(start), 0.0
+    for gil, cpu, cpus in seq:
+        now += 0.05
+        s = Sample(now, procs, 1.0, 100 * procs, rate=1000.0, cpu=cpu, cpus=cpus, gil=gil)
+        streak = [*a.streak, s][-c.grow_after :]
+        room = a.headroom(streak)
+        target = a.observe(s)
+        assert c.min_procs <= target <= c.max_procs
+        if target > procs and c.min_gain > 0:
+            assert c.min_gain * (target / procs - 1.0) <= room + 1e-9
+        procs = target

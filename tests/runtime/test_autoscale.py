@@ -3,6 +3,7 @@ its bounds. Waits are on conditions the runtime reaches; nothing measures speed.
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -11,6 +12,7 @@ import pytest
 from structlog.testing import capture_logs
 
 import gmp
+from gmp._core.autoscale import Autoscaler, Sample
 
 pytestmark = pytest.mark.threaded
 
@@ -128,3 +130,58 @@ def test_an_idle_runtime_above_the_floor_shrinks_without_any_g() -> None:
         rt.set_procs(4)
         until(lambda: rt.procs == 1)
         assert rt.stats().autoscale_changes == 3
+
+
+def test_sysmon_counts_late_wakeups_and_the_ms_cpu() -> None:
+    """Laws: a wake-up counts as late at half the switch interval or more (never below
+    1 ms, timer slack); the first CPU reading only starts the clocks; an M whose thread
+    cannot be read drops out of the sum instead of making it negative."""
+    from types import SimpleNamespace
+
+    from gmp.runtime.sysmon import Sysmon
+
+    rt = SimpleNamespace(ms=[])
+    mon = Sysmon(rt)  # type: ignore[arg-type]
+    half = max(sys.getswitchinterval() / 2, 0.001)
+    for late in (0.0, 0.0002, half * 0.99, half, half * 3):
+        mon._wakeup(late)
+    assert (mon._wakeups, mon._late) == (5, 2)
+    assert mon._cpu_per_second(0.05) == 0.0  # no M
+
+
+def test_samples_carry_the_interpreter_share_under_pure_python() -> None:
+    """With one P running pure-Python Gs, sysmon's wake-ups wait for the GIL (CPython
+    forces a switch only after the switch interval) and the Ms' CPU is measured, so the
+    samples tell the policy that more Ps cannot pay. Asserts what the samples carry
+    over many samples, not what the policy decided (that is the pure tests' job)."""
+    seen: list[Sample] = []
+    stop = threading.Event()
+
+    async def compute() -> None:
+        while not stop.is_set():
+            s = 0
+            for i in range(4000):
+                s += i * i
+            await gmp.sleep(0)
+
+    class Recording(Autoscaler):
+        __slots__ = ()
+
+        def observe(self, s: Sample) -> int:
+            seen.append(s)
+            return super().observe(s)
+
+    asc = gmp.Autoscale(max_procs=2, interval=0.02, grow_after=2, cooldown=0.0)
+    with gmp.Runtime(autoscale=asc) as rt:
+        rt._sched.autoscaler = Recording(asc)  # sysmon reads it afresh at every tick
+        hs = [rt.go(compute) for _ in range(8)]
+        try:
+            until(lambda: len(seen) >= 20)
+        finally:
+            stop.set()
+        for h in hs:
+            h.result(timeout=WAIT)
+    samples = list(seen)
+    assert all(0.0 <= s.gil <= 1.0 and s.cpu >= 0.0 for s in samples)
+    assert max(s.gil for s in samples) > 0.5
+    assert sum(1 for s in samples if s.cpu > 0.0) >= len(samples) // 2
