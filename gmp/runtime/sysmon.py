@@ -74,7 +74,8 @@ def _share_cpu(rt: Scheduler, m: M) -> int | None:
 
 def _thread_time(m: M) -> float | None:
     """Seconds ``m``'s thread has run or waited to run (schedstat), else its thread CPU
-    clock; None if neither can be read (no clock here, or the thread has exited)."""
+    clock; None if neither can be read (no clock here, or the thread has exited). For
+    the autoscaler's headroom (see Sysmon._cpu_per_second; gmp's own, Go has none)."""
     tid = m.native_id
     if tid is not None and _SCHEDSTAT:
         try:
@@ -93,6 +94,8 @@ def _thread_time(m: M) -> float | None:
 
 
 def _has_schedstat() -> bool:
+    """Whether this kernel gives per-thread schedstat (Linux with CONFIG_SCHED_INFO),
+    read once at import: without it every sample would pay a failing open per M."""
     try:
         with open(f"/proc/self/task/{threading.get_native_id()}/schedstat", "rb") as f:
             return len(f.read().split()) >= 2
