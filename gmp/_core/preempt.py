@@ -160,11 +160,33 @@ blocking call needs two looks to be handed off (the first notes it): at most 10 
 within the 15 ms bar."""
 
 
+def sysmon_sleeps(busy: int, delay: float) -> bool:
+    """Whether sysmon parks until a P turns busy (Go's ``sysmonwait`` when every P is
+    idle), rather than looking again after ``delay``: only once nothing is busy *and*
+    its looks have backed off to :data:`MAX_DELAY` (:func:`sysmon_delay`).
+
+    Why not at the first look that finds every P idle: a server's P goes idle between
+    bursts (its M waits in the poller) many times a second, and each time the next
+    busy P had to wake sysmon, a thread switch and a GIL hand-over on the Ms' core: 600
+    wake-ups a second in ``gmp serve`` at 16k req/s. Backing off first costs an idle
+    runtime about 50 looks (a quarter of a second) before it sleeps; a P that turns busy
+    meanwhile is seen at the next look, at most ``MAX_DELAY`` later, like any step."""
+    return busy == 0 and delay >= MAX_DELAY
+
+
 def watching(p: P) -> bool:
     """Whether sysmon's next look must come soon for ``p`` (:func:`sysmon_delay`'s
-    ``watch``): a blocking call, or a step already seen at an earlier look (the handoff
-    bars are 15 and 60 ms). The driver adds an expired slice and an idle runtime."""
-    return p.status is _SYSCALL or p.runtick == p.sysmon_runtick
+    ``watch``): a step, or a blocking call, already seen at an earlier look (the handoff
+    bars are 15 and 60 ms). The driver adds an expired slice and an idle runtime.
+
+    A blocking call seen for the first time is not watched yet, as in Go, whose sysmon
+    retakes a P only from a syscall that outlived a whole sysmon tick and backs off while
+    it retakes nothing. Watching every call kept sysmon at its interval under a server
+    whose plain handlers each run as a blocking call: 600 looks a second at 16k req/s,
+    each a thread switch on the Ms' core. A call that blocks is seen by the next look,
+    at most :data:`MAX_DELAY` later, and watched from then on, so it is handed off
+    within that plus ``handoff_after``: inside the 15 ms bar."""
+    return p.runtick == p.sysmon_runtick
 
 
 def shares_core(p: P, ps: list[P]) -> bool:
@@ -195,7 +217,8 @@ def sysmon_delay(delay: float, quiet: int, watch: bool, interval: float) -> tupl
     ``delay``/``idle``): ``interval`` while something needs watching (``watch``: a P in
     a blocking call, a step already seen at an earlier look, an expired slice, nothing
     busy), and after :data:`QUIET_LOOKS` quiet looks twice the last delay, up to
-    :data:`MAX_DELAY`.
+    :data:`MAX_DELAY`. A look that finds nothing busy is a quiet one too
+    (:func:`sysmon_sleeps` says when sysmon parks instead).
 
     Why: a server's short steps give sysmon nothing to do on most looks, and each look is
     a thread switch and a GIL hand-over on the Ms' core. ``gmp serve`` at procs=1 pinned

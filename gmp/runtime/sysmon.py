@@ -37,6 +37,7 @@ from gmp._core.preempt import (
     slice_expired,
     stuck,
     sysmon_delay,
+    sysmon_sleeps,
     watching,
 )
 from gmp._core.sched import has_work
@@ -184,9 +185,10 @@ class Sysmon:
                 break
             now = time.monotonic()
             nbusy = self._retake(now)
-            # Idle (nothing busy), it sleeps and wakes to look closely.
-            delay, quiet = sysmon_delay(delay, quiet, self._watch or not nbusy, interval)
-            busy = nbusy > 0
+            # Nothing busy is a quiet look; once the delay has backed off all the way,
+            # sysmon sleeps until a P turns busy, then looks closely again.
+            delay, quiet = sysmon_delay(delay, quiet, self._watch, interval)
+            busy = not sysmon_sleeps(nbusy, delay)
             poller = rt.poller
             if poller is not None and sysmon_poll_due(rt.core, now):
                 # Go's sysmon netpoll: Ps busy with local work for 10 ms never reach
@@ -208,6 +210,7 @@ class Sysmon:
             if busy:
                 self.sleeping = False
             else:
+                delay, quiet = interval, 0
                 self.sleeping = True
                 # Publish, then look again: an M that took a P after the scan above but
                 # before this store saw sleeping False and did not wake us, and sysmon

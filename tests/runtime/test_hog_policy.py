@@ -34,7 +34,15 @@ import pytest
 
 from bench.hog import lateness
 from gmp._core.p import P, PStatus
-from gmp._core.preempt import MAX_DELAY, PREEMPT_GRACE_CPU, hog_after, stuck, sysmon_delay
+from gmp._core.preempt import (
+    MAX_DELAY,
+    PREEMPT_GRACE_CPU,
+    hog_after,
+    stuck,
+    sysmon_delay,
+    sysmon_sleeps,
+    watching,
+)
 
 pytestmark = pytest.mark.threaded
 
@@ -138,6 +146,31 @@ def test_a_new_step_forgets_the_request_it_saw() -> None:
     assert not stuck(p, 100.002, 0.010, HOG, 6.0)
     assert p.sysmon_preempt_cpu is None
     assert not stuck(p, 100.003, 0.010, HOG, 6.0)  # a first look again
+
+
+def test_sysmon_sleeps_only_after_backing_off() -> None:
+    """sysmon parks until a P turns busy only when nothing is busy and its looks have
+    backed off all the way: an idle look is a quiet one, so a server whose P goes idle
+    between bursts keeps sysmon looking every few ms instead of waking it each time."""
+    assert not sysmon_sleeps(1, MAX_DELAY)  # something busy: never
+    assert not sysmon_sleeps(0, 0.0005)  # the first idle look: back off first
+    assert sysmon_sleeps(0, MAX_DELAY)
+    delay, quiet, looks = 0.0005, 0, 0
+    while not sysmon_sleeps(0, delay):
+        delay, quiet = sysmon_delay(delay, quiet, False, 0.0005)
+        looks += 1
+    assert looks == 54  # 50 looks at the interval, then 1, 2, 4 and 5 ms
+
+
+def test_a_blocking_call_is_watched_from_the_second_look() -> None:
+    """A blocking call seen for the first time is not watched (Go retakes only a syscall
+    that outlived a sysmon tick); the same call at the next look is."""
+    p = P(0)
+    p.status = PStatus.SYSCALL
+    p.runtick = 7
+    assert not watching(p)
+    p.sysmon_runtick = 7  # what stuck() records at the first look
+    assert watching(p)
 
 
 def test_sysmon_backs_off_only_while_nothing_needs_watching() -> None:
