@@ -15,6 +15,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -22,7 +23,13 @@ import pytest
 import structlog
 
 from gmp.http.cli import configure_logging
-from gmp.observe.log import BufferedLineWriter, _SoftFlushFile, event_writer, get_logger
+from gmp.observe.log import (
+    BufferedLineWriter,
+    _SoftFlushFile,
+    bound_context,
+    event_writer,
+    get_logger,
+)
 
 FIELDS = {"method": "GET", "path": "/p", "status": 200, "ms": 0.5, "request_id": None}
 
@@ -170,3 +177,104 @@ def test_stdlib_loggers_get_the_plain_call(caplog: pytest.LogCaptureFixture) -> 
     with caplog.at_level(logging.INFO, logger="gmp.test.access"):
         event_writer(get_logger("gmp.test.access"), "info", "request")(dict(FIELDS))
     assert [json.loads(r.getMessage())["event"] for r in caplog.records] == ["request"]
+
+
+def _batched_serve_logging() -> BufferedLineWriter:
+    """gmp serve --log-format json --log-flush-interval: the access log's fast path."""
+    out = io.StringIO()
+    saved = sys.stderr
+    sys.stderr = out
+    try:
+        configure_logging("json", "info", 60.0)
+    finally:
+        sys.stderr = saved
+    sink = structlog.get_config()["logger_factory"]._file._sink
+    assert isinstance(sink, BufferedLineWriter)
+    return sink
+
+
+def _structlogs_own_line(log: Any, method: str, fields: dict[Any, Any]) -> str:
+    """What ``log.<method>("request", **fields)`` writes, for fields a call cannot take
+    as keywords too (an int key): BoundLoggerBase._process_event's own steps."""
+    bound = log.bound()
+    event_dict = bound._context.copy()
+    event_dict.update(fields)
+    event_dict["event"] = "request"
+    for proc in bound._processors:
+        event_dict = proc(bound._logger, method, event_dict)
+    assert isinstance(event_dict, str)
+    return event_dict + "\n"
+
+
+def _lines(sink: BufferedLineWriter) -> list[str]:
+    sink.flush()
+    return [_untimed(x) for x in sink._file.getvalue().splitlines()]
+
+
+def _untimed(line: str) -> str:
+    """The line without its timestamp (the two ways may stamp different milliseconds)."""
+    head, sep, tail = line.rpartition(',"timestamp":"')
+    return head + sep + tail[tail.index('"') :] if sep else line
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        FIELDS,
+        dict(FIELDS, level="x", extra={"nested": [1, 2.5]}, logger="overridden"),
+        dict(FIELDS, odd=object()),  # rendered by repr, as structlog's fallback does
+        {**FIELDS, 7: "an int key"},  # orjson's str-only fast path refuses it: the retry
+        {**FIELDS, type("Key", (str,), {})("sub"): "a str subclass key"},
+    ],
+)
+@pytest.mark.parametrize("bound", [{}, {"request_id": "rid-1"}])
+def test_the_batched_fast_path_writes_structlogs_line(
+    fields: dict[Any, Any], bound: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Through gmp serve's batched sink (orjson's own newline, str keys without
+    OPT_NON_STR_KEYS, contextvars read directly) the line is structlog's, byte for byte
+    but the millisecond; context_first gives the same line as the copy."""
+    monkeypatch.setattr(structlog.contextvars, "_CONTEXT_VARS", {})
+    sink = _batched_serve_logging()
+    log = get_logger("gmp.test.access")
+    structlog.contextvars.bind_contextvars(**bound)
+    for _ in range(2):  # the second time with the cached variable
+        sink.write(_structlogs_own_line(log, "info", fields))
+        event_writer(log, "info", "request")(dict(fields))
+        assert bound_context(log) == {"logger": "gmp.test.access"}
+        event_writer(log, "info", "request", context_first=True)({**bound_context(log), **fields})
+    lines = _lines(sink)
+    assert len(lines) == 6 and len(set(lines)) == 1, lines
+
+
+def test_write_line_keeps_order_with_write_and_flushes_when_full() -> None:
+    out = io.StringIO()
+    sink = BufferedLineWriter(out, interval=3600, max_pending=4)
+    sink.write("a\n")
+    sink.write_line("b\n")
+    sink.write("c\n")
+    assert out.getvalue() == ""
+    sink.write_line("d\n")  # the fourth line: written inline
+    assert out.getvalue() == "a\nb\nc\nd\n"
+    sink.write_line("e\n")
+    sink.close()
+    assert out.getvalue() == "a\nb\nc\nd\ne\n"
+
+
+def test_a_variable_bound_after_the_first_takes_the_processor(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The direct read of structlog's one variable stops once a second one exists."""
+    monkeypatch.setattr(structlog.contextvars, "_CONTEXT_VARS", {})
+    sink = _batched_serve_logging()
+    log = get_logger("gmp.test.access")
+    write = event_writer(log, "info", "request")
+    structlog.contextvars.bind_contextvars(request_id="r")
+    write({"a": 1})
+    structlog.contextvars.bind_contextvars(user="u")
+    write({"a": 1})
+    log.bound().info("request", a=1)
+    assert len({_untimed(_structlogs_own_line(log, "info", {"a": 1}))[:-1], *_lines(sink)[1:]}) == 1
+    first, fast, plain = (json.loads(x) for x in _lines(sink))
+    assert first["request_id"] == "r" and "user" not in first
+    assert fast == plain and fast["user"] == "u"
