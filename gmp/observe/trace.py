@@ -89,17 +89,20 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_reseed_after_fork)
 
 
-def _random_hex(nbytes: int) -> str:
-    while True:
-        h = _rng.rng.randbytes(nbytes).hex()
-        if h.strip("0"):  # all zeros is the spec's invalid value
-            return h
-
-
 def random_hex(nbytes: int) -> str:
     """``2 * nbytes`` random lowercase hex digits, never all zero, from this thread's
     generator: no system call, so no GIL hand-over (request ids use it too)."""
-    return _random_hex(nbytes)
+    # rng.randbytes(n) is getrandbits(8 * n).to_bytes(n, "little") (random.py): the same
+    # digits, without its Python frame or a second one here, and the zero test on the
+    # int: 0.25 -> 0.14 us an id (timeit, CPython 3.11).
+    rng = _rng.rng
+    bits = rng.getrandbits(nbytes * 8)
+    while not bits:  # all zeros is the spec's invalid value
+        bits = rng.getrandbits(nbytes * 8)
+    return bits.to_bytes(nbytes, "little").hex()
+
+
+_random_hex = random_hex
 
 
 def new_trace_id() -> str:
