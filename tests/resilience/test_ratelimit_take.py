@@ -1,5 +1,7 @@
-"""``TokenBucket._take`` (RateLimit's inline path) against ``try_acquire``: fed the same
-(time, cost) events, the two agree on every answer and leave the same state."""
+"""``TokenBucket._take`` (RateLimit's inline path, and ``try_acquire``'s common answer)
+against the general path (the rate limiter's ``_decide``, which ``try_acquire`` takes for
+every other case): fed the same (time, cost) events, they agree on every answer and leave
+the same state, and ``try_acquire`` agrees with both."""
 
 from __future__ import annotations
 
@@ -29,24 +31,32 @@ def test_take_answers_as_try_acquire(rate, burst, steps):
     clock_a, clock_b = FakeClock(1000.0), FakeClock(1000.0)
     a = TokenBucket(rate, burst, clock=clock_a)
     b = TokenBucket(rate, burst, clock=clock_b)
+    clock_c = FakeClock(1000.0)
+    c = TokenBucket(rate, burst, clock=clock_c)
+    general = super(TokenBucket, a).try_acquire
     for step, cost in steps:
         clock_a.advance(step)  # a clock that steps back too: both clamp it
         clock_b.advance(step)
+        clock_c.advance(step)
         if cost > burst:
             with pytest.raises(ValueError) as ea:
-                a.try_acquire(cost)
+                general(cost)
             with pytest.raises(ValueError) as eb:
                 b._take(cost)
-            assert str(ea.value) == str(eb.value)
+            with pytest.raises(ValueError) as ec:
+                c.try_acquire(cost)
+            assert str(ea.value) == str(eb.value) == str(ec.value)
             continue
-        want = a.try_acquire(cost)
+        want = general(cost)
         got = b._take(cost)
+        assert c.try_acquire(cost) == want
         if type(got) is Decision:  # refused: the general path's own Decision
             assert got == want and not got.allowed
         else:
             remaining, reset = got
             assert (True, cost, burst, remaining, 0.0, reset, 0.0) == tuple(want)
-        assert (a._tokens, a._last, a._reserved) == (b._tokens, b._last, b._reserved)
+        state = (a._tokens, a._last, a._reserved)
+        assert state == (b._tokens, b._last, b._reserved) == (c._tokens, c._last, c._reserved)
 
 
 def test_take_reads_the_clock_once_a_decision():
