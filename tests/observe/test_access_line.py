@@ -9,57 +9,15 @@ an application's logger with another bound context.
 from __future__ import annotations
 
 import contextlib
-import io
 import json
-import sys
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import structlog
+from log_helpers import batched_serve_logging, structlogs_own_line, untimed
 
 from gmp.http import Context, Engine, Logger, Request, RequestID
-from gmp.http.cli import configure_logging
 from gmp.http.request import Headers
-from gmp.observe.log import BufferedLineWriter
-
-
-@pytest.fixture(autouse=True)
-def _restore_structlog() -> Iterator[None]:
-    saved = structlog.get_config()
-    try:
-        yield
-    finally:
-        structlog.configure(**saved)
-        structlog.contextvars.clear_contextvars()
-
-
-def _serve_logging() -> BufferedLineWriter:
-    saved = sys.stderr
-    sys.stderr = io.StringIO()
-    try:
-        configure_logging("json", "info", 60.0)
-    finally:
-        sys.stderr = saved
-    sink = structlog.get_config()["logger_factory"]._file._sink
-    assert isinstance(sink, BufferedLineWriter)
-    return sink
-
-
-def _untimed(line: str) -> str:
-    head, sep, tail = line.rpartition(',"timestamp":"')
-    return head + sep + tail[tail.index('"') :] if sep else line
-
-
-def _structlogs_line(bound: Any, method: str, fields: dict[str, Any]) -> str:
-    """What ``bound.<method>("request", **fields)`` writes (its _process_event's steps)."""
-    event_dict = bound._context.copy()
-    event_dict.update(fields)
-    event_dict["event"] = "request"
-    for proc in bound._processors:
-        event_dict = proc(bound._logger, method, event_dict)
-    assert isinstance(event_dict, str)
-    return event_dict
 
 
 def _app(logger: Any) -> Engine:
@@ -77,7 +35,7 @@ def _app(logger: Any) -> Engine:
 
 @pytest.mark.parametrize("context", [None, {}, {"logger": "app.access", "svc": "shop"}])
 def test_access_lines_are_structlogs_lines(context: dict[str, Any] | None) -> None:
-    sink = _serve_logging()
+    sink = batched_serve_logging()
     logger = None
     if context is not None:
         logger = structlog.get_logger("app.access").bind(**context)
@@ -111,7 +69,7 @@ def test_access_lines_are_structlogs_lines(context: dict[str, Any] | None) -> No
         for key in own._context:
             parsed.pop(key, None)
         parsed = {int(k) if k == "3" else k: v for k, v in parsed.items()}
-        assert _untimed(line) == _untimed(_structlogs_line(own, method, parsed)), line
+        assert untimed(line) == untimed(structlogs_own_line(own, method, parsed)), line
     first = json.loads(lines[0])
     assert list(first)[: len(own._context) + 1] == [*own._context, "method"]
     assert first["request_id"] and first["user"] == "u1" and first["route"] == "/ok/:id"

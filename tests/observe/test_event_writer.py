@@ -15,12 +15,11 @@ from __future__ import annotations
 import io
 import json
 import logging
-import sys
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import structlog
+from log_helpers import batched_serve_logging, structlogs_own_line, untimed
 
 from gmp.http.cli import configure_logging
 from gmp.observe.log import (
@@ -32,16 +31,6 @@ from gmp.observe.log import (
 )
 
 FIELDS = {"method": "GET", "path": "/p", "status": 200, "ms": 0.5, "request_id": None}
-
-
-@pytest.fixture(autouse=True)
-def _restore_structlog() -> Iterator[None]:
-    saved = structlog.get_config()
-    try:
-        yield
-    finally:
-        structlog.configure(**saved)
-        structlog.contextvars.clear_contextvars()
 
 
 def _fixed_time(_logger: Any, _method: str, event_dict: Any) -> Any:
@@ -179,42 +168,9 @@ def test_stdlib_loggers_get_the_plain_call(caplog: pytest.LogCaptureFixture) -> 
     assert [json.loads(r.getMessage())["event"] for r in caplog.records] == ["request"]
 
 
-def _batched_serve_logging() -> BufferedLineWriter:
-    """gmp serve --log-format json --log-flush-interval: the access log's fast path."""
-    out = io.StringIO()
-    saved = sys.stderr
-    sys.stderr = out
-    try:
-        configure_logging("json", "info", 60.0)
-    finally:
-        sys.stderr = saved
-    sink = structlog.get_config()["logger_factory"]._file._sink
-    assert isinstance(sink, BufferedLineWriter)
-    return sink
-
-
-def _structlogs_own_line(log: Any, method: str, fields: dict[Any, Any]) -> str:
-    """What ``log.<method>("request", **fields)`` writes, for fields a call cannot take
-    as keywords too (an int key): BoundLoggerBase._process_event's own steps."""
-    bound = log.bound()
-    event_dict = bound._context.copy()
-    event_dict.update(fields)
-    event_dict["event"] = "request"
-    for proc in bound._processors:
-        event_dict = proc(bound._logger, method, event_dict)
-    assert isinstance(event_dict, str)
-    return event_dict + "\n"
-
-
 def _lines(sink: BufferedLineWriter) -> list[str]:
     sink.flush()
-    return [_untimed(x) for x in sink._file.getvalue().splitlines()]
-
-
-def _untimed(line: str) -> str:
-    """The line without its timestamp (the two ways may stamp different milliseconds)."""
-    head, sep, tail = line.rpartition(',"timestamp":"')
-    return head + sep + tail[tail.index('"') :] if sep else line
+    return [untimed(x) for x in sink._file.getvalue().splitlines()]
 
 
 @pytest.mark.parametrize(
@@ -235,11 +191,11 @@ def test_the_batched_fast_path_writes_structlogs_line(
     OPT_NON_STR_KEYS, contextvars read directly) the line is structlog's, byte for byte
     but the millisecond; context_first gives the same line as the copy."""
     monkeypatch.setattr(structlog.contextvars, "_CONTEXT_VARS", {})
-    sink = _batched_serve_logging()
+    sink = batched_serve_logging()
     log = get_logger("gmp.test.access")
     structlog.contextvars.bind_contextvars(**bound)
     for _ in range(2):  # the second time with the cached variable
-        sink.write(_structlogs_own_line(log, "info", fields))
+        sink.write(structlogs_own_line(log.bound(), "info", fields) + "\n")
         event_writer(log, "info", "request")(dict(fields))
         assert bound_context(log) == {"logger": "gmp.test.access"}
         event_writer(log, "info", "request", context_first=True)({**bound_context(log), **fields})
@@ -266,7 +222,7 @@ def test_a_variable_bound_after_the_first_takes_the_processor(
 ) -> None:
     """The direct read of structlog's one variable stops once a second one exists."""
     monkeypatch.setattr(structlog.contextvars, "_CONTEXT_VARS", {})
-    sink = _batched_serve_logging()
+    sink = batched_serve_logging()
     log = get_logger("gmp.test.access")
     write = event_writer(log, "info", "request")
     structlog.contextvars.bind_contextvars(request_id="r")
@@ -274,7 +230,9 @@ def test_a_variable_bound_after_the_first_takes_the_processor(
     structlog.contextvars.bind_contextvars(user="u")
     write({"a": 1})
     log.bound().info("request", a=1)
-    assert len({_untimed(_structlogs_own_line(log, "info", {"a": 1}))[:-1], *_lines(sink)[1:]}) == 1
+    assert (
+        len({untimed(structlogs_own_line(log.bound(), "info", {"a": 1})), *_lines(sink)[1:]}) == 1
+    )
     first, fast, plain = (json.loads(x) for x in _lines(sink))
     assert first["request_id"] == "r" and "user" not in first
     assert fast == plain and fast["user"] == "u"
