@@ -187,7 +187,7 @@ class Sysmon:
             nbusy = self._retake(now)
             # Nothing busy is a quiet look; once the delay has backed off all the way,
             # sysmon sleeps until a P turns busy, then looks closely again.
-            delay, quiet = sysmon_delay(delay, quiet, self._watch, interval)
+            delay, quiet = sysmon_delay(delay, quiet, self._watch, interval, not nbusy)
             busy = not sysmon_sleeps(nbusy, delay)
             poller = rt.poller
             if poller is not None and sysmon_poll_due(rt.core, now):

@@ -150,16 +150,20 @@ def test_a_new_step_forgets_the_request_it_saw() -> None:
 
 def test_sysmon_sleeps_only_after_backing_off() -> None:
     """sysmon parks until a P turns busy only when nothing is busy and its looks have
-    backed off all the way: an idle look is a quiet one, so a server whose P goes idle
-    between bursts keeps sysmon looking every few ms instead of waking it each time."""
+    backed off all the way: idle looks double the delay at once, so a runtime gone idle
+    parks after a few looks, while a server whose P goes idle for moments between
+    bursts keeps sysmon looking every few ms instead of waking it each time."""
     assert not sysmon_sleeps(1, MAX_DELAY)  # something busy: never
     assert not sysmon_sleeps(0, 0.0005)  # the first idle look: back off first
     assert sysmon_sleeps(0, MAX_DELAY)
     delay, quiet, looks = 0.0005, 0, 0
     while not sysmon_sleeps(0, delay):
-        delay, quiet = sysmon_delay(delay, quiet, False, 0.0005)
+        delay, quiet = sysmon_delay(delay, quiet, False, 0.0005, idle=True)
         looks += 1
-    assert looks == 54  # 50 looks at the interval, then 1, 2, 4 and 5 ms
+    assert looks == 4  # idle looks double the delay at once: 1, 2, 4, then 5 ms
+    # A busy look in between keeps the delay (a quiet look), an idle one goes on doubling.
+    assert sysmon_delay(0.002, 3, False, 0.0005) == (0.002, 4)
+    assert sysmon_delay(0.002, 3, False, 0.0005, idle=True) == (0.004, 4)
 
 
 def test_a_blocking_call_is_watched_from_the_second_look() -> None:
