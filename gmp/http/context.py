@@ -568,7 +568,8 @@ class Context:
         ``X-Forwarded-For`` (read right to left, as Gin does; the first one when every
         hop is trusted). An entry that is not an address stops the search and the peer's
         address is used, as Gin does: what lies left of it is not vouched for."""
-        peer = self.remote_addr
+        client = self.request.client  # remote_addr, read without its property
+        peer = client[0] if client else None
         engine = self.engine
         if peer is None or engine is None or not engine.trusted_proxies:
             return peer

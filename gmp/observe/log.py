@@ -125,7 +125,6 @@ def event_writer(
     known = _serve_json_chain(processors, method)
     if known is not None:
         merge, level_name, stamp, format_exc, dumps = known
-        stamp_key = stamp.key
         line: Callable[[Any], str] | None = getattr(dumps, "gmp_line", None)
         put_line: Callable[[str], None] = out
         if sink is not None and line is not None:
@@ -143,9 +142,9 @@ def event_writer(
             # same order, without a loop, add_log_level's lookup, a format_exc_info call
             # for lines without an exception, or JSONRenderer's frame (3.6 -> 2.9 us).
             # With the context in front of the fields (context_first), no contextvar
-            # read for a key the line has, the stamp of this millisecond reused inline
-            # and orjson's str-key path to the batched sink: Logger alone in
-            # engine_bench +4.2 -> +2.9 us (python -m bench.engine_bench --rounds 1000).
+            # read for a key the line has and orjson's str-key path to the batched
+            # sink: Logger alone in engine_bench +4.2 -> +3.2 us (python -m
+            # bench.engine_bench --rounds 1000).
             if context_first:
                 event_dict: Any = fields
             else:
@@ -177,13 +176,7 @@ def event_writer(
             elif n != 0:
                 event_dict = merge(wrapped, method, event_dict)
             event_dict["level"] = level_name
-            # FastTimeStamper inlined while the millisecond is the one last stamped (its
-            # _last is one tuple, swapped whole: read it once).
-            last_ms, last_stamp = stamp._last
-            if int(_time() * 1000) == last_ms:
-                event_dict[stamp_key] = last_stamp
-            else:
-                event_dict = stamp(wrapped, method, event_dict)
+            event_dict = stamp(wrapped, method, event_dict)
             if "exc_info" in event_dict:
                 event_dict = format_exc(wrapped, method, event_dict)
             if line is not None:
@@ -222,7 +215,6 @@ def event_writer(
     return write
 
 
-_time = time.time
 _PREFIX_LEN = len(getattr(structlog.contextvars, "STRUCTLOG_KEY_PREFIX", ""))
 
 

@@ -102,17 +102,14 @@ def random_hex(nbytes: int) -> str:
     return bits.to_bytes(nbytes, "little").hex()
 
 
-_random_hex = random_hex
-
-
 def new_trace_id() -> str:
     """32 lowercase hex digits, never all zero."""
-    return _random_hex(16)
+    return random_hex(16)
 
 
 def new_span_id() -> str:
     """16 lowercase hex digits, never all zero."""
-    return _random_hex(8)
+    return random_hex(8)
 
 
 # -- span contexts and headers -----------------------------------------------------------

@@ -352,7 +352,7 @@ class TokenBucket(_Bucket):
 
         ``try_acquire``'s common answer is this one, wrapped in a Decision
         (``tests/resilience/test_ratelimit_take.py`` holds the two equal). Part of RateLimit's
-        +3.0 -> +2.15 us a request (``python -m bench.engine_bench --rounds 1000 --reps
+        +3.0 -> +2.2 us a request (``python -m bench.engine_bench --rounds 1000 --reps
         5``, best of 5).
         """
         if cost > self._burst:

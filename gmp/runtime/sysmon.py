@@ -85,6 +85,13 @@ def _thread_time(m: M) -> float | None:
             return (int(run_ns) + int(wait_ns)) / 1e9
         except (OSError, ValueError):
             return None
+    return _cpu_time(m)
+
+
+def _cpu_time(m: M) -> float | None:
+    """``m``'s thread CPU clock in seconds; None without a clock or once the thread has
+    exited (its clock then raises). ``cpuclock`` is a field the M sets once: a single
+    load, safe without the scheduler lock."""
     clock = m.cpuclock
     if clock is None:
         return None
@@ -332,19 +339,11 @@ class Sysmon:
                 p.sysmon_runtick = -1
                 continue
             busy += 1
-            cpu = None
-            if off_cpu:
-                # The M's thread CPU clock: a blocking call that waits is handed off at
-                # the next tick, one that computes after threshold; a coroutine seen
-                # computing past a preemption request after PREEMPT_GRACE_CPU of CPU,
-                # otherwise after hog (see stuck). A
-                # single load of a field the M sets once; a dead thread's clock raises.
-                clock = m.cpuclock
-                if clock is not None:
-                    try:
-                        cpu = time.clock_gettime(clock)
-                    except OSError:
-                        cpu = None
+            # The M's thread CPU clock: a blocking call that waits is handed off at the
+            # next tick, one that computes after threshold; a coroutine seen computing
+            # past a preemption request after PREEMPT_GRACE_CPU of CPU, otherwise after
+            # hog (see stuck).
+            cpu = _cpu_time(m) if off_cpu else None
             if watching(p):
                 watch = True
             if stuck(p, now, threshold, hog, cpu) and m.curg is not None:
