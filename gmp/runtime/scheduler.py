@@ -13,6 +13,7 @@ import inspect
 import math
 import os
 import random
+import sys
 import threading
 import time
 import types
@@ -53,6 +54,9 @@ _DEAD = gcore.DEAD
 _WAITING = gcore.WAITING
 _CO_COROUTINE = inspect.CO_COROUTINE
 _FunctionType = types.FunctionType
+# Whether the interpreter runs with the GIL now (an extension without free-threading
+# support turns it back on at import): Scheduler.finish asks only for a failed G.
+_gil_enabled: Callable[[], bool] = getattr(sys, "_is_gil_enabled", lambda: True)
 
 DEFAULT_MAX_THREADS = 10_000
 """Go's default limit on OS threads (debug.SetMaxThreads)."""
@@ -167,6 +171,9 @@ class Scheduler:
         self.procs_changes = 0
         self.autoscale_changes = 0
         self.m_crashes = 0
+        # A failed G's report waits to be collected (finish, free-threaded builds only);
+        # sysmon reads it without the lock: a stale read delays the collect by one look.
+        self.collect_due = False
         # Read by sysmon on every tick without the lock; replaced, never mutated.
         self.autoscaler: Autoscaler | None = None
         if autoscale is not None:
@@ -735,6 +742,14 @@ class Scheduler:
             # join the G any more (its handle is collected), Go's crash on a panic.
             on_lost = prog.lost if prog is not None and prog.raise_unjoined else None
             g.report = _FailureReport(g.id, g.name, exc, on_lost)
+            if not _gil_enabled():
+                # Free-threaded CPython frees an object whose last reference another
+                # thread dropped only when its owner thread next runs Python (biased
+                # reference counting), and the M that made this G may be parked: the
+                # report would wait, and unjoined_errors="raise" never end the run
+                # (tests/runtime/test_deadlock.py on 3.13t). sysmon collects once for it.
+                self.collect_due = True
+                self._kick_sysmon()
         self.gs_alive -= 1
         if g.wait_reason:  # it parked once, so it is in gs (M._schedule)
             self.gs.discard(g)

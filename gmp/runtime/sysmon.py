@@ -21,6 +21,7 @@ so a runtime left idle shrinks back to ``min_procs``.
 
 from __future__ import annotations
 
+import gc
 import sys
 import threading
 import time
@@ -190,6 +191,8 @@ class Sysmon:
                     self._wakeup(time.monotonic() - slept - delay)
             if self.stop_event.is_set():
                 break
+            if rt.collect_due:
+                self._collect()
             now = time.monotonic()
             nbusy = self._retake(now)
             # Nothing busy is a quiet look; once the delay has backed off all the way,
@@ -229,6 +232,18 @@ class Sysmon:
                     self.sleeping = False
             if line is not None:
                 _log.info(line)
+
+    def _collect(self) -> None:
+        """Collect once for failed Gs' reports on a free-threaded build
+        (Scheduler.finish). There an object whose last reference another thread dropped
+        is freed only when the thread that made it next runs Python, and that M may be
+        parked: a collection frees it now, so an unjoined failure is logged, or ends the
+        run under ``unjoined_errors="raise"``, as promptly as with the GIL. It waits one
+        interval first so the M that finished the G has dropped its own reference."""
+        self.rt.collect_due = False
+        if self.stop_event.wait(self.rt.sysmon_interval):
+            return
+        gc.collect()
 
     def _wakeup(self, late: float) -> None:
         """Count a wake-up from a timed sleep, and whether it came ``late``.

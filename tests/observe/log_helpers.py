@@ -5,6 +5,7 @@ without their timestamps (two ways of writing may stamp different milliseconds).
 from __future__ import annotations
 
 import io
+import re
 import sys
 from typing import Any
 
@@ -40,7 +41,9 @@ def structlogs_own_line(bound: Any, method: str, fields: dict[Any, Any]) -> str:
     return event_dict
 
 
+_STAMP = re.compile(r'("timestamp": ?")[^"]*"')
+
+
 def untimed(line: str) -> str:
-    """The line without its timestamp."""
-    head, sep, tail = line.rpartition(',"timestamp":"')
-    return head + sep + tail[tail.index('"') :] if sep else line
+    """The line without its timestamp (orjson's compact separators or the stdlib's)."""
+    return _STAMP.sub(r'\1"', line)
