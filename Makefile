@@ -6,8 +6,11 @@ STAMP := $(VENV)/.installed
 # pyenv's 3.13 first (its shim may not be active), then any python3.13 on PATH.
 PY313 ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.13*/bin/python3.13) $(shell command -v python3.13 2>/dev/null))
 VENV313 ?= .venv313
+# A free-threaded 3.13 (python3.13t), optional: docs/architecture.md says how one is built.
+PY313T ?= $(firstword $(wildcard /opt/py313t/bin/python3.13t) $(shell command -v python3.13t 2>/dev/null))
+VENV313T ?= .venv313t
 
-.PHONY: run test lint bench bench-http bench-net soak test-313 clean
+.PHONY: run test lint bench bench-http bench-net soak test-313 test-313t clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -75,5 +78,20 @@ $(VENV313)/.installed: pyproject.toml
 test-313: $(VENV313)/.installed
 	$(VENV313)/bin/python -m pytest -q
 
+# The suite on free-threaded CPython. The test extra is installed without what has no
+# free-threaded build for 3.13 (orjson and trustme's cryptography need PyO3, which
+# supports free-threading from 3.14; hypothesis from 6.150 has a PyO3 part too): their
+# tests skip or take the stdlib path. Not part of `make test` or CI.
+$(VENV313T)/.installed: pyproject.toml
+	@test -n "$(PY313T)" || { echo "make test-313t: no python3.13t found (set PY313T=/path/to/python3.13t; see docs/architecture.md)"; exit 2; }
+	$(PY313T) -m venv $(VENV313T)
+	$(VENV313T)/bin/python -m pip install --quiet --upgrade pip
+	$(VENV313T)/bin/python -m pip install --quiet -e . 'hypothesis<6.150' $$($(VENV313T)/bin/python -c \
+	  'import tomllib; t = tomllib.load(open("pyproject.toml", "rb"))["project"]["optional-dependencies"]["test"]; print(*(r for r in t if r.split(">")[0] not in ("orjson", "trustme")))')
+	touch $(VENV313T)/.installed
+
+test-313t: $(VENV313T)/.installed
+	$(VENV313T)/bin/python -m pytest -q
+
 clean:
-	rm -rf $(VENV) $(VENV313) .pytest_cache .hypothesis .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(VENV313) $(VENV313T) .pytest_cache .hypothesis .mypy_cache .ruff_cache

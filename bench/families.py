@@ -145,7 +145,7 @@ def spawn_report(s: Sizes, results: Results) -> None:
     )
     verdicts = []
     for g in SPAWN_GMP[:2]:
-        for anchor, bound, word in (("asyncio", 1.3, "target"), ("uvloop", 1.0, "goal")):
+        for anchor, bound, word in (("asyncio", 1.5, "target"), ("uvloop", 1.0, "goal")):
             t = Target(f"{word} {g} inside / {anchor}", ">=", bound, "x")
             verdicts.append(t.verdict(ratio(results.get(g), results.get(anchor), "inside_per_s")))
     print_verdicts(verdicts)

