@@ -19,6 +19,8 @@ from typing import Any
 
 import structlog
 
+from gmp.runtime.signals import leave_signals_to_main
+
 
 class _LazyLogger:
     __slots__ = ("_logger", "_name")
@@ -381,6 +383,7 @@ class BufferedLineWriter:
                     pass  # stderr closed or gone: nothing better to do with log lines
 
     def _run(self) -> None:
+        leave_signals_to_main()  # a Ctrl-C landing here would not wake the main thread
         while not self._closed:
             self._wake.wait(self._interval)
             self.flush()

@@ -36,6 +36,7 @@ from gmp.errors import Cancelled
 from gmp.observe.log import get_logger
 from gmp.runtime import affinity
 from gmp.runtime.g import call_wakes, cancel_exc
+from gmp.runtime.signals import leave_signals_to_main
 from gmp.runtime.traps import (
     GOSCHED_TRAP,
     Gosched,
@@ -133,6 +134,7 @@ class M:
     # -- thread body -----------------------------------------------------------
 
     def _main(self) -> None:
+        leave_signals_to_main()
         tls.m = self
         self.cpuclock = _thread_cpuclock()
         rt = self.rt

@@ -45,6 +45,7 @@ from gmp._core.sched import has_work
 from gmp.observe.log import get_logger
 from gmp.observe.schedtrace import schedtrace_line
 from gmp.runtime import affinity
+from gmp.runtime.signals import leave_signals_to_main
 
 if TYPE_CHECKING:
     from gmp.runtime.m import M
@@ -164,6 +165,7 @@ class Sysmon:
         self.wake_event.set()
 
     def _main(self) -> None:
+        leave_signals_to_main()
         rt = self.rt
         interval = rt.sysmon_interval
         trace_s = rt.schedtrace_ms / 1000.0 if rt.schedtrace_ms else 0.0
