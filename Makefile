@@ -81,12 +81,13 @@ test-313: $(VENV313)/.installed
 # The suite on free-threaded CPython. The test extra is installed without what has no
 # free-threaded build for 3.13 (orjson and trustme's cryptography need PyO3, which
 # supports free-threading from 3.14; hypothesis from 6.150 has a PyO3 part too): their
-# tests skip or take the stdlib path. Not part of `make test` or CI.
+# tests skip or take the stdlib path. --prefer-binary: an older wheel over a newer sdist
+# (matplotlib's sdist downloads freetype). Not part of `make test` or CI.
 $(VENV313T)/.installed: pyproject.toml
 	@test -n "$(PY313T)" || { echo "make test-313t: no python3.13t found (set PY313T=/path/to/python3.13t; see docs/architecture.md)"; exit 2; }
 	$(PY313T) -m venv $(VENV313T)
 	$(VENV313T)/bin/python -m pip install --quiet --upgrade pip
-	$(VENV313T)/bin/python -m pip install --quiet -e . 'hypothesis<6.150' $$($(VENV313T)/bin/python -c \
+	$(VENV313T)/bin/python -m pip install --quiet --prefer-binary -e . 'hypothesis<6.150' $$($(VENV313T)/bin/python -c \
 	  'import tomllib; t = tomllib.load(open("pyproject.toml", "rb"))["project"]["optional-dependencies"]["test"]; print(*(r for r in t if r.split(">")[0] not in ("orjson", "trustme")))')
 	touch $(VENV313T)/.installed
 
