@@ -20,8 +20,11 @@ millisecond.
 from __future__ import annotations
 
 import statistics
+import sys
 import threading
 import time
+
+import pytest
 
 import gmp
 from sims.token_pass import ping_pong_hog
@@ -123,6 +126,12 @@ def test_a_g_behind_a_token_passing_pair_waits_about_one_slice() -> None:
     _assert_waits(waits)
 
 
+@pytest.mark.xfail(
+    not getattr(sys, "_is_gil_enabled", lambda: True)(),
+    reason="the service is measured as process CPU time with one G running at a time; on "
+    "3.13t a handed-off M computes beside it (ratios 3.36 and 0.31 seen in 2 of 3 runs)",
+    strict=False,
+)
 def test_ping_pong_hog_pairs_get_comparable_service() -> None:
     ratios = [ping_pong_hog() for _ in range(20)]
     bad = [round(r, 2) for r in ratios if not 0.5 <= r <= 2.0]
