@@ -5,11 +5,11 @@ process-directed signal (Ctrl-C's SIGINT, SIGTERM, pytest-timeout's SIGALRM) to 
 that does not block it. When it lands on an M or on sysmon, the C handler only sets a
 flag, and a main thread blocked in a lock wait (``gmp.run`` waiting for main to finish)
 is never interrupted to run the handler: Ctrl-C on a run whose main joins a G stuck in a
-plain call hung in 4 of 15 runs of tests/runtime/test_ctrl_c.py (none in 15 since). Go's runtime takes
-signals on whichever M receives them and forwards them to the program (``sigsend``); a
-Python program expects them in its main thread, so gmp's threads block the asynchronous
-signals instead and the kernel picks the main thread (or another thread of the
-application's) for them. Signals raised by a fault in the thread itself (SIGSEGV and the
+plain call hung in 4 of 15 runs of tests/runtime/test_ctrl_c.py (none in 15 since).
+Go's runtime takes signals on whichever M receives them and forwards them to the program
+(``sigsend``); a Python program expects them in its main thread, so gmp's threads block
+the asynchronous signals instead and the kernel picks the main thread (or another thread
+of the application's) for them. Signals raised by a fault in the thread itself (SIGSEGV and the
 like) are never blocked: they go to the faulting thread whatever the mask says.
 """
 
