@@ -115,10 +115,14 @@ def _has_schedstat() -> bool:
 
 _SCHEDSTAT = _has_schedstat()
 
+_COLLECT_GAP = 0.1
+"""Seconds between two of sysmon's collections for failed Gs (Sysmon._collect)."""
+
 
 class Sysmon:
     __slots__ = (
         "_busy_time",
+        "_collect_after",
         "_last_busy",
         "_last_cpu",
         "_last_runs",
@@ -155,6 +159,8 @@ class Sysmon:
         self._wakeups = 0
         self._late = 0
         self._last_cpu: dict[M, float] = {}
+        # No collection for failed Gs' reports before this time (_collect).
+        self._collect_after = 0.0
         self.thread = threading.Thread(target=self._main, name="gmp-sysmon", daemon=True)
 
     def start(self) -> None:
@@ -184,6 +190,9 @@ class Sysmon:
                 if asc is not None and rt.core.procs > asc.config.min_procs:
                     due = self._window_start + asc.config.interval - time.monotonic()
                     timeout = max(due, 0.0) if timeout is None else min(timeout, max(due, 0.0))
+                if rt.collect_due:  # a collection held back by _COLLECT_GAP
+                    due = max(self._collect_after - time.monotonic(), 0.0)
+                    timeout = due if timeout is None else min(timeout, due)
                 self.wake_event.wait(timeout)
                 self.wake_event.clear()
             else:
@@ -193,7 +202,7 @@ class Sysmon:
                     self._wakeup(time.monotonic() - slept - delay)
             if self.stop_event.is_set():
                 break
-            if rt.collect_due:
+            if rt.collect_due and time.monotonic() >= self._collect_after:
                 self._collect()
             now = time.monotonic()
             nbusy = self._retake(now)
@@ -241,11 +250,14 @@ class Sysmon:
         is freed only when the thread that made it next runs Python, and that M may be
         parked: a collection frees it now, so an unjoined failure is logged, or ends the
         run under ``unjoined_errors="raise"``, as promptly as with the GIL. It waits one
-        interval first so the M that finished the G has dropped its own reference."""
+        interval first so the M that finished the G has dropped its own reference, and
+        collects at most once per :data:`_COLLECT_GAP`: on 3.13t every collection is a
+        full one, and a burst of failures must not cost one per sysmon look."""
         self.rt.collect_due = False
         if self.stop_event.wait(self.rt.sysmon_interval):
             return
         gc.collect()
+        self._collect_after = time.monotonic() + _COLLECT_GAP
 
     def _wakeup(self, late: float) -> None:
         """Count a wake-up from a timed sleep, and whether it came ``late``.
