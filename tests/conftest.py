@@ -29,3 +29,21 @@ def no_leaked_threads(request: pytest.FixtureRequest) -> Iterator[None]:
             return
         time.sleep(0.01)
     pytest.fail(f"threads leaked by the test: {[t.name for t in leaked]}")
+
+
+@pytest.fixture
+def frozen_heap() -> Iterator[None]:
+    """Keep the test session's heap out of the garbage collector while a test times the
+    scheduler. After most of the suite a full collection took 160 ms (183k objects), all
+    of it holding the GIL: a G behind two hogs at procs=2 then waited 112-145 ms at the
+    median in two whole runs, against 40-80 ms with the module alone. ``gc.freeze`` moves
+    every object alive now to the permanent generation, so collections during the test
+    walk only what the test makes."""
+    import gc
+
+    gc.collect()
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()

@@ -45,7 +45,7 @@ from gmp._core.preempt import (
     watching,
 )
 
-pytestmark = pytest.mark.threaded
+pytestmark = [pytest.mark.threaded, pytest.mark.usefixtures("frozen_heap")]
 
 ROUNDS = 5
 

@@ -24,7 +24,7 @@ import gmp
 from sims import Metrics, SimConfig, simulate
 from sims.g import SimG, blocking_callable, join, program, spawn
 
-pytestmark = pytest.mark.threaded
+pytestmark = [pytest.mark.threaded, pytest.mark.usefixtures("frozen_heap")]
 
 
 def _sim(
