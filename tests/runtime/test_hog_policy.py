@@ -33,6 +33,7 @@ from typing import Any
 
 import pytest
 
+import bench.hog as hog_bench
 from bench.hog import lateness
 from gmp._core.p import P, PStatus
 from gmp._core.preempt import (
@@ -80,13 +81,19 @@ def test_a_computing_g_that_reaches_traps_is_preempted_never_handed_off(procs: i
 
 @pytest.mark.parametrize(
     ("procs", "hogs", "bound"),
-    [(1, 1, 0.060), (2, 1, 0.060), pytest.param(2, 2, 0.100, marks=_GIL_BOUND)],
+    [(1, 1, 0.060), (2, 1, 0.060), pytest.param(2, 2, 0.200, marks=_GIL_BOUND)],
 )
-def test_a_computing_g_without_traps_is_handed_off(procs: int, hogs: int, bound: float) -> None:
+def test_a_computing_g_without_traps_is_handed_off(
+    procs: int, hogs: int, bound: float, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The 60 ms bar at procs=1, and at procs=2 with one hog (the other P serves). With
     a hog on every P of two, four threads take turns on the GIL (two hogs, sysmon, the
-    new M), each turn up to the 5 ms switch interval: 40-50 ms at the median here, with
-    rounds at 80 ms, so the bound there is 100 ms."""
+    new M), each turn up to the 5 ms switch interval: 40-80 ms at the median with the
+    module alone, but 108-145 ms in three whole-suite runs on a 2-CPU KVM guest, as long
+    as the 150 ms hog itself. So that case runs 400 ms hogs, and its bound, 200 ms, is
+    half of what a missing handoff costs (the whole hog)."""
+    if hogs == procs == 2:
+        monkeypatch.setattr(hog_bench, "HOG_S", 0.4)
     late, st = _lateness("trapless", procs, hogs)
     if hogs == procs:
         assert st.handoffs >= 1
