@@ -40,11 +40,15 @@ def _allowed() -> frozenset[int]:
 ALLOWED = _allowed()
 """The CPUs the process may run on, read at import: what an unpinned M goes back to."""
 
-ENABLED = (
-    hasattr(os, "sched_setaffinity")
-    and len(ALLOWED) > 1
-    and getattr(sys, "_is_gil_enabled", lambda: True)()
-)
+
+def gil_enabled() -> bool:
+    """Whether the interpreter runs with the GIL now: always before 3.13, and on a
+    free-threaded build until an extension without free-threading support turns it back
+    on at import (``sys._is_gil_enabled``)."""
+    return getattr(sys, "_is_gil_enabled", lambda: True)()
+
+
+ENABLED = hasattr(os, "sched_setaffinity") and len(ALLOWED) > 1 and gil_enabled()
 """Whether sharing a core can help here (see the module docstring)."""
 
 

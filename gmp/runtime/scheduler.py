@@ -13,7 +13,6 @@ import inspect
 import math
 import os
 import random
-import sys
 import threading
 import time
 import types
@@ -54,9 +53,6 @@ _DEAD = gcore.DEAD
 _WAITING = gcore.WAITING
 _CO_COROUTINE = inspect.CO_COROUTINE
 _FunctionType = types.FunctionType
-# Whether the interpreter runs with the GIL now (an extension without free-threading
-# support turns it back on at import): Scheduler.finish asks only for a failed G.
-_gil_enabled: Callable[[], bool] = getattr(sys, "_is_gil_enabled", lambda: True)
 
 DEFAULT_MAX_THREADS = 10_000
 """Go's default limit on OS threads (debug.SetMaxThreads)."""
@@ -742,7 +738,7 @@ class Scheduler:
             # join the G any more (its handle is collected), Go's crash on a panic.
             on_lost = prog.lost if prog is not None and prog.raise_unjoined else None
             g.report = _FailureReport(g.id, g.name, exc, on_lost)
-            if not _gil_enabled():
+            if not affinity.gil_enabled():  # asked only for a failed G
                 # Free-threaded CPython frees an object whose last reference another
                 # thread dropped only when its owner thread next runs Python (biased
                 # reference counting), and the M that made this G may be parked: the

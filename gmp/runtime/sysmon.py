@@ -202,9 +202,10 @@ class Sysmon:
                     self._wakeup(time.monotonic() - slept - delay)
             if self.stop_event.is_set():
                 break
-            if rt.collect_due and time.monotonic() >= self._collect_after:
-                self._collect()
             now = time.monotonic()
+            if rt.collect_due and now >= self._collect_after:
+                self._collect()
+                now = time.monotonic()
             nbusy = self._retake(now)
             # Nothing busy is a quiet look; once the delay has backed off all the way,
             # sysmon sleeps until a P turns busy, then looks closely again.

@@ -144,8 +144,10 @@ def test_unjoined_errors_raise_ends_the_run_with_the_error() -> None:
         await gmp.sleep(WAIT)  # cancelled when the run ends
         return "too late"
 
+    # procs=2: the failed G's report must be freed promptly with the G made on another M
+    # than the one that finished it (free-threaded builds: Scheduler.finish).
     with pytest.raises(ValueError, match="nobody joins me"):
-        gmp.run(main, unjoined_errors="raise")
+        gmp.run(main, procs=2, unjoined_errors="raise")
 
 
 def test_unjoined_errors_raise_spares_joined_errors_and_cancellations() -> None:

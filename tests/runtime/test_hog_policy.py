@@ -28,7 +28,6 @@ whole 150 ms of the hog.
 from __future__ import annotations
 
 import statistics
-import sys
 from typing import Any
 
 import pytest
@@ -45,6 +44,7 @@ from gmp._core.preempt import (
     sysmon_sleeps,
     watching,
 )
+from gmp.runtime.affinity import gil_enabled
 
 pytestmark = [pytest.mark.threaded, pytest.mark.usefixtures("frozen_heap")]
 
@@ -55,9 +55,8 @@ ROUNDS = 5
 # the two hogs compute in parallel and the OS schedules three threads on two cores:
 # bench.hog measured a G behind two trap hogs waiting 54.6 ms (27 ms with the GIL), behind
 # two trapless hogs 131 ms (50 ms). Reported in docs/architecture.md, not yet tuned for.
-_FREE_THREADED = not getattr(sys, "_is_gil_enabled", lambda: True)()
 _GIL_BOUND = pytest.mark.xfail(
-    _FREE_THREADED, reason="bound set under the GIL (3.13t: see above)", strict=False
+    not gil_enabled(), reason="bound set under the GIL (3.13t: see above)", strict=False
 )
 
 

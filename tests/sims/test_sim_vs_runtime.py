@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import random
 import statistics
-import sys
 import time
 from collections.abc import Iterator
 
 import pytest
 
 import gmp
+from gmp.runtime.affinity import gil_enabled
 from sims import Metrics, SimConfig, simulate
 from sims.g import SimG, blocking_callable, join, program, spawn
 
@@ -109,7 +109,7 @@ def test_handoff_agrees(procs: int) -> None:
 
 
 @pytest.mark.xfail(
-    not getattr(sys, "_is_gil_enabled", lambda: True)(),
+    not gil_enabled(),
     reason="the simulator models Ms that take turns on the GIL; on 3.13t the runtime's "
     "wait is shorter (11.7 vs 19.5 ms simulated at a 10 ms slice)",
     strict=False,
