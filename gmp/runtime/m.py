@@ -144,6 +144,11 @@ class M:
         self.native_id = threading.get_native_id()
         if self.share_cpu is not None:
             affinity.pin(0, {self.share_cpu})
+        elif affinity.ENABLED:
+            # A thread starts with the affinity of the one that started it, which may be
+            # pinned beside a computing G: take the runtime's (every allowed CPU, or the
+            # one sysmon keeps the Ms on, gmp._core.onecore).
+            affinity.pin(0, rt.cpus)
         crash: BaseException | None = None
         report: dict[str, Any] = {}
         try:
@@ -675,15 +680,17 @@ __all__ = ["Cancelled", "M"]
 
 
 def _unshare_m(m: M) -> None:
-    """Give the computing M and its partner their CPUs back (lock held)."""
+    """Give the computing M and its partner their CPUs back (lock held): the runtime's
+    (every allowed one, or the one sysmon keeps the Ms on)."""
     partner = m.partner
     m.partner = None
     m.share_cpu = None
-    affinity.pin(0, affinity.ALLOWED)
+    cpus = m.rt.cpus
+    affinity.pin(0, cpus)
     if partner is not None:
         partner.share_cpu = None
         if partner.native_id is not None:
-            affinity.pin(partner.native_id, affinity.ALLOWED)
+            affinity.pin(partner.native_id, cpus)
 
 
 def _thread_cpuclock() -> int | None:

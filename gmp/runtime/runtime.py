@@ -49,7 +49,10 @@ class Runtime:
     forcePreemptNS; ``schedtrace_ms`` is GODEBUG=schedtrace (default from ``GMP_DEBUG``);
     ``seed`` makes stealing order reproducible. ``autoscale`` (an :class:`~gmp.Autoscale`)
     lets sysmon add and remove Ps between its bounds; ``procs`` then defaults to its
-    ``min_procs``. :meth:`set_procs` changes the P count by hand.
+    ``min_procs``. :meth:`set_procs` changes the P count by hand. ``one_core`` lets sysmon
+    keep the Ms on one CPU while two or more Ps run Python that takes turns on the GIL
+    (measured, and tried again; :mod:`gmp._core.onecore`); it does nothing without the
+    GIL, off Linux, or with one allowed CPU.
     """
 
     __slots__ = ("__weakref__", "_sched")
@@ -68,6 +71,7 @@ class Runtime:
         schedtrace_ms: int | None = None,
         seed: int | None = None,
         autoscale: Autoscale | None = None,
+        one_core: bool = True,
     ) -> None:
         self._sched = Scheduler(
             self,
@@ -82,6 +86,7 @@ class Runtime:
             schedtrace_ms=schedtrace_ms,
             seed=seed,
             autoscale=autoscale,
+            one_core=one_core,
         )
 
     def __repr__(self) -> str:

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from gmp._core import g as gcore
 from gmp._core.autoscale import Autoscale, Autoscaler
 from gmp._core.idle import needs_wakep, runnable_work, spinning_started, spinning_stopped
+from gmp._core.onecore import OneCore
 from gmp._core.p import P, PStatus
 from gmp._core.place import goready, newproc, wake_joiners
 from gmp._core.procresize import MAX_PROCS, check_procs, live_p, procresize
@@ -104,6 +105,7 @@ class Scheduler:
         schedtrace_ms: int | None = None,
         seed: int | None = None,
         autoscale: Autoscale | None = None,
+        one_core: bool = True,
     ) -> None:
         if autoscale is not None and not isinstance(autoscale, Autoscale):
             raise TypeError(f"autoscale must be a gmp.Autoscale, got {type(autoscale).__name__}")
@@ -127,6 +129,13 @@ class Scheduler:
         if not isinstance(off_cpu_handoff, bool):
             raise TypeError(f"off_cpu_handoff must be a bool, got {type(off_cpu_handoff).__name__}")
         self.off_cpu_handoff = off_cpu_handoff
+        if not isinstance(one_core, bool):
+            raise TypeError(f"one_core must be a bool, got {type(one_core).__name__}")
+        # sysmon's pin decision (gmp._core.onecore), None where pinning cannot help; and
+        # the CPUs an M not paired beside a computing G runs on: every allowed CPU, or
+        # the one sysmon pinned the Ms to. Written under the lock; replaced, not mutated.
+        self.one_core: OneCore | None = OneCore() if one_core and affinity.ENABLED else None
+        self.cpus: frozenset[int] = affinity.ALLOWED
         self.timeslice = _check_seconds("timeslice", timeslice)
         self.cancel_grace = _check_seconds("cancel_grace", cancel_grace, allow_zero=True)
         self.shutdown_timeout = (
@@ -420,6 +429,8 @@ class Scheduler:
             netpoll_waiters=core.npollwait,
             netpoll_readied=0 if self.poller is None else self.poller.readied,
             netpoll_fds=0 if self.poller is None else len(self.poller.fds),
+            one_core_cpu=next(iter(self.cpus)) if len(self.cpus) == 1 and self.one_core else None,
+            one_core_pins=0 if self.one_core is None else self.one_core.pins,
         )
 
     def close(self, timeout: float | None = None) -> None:

@@ -64,6 +64,11 @@ class RuntimeStats:
     """Gs the network poller has readied so far."""
     netpoll_fds: int = 0
     """Descriptors registered with the poller (connections and listeners open)."""
+    one_core_cpu: int | None = None
+    """The CPU sysmon keeps the Ms on while they take turns on the GIL, or None
+    (gmp._core.onecore)."""
+    one_core_pins: int = 0
+    """Times sysmon pinned the Ms to one CPU (a confirmed trial counts again)."""
 
     def as_dict(self) -> dict[str, Any]:
         out = attrs.asdict(self, recurse=True)

@@ -75,6 +75,18 @@ def _share_cpu(rt: Scheduler, m: M) -> int | None:
     return cpu
 
 
+def _busy_cpu(rt: Scheduler) -> int | None:
+    """The CPU the M of the first busy P last ran on: where sysmon keeps the Ms
+    (Sysmon._one_core). Scheduler lock held."""
+    for p in rt.core.ps:
+        m = p.m
+        if p.status is not _IDLE and m is not None and m.native_id is not None:
+            cpu = affinity.current_cpu(m.native_id)
+            if cpu is not None and cpu in affinity.ALLOWED:
+                return cpu
+    return None
+
+
 def _thread_time(m: M) -> float | None:
     """Seconds ``m``'s thread has run or waited to run (schedstat), else its thread CPU
     clock; None if neither can be read (no clock here, or the thread has exited). For
@@ -207,6 +219,8 @@ class Sysmon:
                 self._collect()
                 now = time.monotonic()
             nbusy = self._retake(now)
+            if rt.one_core is not None:
+                self._one_core(now, nbusy)
             # Nothing busy is a quiet look; once the delay has backed off all the way,
             # sysmon sleeps until a P turns busy, then looks closely again.
             delay, quiet = sysmon_delay(delay, quiet, self._watch, interval, not nbusy)
@@ -244,6 +258,35 @@ class Sysmon:
                     self.sleeping = False
             if line is not None:
                 _log.info(line)
+
+    def _one_core(self, now: float, nbusy: int) -> None:
+        """Keep the Ms on one CPU while they take turns on the GIL, and try again from
+        time to time (the decision: gmp._core.onecore; gmp's own, Go has no GIL).
+
+        ``time.process_time`` counts every thread of the process, so work outside this
+        runtime that runs beside it makes a pin less likely, never more."""
+        rt = self.rt
+        one = rt.one_core
+        assert one is not None
+        decision = one.observe(now, time.process_time(), nbusy)
+        if decision is None:
+            return
+        with rt.lock:
+            if decision:
+                cpu = _busy_cpu(rt)
+                if cpu is None:
+                    one.pinned = False  # nothing to pin to: measure again
+                    return
+                rt.cpus = frozenset((cpu,))
+            else:
+                rt.cpus = affinity.ALLOWED
+            cpus = rt.cpus
+            for m in rt.ms:
+                # An M paired beside a computing G keeps its CPU; its pair ends on rt.cpus.
+                if m.native_id is not None and m.share_cpu is None:
+                    affinity.pin(m.native_id, cpus)
+            # sysmon too: each look takes the GIL, a hand-over from the Ms' core otherwise.
+            affinity.pin(0, cpus)
 
     def _collect(self) -> None:
         """Collect once for failed Gs' reports on a free-threaded build
@@ -388,7 +431,7 @@ class Sysmon:
                         share = _share_cpu(rt, m) if shares_core(p, core.ps) else None
                         if not rt.handoff(p, share) and share is not None:
                             m.share_cpu = None
-                            affinity.pin(m.native_id or 0, affinity.ALLOWED)
+                            affinity.pin(m.native_id or 0, rt.cpus)
                         p.sysmon_runtick = -1
                         continue
             # A G in a blocking call cannot reach a trap; its slice is moot. slice_expired

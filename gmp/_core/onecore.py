@@ -1,0 +1,142 @@
+"""One core for Ms that take turns on the GIL: when to pin them, and when to try again.
+
+Pure, like the rest of the core: the driver (sysmon, in the threaded runtime) reads the
+process CPU clock and counts the busy Ps at each look, asks :meth:`OneCore.observe`, and
+applies the answer with ``sched_setaffinity`` (:mod:`gmp.runtime.affinity`). Go has no
+counterpart: its Ms compute in parallel, and the OS placing them on different cores is
+what makes them fast. Under the GIL it is what makes them slow.
+
+Why: with two or more Ps busy running Python, their Ms take turns on one interpreter.
+Left to the OS they run on different cores, so every object one M makes and another uses
+crosses between caches, and every hand-over of the GIL or the scheduler lock wakes a
+thread on the other core. Measured with the spawn benchmark at procs=2 (100,000 trivial
+Gs spawned by one G and joined; an AMD EPYC KVM guest with 2 CPUs, Python 3.11, medians
+of 5): 100-116k/s as the OS places the Ms, 142-209k/s with the process on one CPU, while
+the Ms used 1.06-1.08 CPU-seconds per second unpinned. A runtime whose Gs release the GIL
+(hashing, compression, blocking calls that compute in C) uses more than one CPU and must
+not be pinned: its second core is its speed-up.
+
+The rule tells the two by measuring rather than guessing, and keeps measuring:
+
+- **pin** after a window of :data:`WINDOW` seconds in which the looks saw on average at
+  least :data:`BUSY_MIN` busy Ps and the process used at most :data:`GIL_BOUND`
+  CPU-seconds per second. Ms that took turns on the interpreter had no second CPU's
+  worth of work to lose. An average, not every look: Ps that run short Gs go idle and
+  busy again between looks (the spawn benchmark at procs=2: 175 looks saw two busy
+  Ps, 15 one and 27 none);
+- **try again**: a pin holds for ``hold`` seconds, then the Ms are unpinned for a new
+  window (the trial). If they are still GIL-bound they are pinned again and the hold
+  doubles, up to :data:`HOLD_MAX`; if not, they stay unpinned and the hold starts again
+  from :data:`HOLD_MIN`. A load that changes from pure Python to work that releases the
+  GIL runs on one core for at most one hold (1.6 s), and the steady state costs one
+  unpinned window in every hold (about 3%);
+- a window with fewer busy Ps ends without a pin and starts the next: one busy P runs on
+  one core anyway (a computing G handed off at procs=1 has its own pairing,
+  :func:`gmp._core.preempt.shares_core`). It leaves the hold as it was: a load with idle
+  moments (Ps between short Gs) would otherwise pay the shortest hold after each;
+- a look that comes more than :data:`WINDOW` after the one before starts the window
+  again: sysmon was kept from looking, most often by one thread holding the GIL for that
+  long (a full garbage collection of a large heap: 160 ms with the whole test suite
+  loaded), and a window over that pause measures the pause, not the load. Two Gs
+  hashing at procs=2 were pinned twice in 0.6 s that way. Under contention that is
+  worth pinning, sysmon waits at most a switch interval (5 ms) for the interpreter.
+
+A signal instead of the trial was tried and not kept: release the pin when the pinned Ms
+queue for the CPU (schedstat). Ms taking turns on the GIL on one core queue for 0.45-1.5 s
+per second anyway (each hand-over wakes a thread that then waits for the one running), so
+that rule released within a sample and gained nothing (120k vs 116k/s).
+
+The simulator has no cores or caches, so it has nothing to pin and does not drive this.
+"""
+
+from __future__ import annotations
+
+WINDOW = 0.02
+"""Seconds of unpinned measurement before a decision: a few sysmon looks (every 1-5 ms
+while Ps are busy), and short, since the trials are spent on the slow placement. 50 ms
+windows gave the spawn benchmark at procs=2 less (147k/s against 163k/s, one run of 7
+each)."""
+
+GIL_BOUND = 1.15
+"""CPU-seconds per second at or below which busy Ms count as taking turns on the GIL.
+Pure-Python Ms on two cores measured 1.06-1.08 (the surplus is the hand-overs); a
+runtime hashing in Gs at procs=2 uses 1.9."""
+
+BUSY_MIN = 1.5
+"""The mean number of busy Ps over a window from which Ms count as contending."""
+
+HOLD_MIN = 0.1
+"""Seconds the first pin holds before a trial."""
+
+HOLD_MAX = 1.6
+"""The longest hold: how long a load that stopped being GIL-bound may stay on one core."""
+
+
+class OneCore:
+    """The pin decision for one runtime (see the module docstring). Not thread-safe:
+    one driver (sysmon) owns it."""
+
+    __slots__ = (
+        "_busy",
+        "_cpu0",
+        "_last",
+        "_looks",
+        "_start",
+        "_until",
+        "hold",
+        "pinned",
+        "pins",
+        "trials",
+    )
+
+    def __init__(self) -> None:
+        self.pinned = False
+        self.hold = HOLD_MIN
+        self.pins = 0
+        """Times the Ms were pinned (a confirmed trial counts again)."""
+        self.trials = 0
+        """Windows that ended in a decision (pin or stay unpinned)."""
+        self._start: float | None = None  # the open window's start, None: no window
+        self._cpu0 = 0.0
+        self._busy = 0  # busy Ps summed over the window's looks
+        self._looks = 0
+        self._last = 0.0  # the previous look
+        self._until = 0.0  # when the pin's hold ends
+
+    def _open(self, now: float, cpu: float) -> None:
+        self._start, self._cpu0 = now, cpu
+        self._busy = self._looks = 0
+
+    def observe(self, now: float, cpu: float, busy: int) -> bool | None:
+        """One look: ``now`` (seconds), ``cpu`` (the process CPU clock, seconds) and how
+        many Ps are ``busy``. Returns True to pin the Ms to one core, False to unpin
+        them, None to leave them as they are."""
+        last, self._last = self._last, now
+        if self.pinned:
+            if now < self._until:
+                return None
+            self.pinned = False
+            self._open(now, cpu)  # the trial window
+            return False
+        start = self._start
+        if start is None or now - last > WINDOW:
+            self._open(now, cpu)
+            return None
+        self._busy += busy
+        self._looks += 1
+        elapsed = now - start
+        if elapsed < WINDOW:
+            return None
+        self.trials += 1
+        contended = self._busy >= BUSY_MIN * self._looks
+        if contended and (cpu - self._cpu0) / elapsed <= GIL_BOUND:
+            self.pinned = True
+            self.pins += 1
+            self._start = None
+            self._until = now + self.hold
+            self.hold = min(self.hold * 2, HOLD_MAX)
+            return True
+        if contended:  # a load that wants more than one CPU: pin again only after
+            self.hold = HOLD_MIN  # a short hold, in case it was a passing phase
+        self._open(now, cpu)
+        return None
