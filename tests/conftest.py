@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import signal
 import threading
 import time
 from collections.abc import Iterator
 
 import pytest
+
+# A shell starts a background job (``make test &``) with SIGINT ignored, and children
+# inherit an ignored signal across exec: the programs the Ctrl-C tests start then never
+# see their Ctrl-C, and Python installs no KeyboardInterrupt handler in them (a 20 s
+# hang per test). Handling SIGINT here, as an interactive run does, makes their
+# disposition the default again whatever started the suite.
+if signal.getsignal(signal.SIGINT) in (signal.SIG_IGN, None):
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def gmp_threads() -> list[threading.Thread]:

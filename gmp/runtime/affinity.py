@@ -11,6 +11,10 @@ threads to the core the computing one is on, and the computing G's M restores bo
 affinities when the step ends (Go has no counterpart: its Gs are preempted by a signal
 and never need a second thread for this).
 
+sysmon also keeps every M on one core while two or more Ps run Python that takes turns
+on the GIL, measured and tried again from time to time (gmp._core.onecore;
+``Scheduler.cpus`` is the set an unpaired M runs on: every allowed CPU, or that one).
+
 Only where it can help: Linux (``os.sched_setaffinity`` on thread ids), an interpreter
 with the GIL (without it the second M would compute in parallel), more than one allowed
 CPU. Blocking calls (plain-callable Gs, ``gmp.syscall``) are never pinned: their threads

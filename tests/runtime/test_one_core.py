@@ -6,9 +6,11 @@ Laws:
   their Ms and sysmon pinned to one allowed CPU, which ``stats().one_core_cpu`` names;
 - an M started while the Ms are pinned (a handoff from a blocking call) runs there too;
 - ``one_core=False`` never pins;
-- Gs that compute in C without the GIL (hashing) at procs=2 are never pinned: the
-  second CPU is their speed-up. Checked only when two plain threads hashing get 1.5
-  CPUs or more just before (otherwise the rule is right to pin, and the test skips).
+- Gs that compute in C without the GIL (hashing) at procs=2 keep their second CPU: they
+  use at least 0.85 of what two plain threads hashing got just before (a pin for one
+  hold after a pause of the whole interpreter is allowed; staying pinned is not).
+  Checked only when those threads got 1.5 CPUs or more (otherwise the rule is right to
+  pin, and the test skips).
 
 Every wait is on an event, a G's result or a polled condition with a deadline.
 """
@@ -135,4 +137,8 @@ def test_gs_hashing_without_the_gil_are_not_pinned() -> None:
             g.result(timeout=WAIT)
         rate = (time.process_time() - c0) / (time.monotonic() - w0)
         pins = rt.stats().one_core_pins
-    assert pins == 0, f"pinned {pins} time(s) while hashing used {rate:.2f} CPUs"
+    # A pause of the whole interpreter (a garbage collection) may look GIL-bound for one
+    # window and pin for one hold; the trial after it must give the second CPU back.
+    assert rate >= 0.85 * free, (
+        f"hashing Gs used {rate:.2f} CPUs ({pins} pin(s)); two plain threads used {free:.2f}"
+    )
