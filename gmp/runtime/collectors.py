@@ -27,6 +27,8 @@ circuit breakers' in :mod:`gmp.resilience.collectors`). It reports:
 ``gmp_netpoll_waiters``            gauge    Gs parked on a socket (Go's netpollWaiters)
 ``gmp_netpoll_fds``                gauge    descriptors registered with the poller
 ``gmp_netpoll_readied_total``      counter  Gs readied by the network poller
+``gmp_one_core``                   gauge    1 while sysmon keeps the Ms on one CPU
+``gmp_one_core_pins_total``        counter  times it pinned them (gmp._core.onecore)
 ``gmp_uptime_seconds``             gauge    time since the runtime started
 =================================  =======  ============================================
 
@@ -124,4 +126,10 @@ def scheduler_metrics(st: RuntimeStats) -> Iterator[Metric]:
     yield g("gmp_netpoll_waiters", "Gs parked on a socket", value=st.netpoll_waiters)
     yield g("gmp_netpoll_fds", "Descriptors registered with the poller", value=st.netpoll_fds)
     yield c("gmp_netpoll_readied", "Gs readied by the network poller", value=st.netpoll_readied)
+    yield g(
+        "gmp_one_core",
+        "1 while sysmon keeps the Ms on one CPU (they take turns on the GIL)",
+        value=int(st.one_core_cpu is not None),
+    )
+    yield c("gmp_one_core_pins", "Times sysmon pinned the Ms to one CPU", value=st.one_core_pins)
     yield g("gmp_uptime_seconds", "Time since the runtime started", value=st.uptime_ms / 1000)

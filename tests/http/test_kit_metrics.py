@@ -277,6 +277,8 @@ def test_scheduler_metrics_are_plausible(served):
         "gmp_procs_changes_total",
         "gmp_threads_crashed_total",
         "gmp_threads_idle",
+        "gmp_one_core",
+        "gmp_one_core_pins_total",
     ):
         assert (name, ()) in second, name
     assert value(second, "gmp_threads_crashed_total") == 0

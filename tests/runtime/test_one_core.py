@@ -3,7 +3,8 @@ the runtime's threads follow the decision (gmp.runtime.sysmon, gmp.runtime.m).
 
 Laws:
 - two Ps busy with Python that yields (GIL-bound: the process uses about one CPU) get
-  their Ms and sysmon pinned to one allowed CPU, which ``stats().one_core_cpu`` names;
+  their Ms and sysmon pinned to one allowed CPU, which ``stats().one_core_cpu`` names and
+  the ``gmp_one_core`` gauge reports;
 - an M started while the Ms are pinned (a handoff from a blocking call) runs there too;
 - ``one_core=False`` never pins;
 - Gs that compute in C without the GIL (hashing) at procs=2 keep their second CPU: they
@@ -27,6 +28,7 @@ import pytest
 
 import gmp
 from gmp.runtime import affinity
+from gmp.runtime.collectors import scheduler_metrics
 
 pytestmark = [
     pytest.mark.threaded,
@@ -63,7 +65,9 @@ def test_gil_bound_ps_share_one_cpu_and_new_ms_join_them() -> None:
         # Read while still pinned: a hold lasts at least HOLD_MIN (0.1 s) and the reads
         # take microseconds; a trial that unpinned meanwhile shows as a changed stat.
         masks = {tid: os.sched_getaffinity(tid) for tid in _runtime_threads(rt)}
-        still = rt.stats().one_core_cpu == cpu
+        st = rt.stats()
+        still = st.one_core_cpu == cpu
+        exported = {m.name: m.samples[0].value for m in scheduler_metrics(st)}
 
         def blocking() -> None:
             time.sleep(0.05)  # the P goes to another M meanwhile
@@ -82,6 +86,7 @@ def test_gil_bound_ps_share_one_cpu_and_new_ms_join_them() -> None:
             g.result(timeout=WAIT)
     if still:
         assert all(mask == {cpu} for mask in masks.values()), masks
+        assert exported["gmp_one_core"] == 1 and exported["gmp_one_core_pins"] >= 1
     if seen["pinned_to"] is not None:
         assert seen["mask"] == {seen["pinned_to"]}
     assert rt.stats().one_core_pins >= 1
