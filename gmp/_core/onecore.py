@@ -34,6 +34,19 @@ The rule tells the two by measuring rather than guessing, and keeps measuring:
   one core anyway (a computing G handed off at procs=1 has its own pairing,
   :func:`gmp._core.preempt.shares_core`). It leaves the hold as it was: a load with idle
   moments (Ps between short Gs) would otherwise pay the shortest hold after each;
+- **latency first**: while a G computes past its time slice on its P (preemption
+  requested and not yet honoured, the P not yet handed to another M), nothing is pinned,
+  and a pin in force ends at once. The Gs behind that P wait for sysmon to hand it on;
+  on one core sysmon and the M that takes the P also wait for the CPU, which the OS
+  shares out in slices of its own: ``bench.hog``'s trapless case at procs=2 (a hog on
+  each P) kept the G behind them waiting 147.7 ms at the median with pins, against
+  69.7 ms without. A hog whose P has been handed on does not count: its P's Gs run on
+  another M, and what is left to gain is throughput. Counting those too took all of
+  the spawn benchmark's gain (its spawner is such a hog for the 0.4 s it spends
+  spawning: 131.6k against 119.6k/s, no pin at all); counting only them left the hog
+  case at 101-106 ms against 64-72. As written, interleaved (32 lateness samples and 9
+  spawn runs each way): the hog case 74.7 ms against 70.1 ms unpinned (no pin was
+  made), spawn 146.9k against 114.4k/s;
 - a look that comes more than :data:`WINDOW` after the one before starts the window
   again: sysmon was kept from looking, most often by one thread holding the GIL for that
   long (a full garbage collection of a large heap: 160 ms with the whole test suite
@@ -107,11 +120,18 @@ class OneCore:
         self._start, self._cpu0 = now, cpu
         self._busy = self._looks = 0
 
-    def observe(self, now: float, cpu: float, busy: int) -> bool | None:
-        """One look: ``now`` (seconds), ``cpu`` (the process CPU clock, seconds) and how
-        many Ps are ``busy``. Returns True to pin the Ms to one core, False to unpin
-        them, None to leave them as they are."""
+    def observe(self, now: float, cpu: float, busy: int, hogs: int = 0) -> bool | None:
+        """One look: ``now`` (seconds), ``cpu`` (the process CPU clock, seconds), how
+        many Ps are ``busy`` and how many Gs compute past their time slice on their P
+        (``hogs``, see the module docstring). Returns True to pin the Ms to one core, False to unpin them, None to
+        leave them as they are."""
         last, self._last = self._last, now
+        if hogs:
+            self._start = None
+            if self.pinned:
+                self.pinned = False
+                return False
+            return None
         if self.pinned:
             if now < self._until:
                 return None

@@ -53,6 +53,7 @@ if TYPE_CHECKING:
 
 _log = get_logger("gmp.sysmon")
 _IDLE = PStatus.IDLE
+_RUNNING = PStatus.RUNNING
 _SYSCALL = PStatus.SYSCALL
 # A wake-up later than this counts as having waited for the interpreter (see
 # Sysmon._wakeup): above timer slack and an uncontended wake (0.16 ms mean with the Ms
@@ -85,6 +86,19 @@ def _busy_cpu(rt: Scheduler) -> int | None:
             if cpu is not None and cpu in affinity.ALLOWED:
                 return cpu
     return None
+
+
+def _hogs(rt: Scheduler) -> int:
+    """Gs computing past their time slice on their P: a preemption request pending
+    (``p.preempt``, gmp._core.preempt.slice_expired) and not yet honoured, the P not yet
+    handed on (Sysmon._one_core; why only those: gmp._core.onecore). Read without the
+    lock, like _retake: each field a single load, and a stale count delays a pin or an
+    unpin by one look."""
+    n = 0
+    for p in rt.core.ps:
+        if p.preempt and p.status is _RUNNING:
+            n += 1
+    return n
 
 
 def _thread_time(m: M) -> float | None:
@@ -268,7 +282,7 @@ class Sysmon:
         rt = self.rt
         one = rt.one_core
         assert one is not None
-        decision = one.observe(now, time.process_time(), nbusy)
+        decision = one.observe(now, time.process_time(), nbusy, _hogs(rt))
         if decision is None:
             return
         with rt.lock:

@@ -10,6 +10,8 @@ move forward; busy counts and CPU rates are arbitrary):
   such as a long garbage collection holding the GIL, starts it again);
 * an unpin (False) comes exactly when a pin's hold has run out, and only then;
 * pins and unpins alternate, starting with a pin;
+* while a G computes past its time slice on its P (a hog), nothing is pinned: a pin in
+  force ends at that look, and a window never spans it;
 * each confirmed pin holds twice as long as the one before, up to ``HOLD_MAX``; a window
   that wanted more than one CPU while contended sends the next hold back to ``HOLD_MIN``.
 """
@@ -22,12 +24,13 @@ from hypothesis import strategies as st
 
 from gmp._core.onecore import BUSY_MIN, GIL_BOUND, HOLD_MAX, HOLD_MIN, WINDOW, OneCore
 
-# (seconds since the last look, CPU-seconds per second over it, busy Ps)
+# (seconds since the last look, CPU-seconds per second over it, busy Ps, hogs)
 looks = st.lists(
     st.tuples(
         st.floats(min_value=0.0005, max_value=0.03),
         st.sampled_from([0.0, 0.5, 1.0, GIL_BOUND, 1.3, 1.9]),
         st.integers(min_value=0, max_value=4),
+        st.sampled_from([0, 0, 0, 0, 0, 0, 0, 1, 2]),
     ),
     max_size=200,
 )
@@ -43,8 +46,14 @@ class Model:
         self.window: tuple[float, float, list[int]] | None = None
         self.last = 0.0
 
-    def look(self, now: float, cpu: float, busy: int) -> bool | None:
+    def look(self, now: float, cpu: float, busy: int, hogs: int) -> bool | None:
         last, self.last = self.last, now
+        if hogs:
+            self.window = None
+            if self.pinned:
+                self.pinned = False
+                return False
+            return None
         if self.pinned:
             if now >= self.until:
                 self.pinned = False
@@ -73,15 +82,17 @@ class Model:
 
 @settings(max_examples=300, deadline=None)
 @given(looks)
-def test_one_core_follows_its_model(steps: list[tuple[float, float, int]]) -> None:
+def test_one_core_follows_its_model(steps: list[tuple[float, float, int, int]]) -> None:
     rule, model = OneCore(), Model()
     now, cpu = 100.0, 5.0
     last: bool | None = None
-    for dt, rate, busy in steps:
+    for dt, rate, busy, hogs in steps:
         now += dt
         cpu += rate * dt
-        got = rule.observe(now, cpu, busy)
-        assert got == model.look(now, cpu, busy)
+        got = rule.observe(now, cpu, busy, hogs)
+        assert got == model.look(now, cpu, busy, hogs)
+        if hogs:
+            assert not rule.pinned, "a hog handed off means no pin"
         assert rule.pinned == model.pinned
         assert rule.hold == model.hold
         if got is not None:
