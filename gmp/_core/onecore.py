@@ -123,8 +123,8 @@ class OneCore:
     def observe(self, now: float, cpu: float, busy: int, hogs: int = 0) -> bool | None:
         """One look: ``now`` (seconds), ``cpu`` (the process CPU clock, seconds), how
         many Ps are ``busy`` and how many Gs compute past their time slice on their P
-        (``hogs``, see the module docstring). Returns True to pin the Ms to one core, False to unpin them, None to
-        leave them as they are."""
+        (``hogs``, see the module docstring). Returns True to pin the Ms to one core,
+        False to unpin them, None to leave them as they are."""
         last, self._last = self._last, now
         if hogs:
             self._start = None
