@@ -18,18 +18,18 @@ not be pinned: its second core is its speed-up.
 
 The rule tells the two by measuring rather than guessing, and keeps measuring:
 
-- **pin** after a window of :data:`WINDOW` seconds in which the looks saw on average at
-  least :data:`BUSY_MIN` busy Ps and the process used at most :data:`GIL_BOUND`
-  CPU-seconds per second. Ms that took turns on the interpreter had no second CPU's
+- **pin** after :data:`CONFIRM` windows in a row of :data:`WINDOW` seconds each in which
+  the looks saw on average at least :data:`BUSY_MIN` busy Ps and the process used at most
+  :data:`GIL_BOUND` CPU-seconds per second. Ms that took turns on the interpreter had no second CPU's
   worth of work to lose. An average, not every look: Ps that run short Gs go idle and
   busy again between looks (the spawn benchmark at procs=2: 175 looks saw two busy
   Ps, 15 one and 27 none);
-- **try again**: a pin holds for ``hold`` seconds, then the Ms are unpinned for a new
-  window (the trial). If they are still GIL-bound they are pinned again and the hold
+- **try again**: a pin holds for ``hold`` seconds, then the Ms are unpinned for new
+  windows (the trial). If they are still GIL-bound they are pinned again and the hold
   doubles, up to :data:`HOLD_MAX`; if not, they stay unpinned and the hold starts again
   from :data:`HOLD_MIN`. A load that changes from pure Python to work that releases the
-  GIL runs on one core for at most one hold (1.6 s), and the steady state costs one
-  unpinned window in every hold (about 3%);
+  GIL runs on one core for at most one hold (1.6 s), and the steady state costs two
+  unpinned windows in every hold (about 3% at the longest hold);
 - a window with fewer busy Ps ends without a pin and starts the next: one busy P runs on
   one core anyway (a computing G handed off at procs=1 has its own pairing,
   :func:`gmp._core.preempt.shares_core`). It leaves the hold as it was: a load with idle
@@ -75,6 +75,13 @@ GIL_BOUND = 1.15
 Pure-Python Ms on two cores measured 1.06-1.08 (the surplus is the hand-overs); a
 runtime hashing in Gs at procs=2 uses 1.9."""
 
+CONFIRM = 2
+"""GIL-bound windows in a row before a pin. Threads that have just started (or been
+unpinned) often share a CPU until the OS's load balancer moves one, and one window then
+measures their placement, not their work: Gs hashing at procs=2 were pinned in the first
+20 ms of 2 runs in 30 (1.05-1.07 CPU-s/s over the window; the hashing test failed 5
+runs in 50), none in 60 with two windows."""
+
 BUSY_MIN = 1.5
 """The mean number of busy Ps over a window from which Ms count as contending."""
 
@@ -91,6 +98,7 @@ class OneCore:
 
     __slots__ = (
         "_busy",
+        "_qualified",
         "_cpu0",
         "_last",
         "_looks",
@@ -115,6 +123,7 @@ class OneCore:
         self._looks = 0
         self._last = 0.0  # the previous look
         self._until = 0.0  # when the pin's hold ends
+        self._qualified = 0  # GIL-bound windows in a row
 
     def _open(self, now: float, cpu: float) -> None:
         self._start, self._cpu0 = now, cpu
@@ -128,6 +137,7 @@ class OneCore:
         last, self._last = self._last, now
         if hogs:
             self._start = None
+            self._qualified = 0
             if self.pinned:
                 self.pinned = False
                 return False
@@ -136,10 +146,12 @@ class OneCore:
             if now < self._until:
                 return None
             self.pinned = False
-            self._open(now, cpu)  # the trial window
+            self._open(now, cpu)  # the trial's first window
             return False
         start = self._start
         if start is None or now - last > WINDOW:
+            if start is not None:
+                self._qualified = 0  # a pause: the windows before it are not in a row
             self._open(now, cpu)
             return None
         self._busy += busy
@@ -150,12 +162,18 @@ class OneCore:
         self.trials += 1
         contended = self._busy >= BUSY_MIN * self._looks
         if contended and (cpu - self._cpu0) / elapsed <= GIL_BOUND:
+            self._qualified += 1
+            if self._qualified < CONFIRM:
+                self._open(now, cpu)
+                return None
+            self._qualified = 0
             self.pinned = True
             self.pins += 1
             self._start = None
             self._until = now + self.hold
             self.hold = min(self.hold * 2, HOLD_MAX)
             return True
+        self._qualified = 0
         if contended:  # a load that wants more than one CPU: pin again only after
             self.hold = HOLD_MIN  # a short hold, in case it was a passing phase
         self._open(now, cpu)

@@ -3,9 +3,9 @@
 Laws, checked after every look of a hypothesis-generated run (time and the CPU clock only
 move forward; busy counts and CPU rates are arbitrary):
 
-* a pin (True) comes only at the end of an unpinned window at least ``WINDOW`` long whose
-  looks saw on average at least ``BUSY_MIN`` busy Ps and whose CPU rate was at most
-  ``GIL_BOUND``; such a window always pins;
+* a pin (True) comes only at the end of ``CONFIRM`` unpinned windows in a row, each at
+  least ``WINDOW`` long, whose looks saw on average at least ``BUSY_MIN`` busy Ps and
+  whose CPU rate was at most ``GIL_BOUND``; such a run of windows always pins;
 * a window never spans two looks more than ``WINDOW`` apart (a pause in sysmon's looks,
   such as a long garbage collection holding the GIL, starts it again);
 * an unpin (False) comes exactly when a pin's hold has run out, and only then;
@@ -22,7 +22,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gmp._core.onecore import BUSY_MIN, GIL_BOUND, HOLD_MAX, HOLD_MIN, WINDOW, OneCore
+from gmp._core.onecore import (
+    BUSY_MIN,
+    CONFIRM,
+    GIL_BOUND,
+    HOLD_MAX,
+    HOLD_MIN,
+    WINDOW,
+    OneCore,
+)
 
 # (seconds since the last look, CPU-seconds per second over it, busy Ps, hogs)
 looks = st.lists(
@@ -45,11 +53,13 @@ class Model:
         self.hold = HOLD_MIN
         self.window: tuple[float, float, list[int]] | None = None
         self.last = 0.0
+        self.row = 0  # GIL-bound windows in a row
 
     def look(self, now: float, cpu: float, busy: int, hogs: int) -> bool | None:
         last, self.last = self.last, now
         if hogs:
             self.window = None
+            self.row = 0
             if self.pinned:
                 self.pinned = False
                 return False
@@ -61,6 +71,8 @@ class Model:
                 return False
             return None
         if self.window is None or now - last > WINDOW:
+            if self.window is not None:
+                self.row = 0
             self.window = (now, cpu, [])
             return None
         start, cpu0, seen = self.window
@@ -69,11 +81,17 @@ class Model:
             return None
         contended = sum(seen) / len(seen) >= BUSY_MIN
         if contended and (cpu - cpu0) / (now - start) <= GIL_BOUND:
+            self.row += 1
+            if self.row < CONFIRM:
+                self.window = (now, cpu, [])
+                return None
+            self.row = 0
             self.pinned = True
             self.until = now + self.hold
             self.hold = min(self.hold * 2, HOLD_MAX)
             self.window = None
             return True
+        self.row = 0
         if contended:
             self.hold = HOLD_MIN
         self.window = (now, cpu, [])
@@ -113,12 +131,13 @@ def test_gil_bound_contention_pins_then_tries_again_with_longer_holds() -> None:
             decisions.append((round(now, 3), got))
     pins = [t for t, d in decisions if d]
     unpins = [t for t, d in decisions if not d]
-    assert pins[0] <= WINDOW + 0.002
+    assert pins[0] <= CONFIRM * WINDOW + 0.003
     holds = [round(u - p, 3) for p, u in zip(pins, unpins, strict=False)]
     want = [HOLD_MIN, 2 * HOLD_MIN, 4 * HOLD_MIN, 8 * HOLD_MIN, HOLD_MAX, HOLD_MAX]
     assert holds[:6] == pytest.approx(want, abs=0.002)  # each look is 1 ms
-    # Each trial is one window long: pinned again as soon as it ends.
-    assert all(round(p - u, 3) <= WINDOW + 0.002 for u, p in zip(unpins, pins[1:], strict=False))
+    # Each trial is CONFIRM windows long: pinned again as soon as they end.
+    trial = CONFIRM * WINDOW + 0.003
+    assert all(round(p - u, 3) <= trial for u, p in zip(unpins, pins[1:], strict=False))
 
 
 def test_parallel_work_and_a_single_busy_p_never_pin() -> None:
