@@ -20,10 +20,10 @@ The rule tells the two by measuring rather than guessing, and keeps measuring:
 
 - **pin** after :data:`CONFIRM` windows in a row of :data:`WINDOW` seconds each in which
   the looks saw on average at least :data:`BUSY_MIN` busy Ps and the process used at most
-  :data:`GIL_BOUND` CPU-seconds per second. Ms that took turns on the interpreter had no second CPU's
-  worth of work to lose. An average, not every look: Ps that run short Gs go idle and
-  busy again between looks (the spawn benchmark at procs=2: 175 looks saw two busy
-  Ps, 15 one and 27 none);
+  :data:`GIL_BOUND` CPU-seconds per second. Ms that took turns on the interpreter had no
+  second CPU's worth of work to lose. An average, not every look: Ps that run short Gs
+  go idle and busy again between looks (the spawn benchmark at procs=2: 175 looks saw
+  two busy Ps, 15 one and 27 none);
 - **try again**: a pin holds for ``hold`` seconds, then the Ms are unpinned for new
   windows (the trial). If they are still GIL-bound they are pinned again and the hold
   doubles, up to :data:`HOLD_MAX`; if not, they stay unpinned and the hold starts again
@@ -98,10 +98,10 @@ class OneCore:
 
     __slots__ = (
         "_busy",
-        "_qualified",
         "_cpu0",
         "_last",
         "_looks",
+        "_qualified",
         "_start",
         "_until",
         "hold",
