@@ -44,9 +44,10 @@ The rule tells the two by measuring rather than guessing, and keeps measuring:
   another M, and what is left to gain is throughput. Counting those too took all of
   the spawn benchmark's gain (its spawner is such a hog for the 0.4 s it spends
   spawning: 131.6k against 119.6k/s, no pin at all); counting only them left the hog
-  case at 101-106 ms against 64-72. As written, interleaved (32 lateness samples and 9
-  spawn runs each way): the hog case 74.7 ms against 70.1 ms unpinned (no pin was
-  made), spawn 146.9k against 114.4k/s;
+  case at 101-106 ms against 64-72. As written but with one window instead of
+  :data:`CONFIRM`, interleaved (32 lateness samples and 9 spawn runs each way): the hog
+  case 74.7 ms against 70.1 ms unpinned (no pin was made), spawn 146.9k against
+  114.4k/s; with two windows, spawn 111.8k against 100.6k/s (13 runs each way);
 - a look that comes more than :data:`WINDOW` after the one before starts the window
   again: sysmon was kept from looking, most often by one thread holding the GIL for that
   long (a full garbage collection of a large heap: 160 ms with the whole test suite
