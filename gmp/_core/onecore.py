@@ -65,6 +65,10 @@ The simulator has no cores or caches, so it has nothing to pin and does not driv
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+from gmp._core.p import P, PStatus
+
 WINDOW = 0.02
 """Seconds of unpinned measurement before a decision: a few sysmon looks (every 1-5 ms
 while Ps are busy), and short, since the trials are spent on the slow placement. 50 ms
@@ -91,6 +95,15 @@ HOLD_MIN = 0.1
 
 HOLD_MAX = 1.6
 """The longest hold: how long a load that stopped being GIL-bound may stay on one core."""
+
+
+def slice_hogs(ps: Sequence[P]) -> int:
+    """The ``hogs`` of :meth:`OneCore.observe`: Ps whose G computes past its time slice,
+    a preemption request pending (``p.preempt``, gmp._core.preempt.slice_expired) and
+    not yet honoured, the P not yet handed on (why only those: the module docstring).
+    sysmon calls it without the lock, as it reads Ps in its retake: each field a single
+    load, and a stale count delays a pin or an unpin by one look."""
+    return sum(1 for p in ps if p.preempt and p.status is PStatus.RUNNING)
 
 
 class OneCore:
@@ -129,6 +142,14 @@ class OneCore:
     def _open(self, now: float, cpu: float) -> None:
         self._start, self._cpu0 = now, cpu
         self._busy = self._looks = 0
+
+    def abandon(self) -> None:
+        """The driver had no CPU to pin to after :meth:`observe` said pin: that pin did
+        not happen, and the next look opens a new window."""
+        if self.pinned:
+            self.pinned = False
+            self.pins -= 1
+        self._start = None
 
     def observe(self, now: float, cpu: float, busy: int, hogs: int = 0) -> bool | None:
         """One look: ``now`` (seconds), ``cpu`` (the process CPU clock, seconds), how

@@ -429,7 +429,7 @@ class Scheduler:
             netpoll_waiters=core.npollwait,
             netpoll_readied=0 if self.poller is None else self.poller.readied,
             netpoll_fds=0 if self.poller is None else len(self.poller.fds),
-            one_core_cpu=next(iter(self.cpus)) if len(self.cpus) == 1 and self.one_core else None,
+            one_core_cpu=next(iter(self.cpus)) if self.cpus != affinity.ALLOWED else None,
             one_core_pins=0 if self.one_core is None else self.one_core.pins,
         )
 

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING
 from gmp._core.autoscale import Sample
 from gmp._core.idle import needs_wakep
 from gmp._core.netpoll import sysmon_poll_due
+from gmp._core.onecore import slice_hogs
 from gmp._core.p import PStatus
 from gmp._core.preempt import (
     core_to_share,
@@ -53,7 +54,6 @@ if TYPE_CHECKING:
 
 _log = get_logger("gmp.sysmon")
 _IDLE = PStatus.IDLE
-_RUNNING = PStatus.RUNNING
 _SYSCALL = PStatus.SYSCALL
 # A wake-up later than this counts as having waited for the interpreter (see
 # Sysmon._wakeup): above timer slack and an uncontended wake (0.16 ms mean with the Ms
@@ -78,7 +78,8 @@ def _share_cpu(rt: Scheduler, m: M) -> int | None:
 
 def _busy_cpu(rt: Scheduler) -> int | None:
     """The CPU the M of the first busy P last ran on: where sysmon keeps the Ms
-    (Sysmon._one_core). Scheduler lock held."""
+    (Sysmon._one_core). Read without the lock, like _retake (single loads, and a stale
+    M is only a worse choice of CPU), so the /proc reads stay outside it."""
     for p in rt.core.ps:
         m = p.m
         if p.status is not _IDLE and m is not None and m.native_id is not None:
@@ -86,19 +87,6 @@ def _busy_cpu(rt: Scheduler) -> int | None:
             if cpu is not None and cpu in affinity.ALLOWED:
                 return cpu
     return None
-
-
-def _hogs(rt: Scheduler) -> int:
-    """Gs computing past their time slice on their P: a preemption request pending
-    (``p.preempt``, gmp._core.preempt.slice_expired) and not yet honoured, the P not yet
-    handed on (Sysmon._one_core; why only those: gmp._core.onecore). Read without the
-    lock, like _retake: each field a single load, and a stale count delays a pin or an
-    unpin by one look."""
-    n = 0
-    for p in rt.core.ps:
-        if p.preempt and p.status is _RUNNING:
-            n += 1
-    return n
 
 
 def _thread_time(m: M) -> float | None:
@@ -282,19 +270,18 @@ class Sysmon:
         rt = self.rt
         one = rt.one_core
         assert one is not None
-        decision = one.observe(now, time.process_time(), nbusy, _hogs(rt))
+        decision = one.observe(now, time.process_time(), nbusy, slice_hogs(rt.core.ps))
         if decision is None:
             return
+        cpus = affinity.ALLOWED
+        if decision:
+            cpu = _busy_cpu(rt)
+            if cpu is None:
+                one.abandon()
+                return
+            cpus = frozenset((cpu,))
         with rt.lock:
-            if decision:
-                cpu = _busy_cpu(rt)
-                if cpu is None:
-                    one.pinned = False  # nothing to pin to: measure again
-                    return
-                rt.cpus = frozenset((cpu,))
-            else:
-                rt.cpus = affinity.ALLOWED
-            cpus = rt.cpus
+            rt.cpus = cpus
             for m in rt.ms:
                 # An M paired beside a computing G keeps its CPU; its pair ends on rt.cpus.
                 if m.native_id is not None and m.share_cpu is None:

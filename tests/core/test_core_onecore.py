@@ -165,3 +165,15 @@ def test_a_pause_between_looks_is_not_measured() -> None:
             assert rule.observe(now, cpu, 2) is None
         now += 0.001
     assert rule.pins == 0
+
+
+def test_a_pin_the_driver_could_not_make_is_undone() -> None:
+    rule = OneCore()
+    now = cpu = 0.0
+    while not rule.pinned:
+        now += 0.001
+        cpu += 0.001
+        rule.observe(now, cpu, 2)
+    rule.abandon()  # no CPU to pin to
+    assert not rule.pinned and rule.pins == 0
+    assert rule.observe(now + 0.001, cpu + 0.001, 2) is None  # a new window opens
