@@ -230,12 +230,29 @@ class Context:
         In a chain of plain functions this runs it and returns None; in a chain with
         ``async def`` elements it returns an awaitable: ``await c.next()``.
         """
+        chain = self._chain
+        if chain.all_sync and not self._copied:
+            # _run_sync's loop, inline: every plain middleware calls this once, and a
+            # frame less per element is 0.9k of the 2.7k instructions a layer costs
+            # (a middleware that only calls c.next(); callgrind, bench/README.md).
+            handlers = chain.handlers
+            n = len(handlers)
+            i = self._index + 1
+            while i < n:
+                self._index = i
+                h = handlers[i]
+                try:
+                    result = h(self)
+                except HTTPError as e:
+                    self._apply_error(e)
+                    return None
+                if result is not None:
+                    self._take_result(result, h)
+                i = self._index + 1
+            self._index = i
+            return None
         if self._copied:
             raise RuntimeError("a copied Context has no chain: c.next() works only on the original")
-        chain = self._chain
-        if chain.all_sync:
-            self._run_sync()
-            return None
         if self._in_async:
             return self._run_async()
         # A plain element of a mixed chain.

@@ -133,6 +133,15 @@ def event_writer(
             put_line = sink.write_line
         else:
             line = None
+        # The parts the unrolled chain calls in place (see write_json): orjson's own
+        # dumps with positional arguments and the stamper's cached millisecond.
+        fast_dumps: Any = getattr(line, "gmp_dumps", None)
+        fast_option: int = getattr(line, "gmp_option", 0)
+        sink_lock = sink._lock if sink is not None else None
+        sink_max = sink._max - 1 if sink is not None else 0
+        stamp_key = stamp.key
+        stamped = stamp.stamp
+        clock = time.time
         bound_vars = _structlog_vars()
         # structlog's one variable while there is only one (RequestID's), as (name
         # without the prefix, variable). The registry only grows (structlog never removes
@@ -178,13 +187,32 @@ def event_writer(
             elif n != 0:
                 event_dict = merge(wrapped, method, event_dict)
             event_dict["level"] = level_name
-            event_dict = stamp(wrapped, method, event_dict)
+            # FastTimeStamper's work without its structlog call: the stamp of this
+            # millisecond when one was made (most lines of a busy server), else made now.
+            now_ms = int(clock() * 1000)
+            last = stamp._last
+            event_dict[stamp_key] = last[1] if last[0] == now_ms else stamped(now_ms)
             if "exc_info" in event_dict:
                 event_dict = format_exc(wrapped, method, event_dict)
             if line is not None:
                 # The batched sink takes the line with its newline from orjson (no
-                # concatenation, no call to out).
-                put_line(line(event_dict))
+                # concatenation, no call to out). orjson itself first: line() is the
+                # same call behind a frame, and the fallback for other keys.
+                assert sink is not None and sink_lock is not None
+                try:
+                    text = fast_dumps(event_dict, repr, fast_option).decode()
+                except TypeError:
+                    text = line(event_dict)
+                # BufferedLineWriter.write_line's common case in place: append while the
+                # flusher runs and the batch has room; otherwise the method itself.
+                sink_lock.acquire()
+                pending = sink._pending
+                if len(pending) < sink_max and sink._thread is not None:
+                    pending.append(text)
+                    sink_lock.release()
+                else:
+                    sink_lock.release()
+                    put_line(text)
             else:
                 out(dumps(event_dict))
 
@@ -291,16 +319,19 @@ class FastTimeStamper:
     def __call__(self, logger: Any, method: str, event_dict: Any) -> Any:
         now_ms = int(time.time() * 1000)
         last_ms, stamp = self._last
-        if now_ms != last_ms:
-            sec, ms = divmod(now_ms, 1000)
-            cached_sec, prefix = self._cache
-            if sec != cached_sec:
-                prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec))
-                self._cache = (sec, prefix)
-            stamp = f"{prefix}.{ms:03d}Z"
-            self._last = (now_ms, stamp)
-        event_dict[self.key] = stamp
+        event_dict[self.key] = stamp if now_ms == last_ms else self.stamp(now_ms)
         return event_dict
+
+    def stamp(self, now_ms: int) -> str:
+        """The stamp of ``now_ms`` (milliseconds since the epoch), kept as the last one."""
+        sec, ms = divmod(now_ms, 1000)
+        cached_sec, prefix = self._cache
+        if sec != cached_sec:
+            prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec))
+            self._cache = (sec, prefix)
+        stamp = f"{prefix}.{ms:03d}Z"
+        self._last = (now_ms, stamp)
+        return stamp
 
 
 class BufferedLineWriter:
@@ -441,6 +472,11 @@ def _orjson_serializer() -> Any:
             return orjson.dumps(obj, default=repr, option=line_option).decode()
         except TypeError:
             return orjson.dumps(obj, default=repr, option=any_keys).decode()
+
+    # line()'s first attempt, for event_writer to make in place (a frame less): it
+    # calls gmp_dumps(obj, repr, gmp_option) and catches the TypeError itself.
+    line.gmp_dumps = orjson.dumps  # type: ignore[attr-defined]
+    line.gmp_option = line_option  # type: ignore[attr-defined]
 
     dumps.gmp_orjson = True  # type: ignore[attr-defined]  # event_writer may call it itself
     dumps.gmp_line = line  # type: ignore[attr-defined]

@@ -97,20 +97,33 @@ class Logger(Middleware):
         if self.skip_paths and req.path in self.skip_paths:
             return
         # Milliseconds to the microsecond: round(x, 3) formats through decimal digits
-        # (1.1 us, a fifth of the access line); the integer division gives the same
-        # double but at an exact tie (half-up here, half-even there).
-        ms = int((_clock() - start) * 1e6 + 0.5) / 1000
+        # (1.1 us, a fifth of the access line); the division of the whole microseconds
+        # gives the same double but at an exact tie (half-up here, half-even there).
+        # The floor stays a float: int() cost 1.4k instructions, // 1 costs 0.9k
+        # (callgrind), and an integral float below 2**53 divides as exactly as an int.
+        ms = ((_clock() - start) * 1e6 + 0.5) // 1 / 1000
         # The body's size: a returned dict is encoded now (once; the response reuses
         # it); a stream's size is known only once sent, and an error's by Recovery.
         # Read from the Context itself (Context._body_len, what ResponseWriter.size and
         # .streaming report), without a writer view per property.
         if exc is None:
-            n = c._body_len()  # materializes a returned value: status is final after it
-            size = None if n is None else max(n, 0)
+            if c._res is None:  # written: _body_len() without its frames
+                body = c._body
+                size = 0 if body is None else len(body) if type(body) is bytes else None
+            else:
+                n = c._body_len()  # materializes a returned value: status is final after it
+                size = None if n is None else max(n, 0)
             status = c._status
         else:
             status = 500 if not isinstance(exc, Cancelled) else c.status_code
             size = None
+        # Context.client_ip without its frame when no proxy is trusted (the common case).
+        engine = c.engine
+        if engine is not None and engine.trusted_proxies:
+            client = c.client_ip
+        else:
+            peer = req.client
+            client = peer[0] if peer else None
         keys = c.keys
         span = _current_span.get()  # current_span() without the call
         fields: dict[str, Any] = {
@@ -121,7 +134,7 @@ class Logger(Middleware):
             "status": status,
             "ms": ms,
             "bytes": size,
-            "client": c.client_ip,
+            "client": client,
             "request_id": None if keys is None else keys.get("request_id"),
             "trace_id": None,
             "span_id": None,

@@ -54,6 +54,7 @@ from prometheus_client.utils import floatToGoString
 
 from gmp.http.context import Context, Middleware
 from gmp.http.errors import ClientDisconnected
+from gmp.http.response import Response
 from gmp.http.server import Server, current_server
 
 if TYPE_CHECKING:
@@ -232,7 +233,9 @@ class Metrics(Middleware):
         except BaseException:
             self.observe(c.request.method, c.full_path, 500, _clock() - start)
             raise
-        self.observe(c.request.method, c.full_path, c.status_code, _clock() - start)
+        res = c._res  # c.status_code without the property's frame
+        status = res.status if isinstance(res, Response) else c._status
+        self.observe(c.request.method, c.full_path, status, _clock() - start)
 
     async def call_async(self, c: Context) -> None:
         start = _clock()

@@ -54,6 +54,8 @@ from gmp.http.response import Response
 from gmp.observe.log import get_logger
 from gmp.runtime.traps import tls
 
+_monotonic = time.monotonic
+
 __all__ = ["Timeout"]
 
 _log = get_logger("gmp.http.timeout")
@@ -62,17 +64,7 @@ _log = get_logger("gmp.http.timeout")
 class _Deadline:
     """One request's race between its chain and its deadline (see :class:`_Watch`)."""
 
-    __slots__ = (
-        "exchange",
-        "expired_at",
-        "headers",
-        "kept",
-        "method",
-        "path",
-        "request_id",
-        "route",
-        "when",
-    )
+    __slots__ = ("c", "exchange", "expired_at", "headers", "kept", "when")
 
     def __init__(self, when: float, c: Context, exchange: Any) -> None:
         self.when = when
@@ -81,15 +73,30 @@ class _Deadline:
         # Set by the sweep when the connection could not be answered early: the
         # handler's own outcome then stands although its deadline passed.
         self.kept = False
-        # Snapshots: the expiry runs on another thread while the chain may write the
+        # A snapshot: the expiry runs on another thread while the chain may write the
         # Context. The fields set so far, as c.writer.header_fields gives them.
         self.headers = list(c._headers or ())
-        keys = c.keys
-        self.request_id = None if keys is None else keys.get("request_id")
-        self.route = c.full_path
-        req = c.request
-        self.method = req.method
-        self.path = req.path
+        # What the log lines name is read when they are written: the method, path and
+        # route never change, and the id is one dict read (atomic with or without the
+        # GIL) of a key set before this middleware ran.
+        self.c = c
+
+    @property
+    def method(self) -> str:
+        return self.c.request.method
+
+    @property
+    def path(self) -> str:
+        return self.c.request.path
+
+    @property
+    def route(self) -> str:
+        return self.c.full_path
+
+    @property
+    def request_id(self) -> Any:
+        keys = self.c.keys
+        return None if keys is None else keys.get("request_id")
 
 
 _GONE = object()
@@ -274,11 +281,18 @@ class Timeout(Middleware):
         if exchange is None:
             self._plain_without_server(c)
             return
-        w = self._watch()
-        if w is None:
-            c.next()  # outside a G there is no runtime timer to race against
-            return
-        d = _Deadline(time.monotonic() + self.seconds, c, exchange)
+        # _watch()'s common case written out: the runtime of the last request.
+        m = tls.m
+        last = self._last
+        if m is not None and last is not None and last[0] is m.rt and m.curg is not None:
+            w: _Watch | None = last[1]
+        else:
+            w = self._watch()
+            if w is None:
+                c.next()  # outside a G there is no runtime timer to race against
+                return
+        assert w is not None
+        d = _Deadline(_monotonic() + self.seconds, c, exchange)
         w.add(d)
         try:
             c.next()
@@ -291,7 +305,8 @@ class Timeout(Middleware):
             if not self._finish(w, d, e):
                 self._late(c)
             raise
-        if not self._finish(w, d, None):
+        # _finish(w, d, None)'s in-time case written out (w.done: see _Watch).
+        if w.inflight.pop(d, _GONE) is _GONE and not d.kept and not self._finish(w, d, None):
             self._late(c)
 
     async def call_async(self, c: Context) -> None:
