@@ -135,7 +135,6 @@ def as_response(value: object) -> Response:
 # -- serialization (runs on the connection's side) ----------------------------------
 
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+").fullmatch
-_BAD_VALUE = re.compile(r"[\r\n\x00]").search
 _FRAMING = frozenset(("content-length", "transfer-encoding", "connection", "date"))
 _STATUS_LINES: dict[int, bytes] = {}
 
@@ -243,7 +242,9 @@ def encode_head(
             lname = name.lower()
             if len(_names) < _LINES_MAX:
                 _names[name] = lname
-        if _BAD_VALUE(value):
+        # Three substring tests, not a regex search: 1.0k instructions against 2.3k
+        # (callgrind), on every header value that changes from request to request.
+        if "\r" in value or "\n" in value or "\0" in value:
             raise HeaderError(f"header {name!r} has CR, LF or NUL in its value")
         if lname in _FRAMING:
             if lname == "connection":
