@@ -290,9 +290,11 @@ class Autoscaler:
                 # Growing p -> t must raise the rate by min_gain * (t/p - 1): the
                 # largest t whose requirement fits in the headroom.
                 room = self.headroom(self.streak)
-                if room < math.inf:
-                    fits = math.floor(s.procs * (1.0 + room / c.min_gain) + 1e-9)
-                    target = min(target, fits)
+                # Compared before the floor: a CPU reading near zero makes the bound
+                # overflow to inf, which has no floor (hypothesis found cpu=1e-308).
+                fits = s.procs * (1.0 + room / c.min_gain) + 1e-9
+                if fits < target:
+                    target = math.floor(fits)
                 if target <= s.procs:
                     self.refusals += 1
                     return s.procs

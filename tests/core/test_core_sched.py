@@ -561,6 +561,91 @@ def test_runnext_is_stolen_only_as_last_resort(seed: int) -> None:
     assert holds_runnext.runnext is None
 
 
+# -- the runnext grace (Go's runqgrab) -------------------------------------------------------
+#
+# Laws (may_steal_runnext): a running P's runnext G is never taken on a thief's first look;
+# the look marks it, and the thief's next search takes exactly that G if it is still there;
+# a second look never marks again, so a driver waits at most once per search; a P that is
+# not running (in a blocking call, idle) gives its runnext up at once.
+
+
+def _running_victim(sched: Sched, victim: P, g: G) -> None:
+    victim.status = PStatus.RUNNING
+    runqput(sched, victim, g, True)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_a_running_ps_runnext_is_left_for_a_grace_and_taken_on_the_second_look(
+    seed: int,
+) -> None:
+    sched = Sched(3, random.Random(seed))
+    p, victim, _other = sched.ps
+    p.schedtick = 1
+    r = G(1)
+    _running_victim(sched, victim, r)
+
+    assert find_runnable(sched, p, None) == (None, False)
+    assert victim.runnext is r, "the first look leaves it to its owner"
+    assert p.runnext_grace == (victim, r)
+    assert (p.graces, p.steals) == (1, 0)
+
+    assert find_runnable(sched, p, None) == (r, False), "the second look takes it"
+    assert victim.runnext is None
+    assert p.runnext_grace is None
+    assert (p.graces, p.steals) == (1, 1)
+
+
+def test_a_g_readied_during_the_grace_is_not_taken_and_not_marked_again() -> None:
+    """The owner ran the marked G and readied another: the thief leaves it and parks."""
+    sched = Sched(2, random.Random(0))
+    p, victim = sched.ps
+    r, r2 = G(1), G(2)
+    _running_victim(sched, victim, r)
+    assert find_runnable(sched, p, None) == (None, False)
+    victim.runnext = None  # the owner ran it...
+    runqput(sched, victim, r2, True)  # ...and it readied the next one
+    assert find_runnable(sched, p, None) == (None, False)
+    assert victim.runnext is r2
+    assert p.runnext_grace is None, "at most one grace per search"
+    assert p.graces == 1
+    # A later search is a first look again.
+    assert find_runnable(sched, p, None) == (None, False)
+    assert p.runnext_grace == (victim, r2)
+
+
+@pytest.mark.parametrize("status", [PStatus.SYSCALL, PStatus.IDLE])
+def test_a_ps_runnext_is_taken_at_once_when_its_owner_is_not_running(status: PStatus) -> None:
+    sched = Sched(2, random.Random(0))
+    p, victim = sched.ps
+    r = G(1)
+    runqput(sched, victim, r, True)
+    victim.status = status
+    assert find_runnable(sched, p, None) == (r, False)
+    assert p.runnext_grace is None and p.graces == 0
+
+
+def test_a_running_ps_ring_is_stolen_without_a_grace() -> None:
+    sched = Sched(2, random.Random(0))
+    p, victim = sched.ps
+    r, a = G(1), G(2)
+    _running_victim(sched, victim, r)
+    runqput(sched, victim, a, False)
+    assert find_runnable(sched, p, None) == (a, False)
+    assert victim.runnext is r
+    assert p.runnext_grace is None and p.graces == 0
+
+
+def test_ring_work_found_on_the_second_look_comes_first() -> None:
+    sched = Sched(3, random.Random(0))
+    p, victim, other = sched.ps
+    r, a = G(1), G(2)
+    _running_victim(sched, victim, r)
+    assert find_runnable(sched, p, None) == (None, False)
+    runqput(sched, other, a, False)
+    assert find_runnable(sched, p, None) == (a, False)
+    assert victim.runnext is r
+
+
 @pytest.mark.parametrize("seed", range(8))
 def test_stealing_fires_a_victims_due_timers_in_the_last_round(seed: int) -> None:
     sched = Sched(3, random.Random(seed))
