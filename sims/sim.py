@@ -57,7 +57,7 @@ from gmp._core.p import P, PStatus
 from gmp._core.place import inject, preempt_due
 from gmp._core.preempt import slice_expired, slice_observe, stuck, sysmon_delay, watching
 from gmp._core.runq import runqput
-from gmp._core.sched import RUNNEXT_GRACE, Sched, entersyscall, pidleget, pidleput
+from gmp._core.sched import Sched, entersyscall, pidleget, pidleput
 from sims.cost import CostModel
 from sims.g import (
     BLOCK,
@@ -89,7 +89,6 @@ EV_TIMER: Final = 4
 EV_IO: Final = 5
 EV_POLL_RETURN: Final = 6
 EV_SYSMON_POLL: Final = 7
-EV_GRACE: Final = 8
 
 _P_IDLE = PStatus.IDLE
 _P_RUNNING = PStatus.RUNNING
@@ -353,8 +352,6 @@ class Simulator:
                     self._on_io(obj)
                 elif kind == EV_POLL_RETURN:
                     self._on_poll_return(obj)
-                elif kind == EV_GRACE:
-                    schedule(obj)  # the second look after a runnext grace
                 else:
                     self._on_sysmon_poll()
             elif next_g is not None:
@@ -552,11 +549,6 @@ class Simulator:
                 g = find(p, now)
             if g is None:
                 rec.overhead += policy.last_cost
-                if p.runnext_grace is not None:
-                    # The search left a running P's runnext to its owner: search again
-                    # once the grace is over, as the runtime's M does (Go's runqgrab).
-                    self._push(now + policy.last_cost + RUNNEXT_GRACE, EV_GRACE, m)
-                    return
                 self._stopm(m, p)
                 return
             self.runnable -= 1

@@ -32,14 +32,12 @@ class P:
     """State of one logical processor. Mutated only under the driver's scheduler lock."""
 
     __slots__ = (
-        "graces",
         "handoffs",
         "id",
         "m",
         "preempt",
         "preemptions",
         "runnext",
-        "runnext_grace",
         "runq",
         "runs",
         "runtick",
@@ -76,11 +74,6 @@ class P:
         self.stolen = 0
         self.handoffs = 0
         self.preemptions = 0
-        # The runnext this P, as a thief, left to its running owner for a grace
-        # (gmp._core.sched.may_steal_runnext): (victim, G), or None. The driver looks
-        # again after RUNNEXT_GRACE when a search that found nothing set it.
-        self.runnext_grace: tuple[P, G] | None = None
-        self.graces = 0  # times it did (a counter for rt.stats())
         # Go's p.sysmontick: what sysmon saw last time and when.
         self.sysmon_runtick = -1
         self.sysmon_when = 0.0

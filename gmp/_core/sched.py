@@ -12,8 +12,7 @@
    poller (the driver's ``poll``; gmp._core.netpoll);
 5. steal: :data:`STEAL_TRIES` rounds over the other Ps in a random order, taking half of a
    victim's queue; the last round may also take a victim's ``runnext`` and fires the
-   victim's due timers (the victim's owner may be blocked). A running victim's
-   ``runnext`` is left to it for :data:`RUNNEXT_GRACE` first (:func:`may_steal_runnext`).
+   victim's due timers (the victim's owner may be blocked).
 
 When nothing is found the driver parks its M (Go's stopm) after putting the P idle.
 """
@@ -34,11 +33,6 @@ GLOBAL_CHECK_INTERVAL = 61
 
 STEAL_TRIES = 4
 """Rounds of stealing over all other Ps before giving up (Go's stealTries)."""
-
-RUNNEXT_GRACE = 3e-6
-"""How long a thief leaves a running P's ``runnext`` G to its owner before taking it (Go's
-``usleep(3)`` in runqgrab): the G was just readied by the G running there, which is
-probably about to park and run it (see :func:`may_steal_runnext`)."""
 
 
 class Sched:
@@ -170,41 +164,8 @@ def random_order(rng: random.Random, n: int) -> Iterator[int]:
         pos = (pos + inc) % n
 
 
-def may_steal_runnext(p: P, victim: P, mark: tuple[P, G] | None) -> bool:
-    """Whether thief ``p`` may take ``victim``'s ``runnext`` now (Go's runqgrab guard).
-
-    A G in a running P's ``runnext`` was just readied by the G running there (a channel
-    hand-off, a spawn), which is probably about to park and run it. Go's thief sleeps
-    about 3 us before taking it, so a token-passing pair stays on one P instead of
-    bouncing between two threads. The core has no clock and must not sleep under the
-    driver's lock, so the wait is a second look: the first search leaves the G and
-    marks it on the thief (``p.runnext_grace``), and the driver searches again after
-    :data:`RUNNEXT_GRACE` with the mark (``mark``, taken off ``p`` by steal_work). That
-    look takes only the marked G, if it sat in ``runnext`` through the whole grace; a G
-    readied since was not there for it, so it is left alone and no new mark is made:
-    the driver waits at most once per search and then parks (Go's thief sleeps again).
-    A victim not running (in a blocking call) will not run it soon: taken at once.
-
-    Without it, free-threaded Ms stole 5,186 of 40,000 G runs of a ping-pong pair at
-    procs=2 from the sender's ``runnext`` (docs/architecture.md, free-threaded).
-    """
-    g = victim.runnext
-    if g is None or victim.status is not PStatus.RUNNING:
-        return True
-    if mark is not None:
-        return mark[0] is victim and mark[1] is g
-    if p.runnext_grace is None:
-        p.runnext_grace = (victim, g)
-        p.graces += 1
-    return False
-
-
 def steal_work(sched: Sched, p: P, now: float | None) -> G | None:
-    """Go's stealWork: several rounds over random victims, half of a queue at a time.
-
-    The last round may take a victim's ``runnext`` (see :func:`may_steal_runnext`)."""
-    mark = p.runnext_grace  # set by the search before this one: its grace is over
-    p.runnext_grace = None
+    """Go's stealWork: several rounds over random victims, half of a queue at a time."""
     ps = sched.ps
     n = len(ps)
     if n == 1:
@@ -220,8 +181,7 @@ def steal_work(sched: Sched, p: P, now: float | None) -> G | None:
                 g, _ = runqget(p)
                 if g is not None:
                     return g
-            take_next = last and (bool(victim.runq) or may_steal_runnext(p, victim, mark))
-            g = runqsteal(p, victim, take_next)
+            g = runqsteal(p, victim, last)
             if g is not None:
                 return g
     return None

@@ -18,7 +18,6 @@ circuit breakers' in :mod:`gmp.resilience.collectors`). It reports:
 ``gmp_gs_alive``                   gauge    Gs not finished
 ``gmp_gs_created_total``           counter  Gs ever started
 ``gmp_steals_total``               counter  successful steals
-``gmp_runnext_graces_total``       counter  searches that left a running P's runnext G to it a while
 ``gmp_handoffs_total``             counter  sysmon retakes of a P from a blocked M
 ``gmp_preemptions_total``          counter  time slices that ran out (retakes of hogs)
 ``gmp_sysmon_retakes_total``       counter  the two above together (Go's ``retake``)
@@ -109,11 +108,6 @@ def scheduler_metrics(st: RuntimeStats) -> Iterator[Metric]:
     yield g("gmp_gs_alive", "Gs started and not finished", value=st.gs_alive)
     yield c("gmp_gs_created", "Gs ever started", value=st.gs_created)
     yield c("gmp_steals", "Successful work steals between Ps", value=st.steals)
-    yield c(
-        "gmp_runnext_graces",
-        "Searches that left a running P's runnext G to it for a grace (Go's runqgrab)",
-        value=st.runnext_graces,
-    )
     preemptions = sum(p.preemptions for p in st.procs)
     yield c("gmp_handoffs", "Ps retaken by sysmon from Ms blocked in a call", value=st.handoffs)
     yield c("gmp_preemptions", "Time slices that ran out (hogging Gs)", value=preemptions)

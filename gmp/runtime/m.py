@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextvars
 import inspect
-import os
 import threading
 import time
 import types
@@ -21,13 +20,12 @@ from typing import TYPE_CHECKING, Any
 from gmp._core import g as gcore
 from gmp._core.idle import resetspinning, spinning_stopped
 from gmp._core.netpoll import block_in_poll
-from gmp._core.p import P, PStatus
+from gmp._core.p import PStatus
 from gmp._core.place import gopreempt, gosched, inject, requeue, yield_local
 from gmp._core.procresize import live_p
 from gmp._core.runq import runqput
 from gmp._core.sched import (
     GLOBAL_CHECK_INTERVAL,
-    RUNNEXT_GRACE,
     entersyscall,
     find_runnable,
     globrunqget,
@@ -53,6 +51,7 @@ from gmp.runtime.traps import (
 )
 
 if TYPE_CHECKING:
+    from gmp._core.p import P
     from gmp.runtime.g import G
     from gmp.runtime.scheduler import Scheduler
 
@@ -71,27 +70,6 @@ _P_SYSCALL = PStatus.SYSCALL
 
 def _no_commit(g: Any) -> bool:
     return False
-
-
-_perf_counter = time.perf_counter
-# os.sched_yield is POSIX; elsewhere (Windows) a zero sleep yields the thread as well.
-_sched_yield = getattr(os, "sched_yield", None) or (lambda: time.sleep(0))
-
-
-def _runnext_grace(victim: P, g: Any) -> None:
-    """Wait, without the scheduler lock, up to RUNNEXT_GRACE for ``victim``'s owner to
-    run ``g`` from its runnext (Go's ``usleep(3)`` in runqgrab; gmp._core.sched.
-    may_steal_runnext decides before and after).
-
-    Not ``time.sleep``: Linux's default timer slack makes a 3 us sleep last about 60.
-    ``os.sched_yield`` releases the GIL, so the owner can run meanwhile on a build that
-    has one. ``victim.runnext`` is read without the lock: one attribute load, atomic with
-    or without the GIL; a stale read only ends the wait early or late, and the second
-    search decides under the lock.
-    """
-    end = _perf_counter() + RUNNEXT_GRACE
-    while victim.runnext is g and _perf_counter() < end:
-        _sched_yield()
 
 
 class M:
@@ -291,16 +269,6 @@ class M:
                             rt.run_fired()
                             continue
                         if g is None:
-                            grace = p.runnext_grace
-                            if grace is not None:
-                                # The search left a running P's runnext to its owner:
-                                # look again once the grace is over (Go's runqgrab).
-                                lock.release()
-                                try:
-                                    _runnext_grace(grace[0], grace[1])
-                                finally:
-                                    lock.acquire()
-                                continue
                             self._stopm(p)
                             continue
                     if self.spinning:

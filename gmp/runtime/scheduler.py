@@ -403,7 +403,6 @@ class Scheduler:
                 handoffs=p.handoffs,
                 preemptions=p.preemptions,
                 timers=p.timers.live(),
-                graces=p.graces,
             )
             for p in core.ps
         )
@@ -420,7 +419,6 @@ class Scheduler:
             spinning_threads=core.nmspinning,
             handoffs=self.handoffs,
             steals=sum(p.steals for p in allp),
-            runnext_graces=sum(p.graces for p in allp),
             spills=core.spills,
             thread_limit_hits=self.thread_limit_hits,
             procs_changes=self.procs_changes,

@@ -27,9 +27,6 @@ class PStats:
     """Time slices that ran out while runnext Gs kept inheriting them."""
     timers: int
     """Timers pending on its heap."""
-    graces: int = 0
-    """Times, as a thief, it left a running P's runnext G to that P for a grace before
-    looking again (Go's runqgrab; gmp._core.sched.may_steal_runnext)."""
 
 
 @attrs.frozen
@@ -72,8 +69,6 @@ class RuntimeStats:
     (gmp._core.onecore)."""
     one_core_pins: int = 0
     """Times sysmon pinned the Ms to one CPU (a confirmed trial counts again)."""
-    runnext_graces: int = 0
-    """Searches that left a running P's runnext G to it for a grace (PStats.graces)."""
 
     def as_dict(self) -> dict[str, Any]:
         out = attrs.asdict(self, recurse=True)

@@ -270,7 +270,6 @@ def test_scheduler_metrics_are_plausible(served):
     assert 0 <= value(second, "gmp_idle_procs") <= PROCS
     for name in (
         "gmp_steals_total",
-        "gmp_runnext_graces_total",
         "gmp_handoffs_total",
         "gmp_preemptions_total",
         "gmp_sysmon_retakes_total",

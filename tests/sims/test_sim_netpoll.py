@@ -12,7 +12,6 @@ import attrs
 import pytest
 
 from gmp._core.netpoll import SYSMON_POLL_AFTER
-from gmp._core.sched import RUNNEXT_GRACE
 from sims import CostModel, SimConfig, SimulationError, Simulator, simulate
 from sims.echo import Echo, paths
 from sims.g import Op, SimG, note, program, recv, reply, run, sleep
@@ -92,9 +91,7 @@ def test_readiness_for_a_g_that_is_busy_is_kept_and_costs_one_spurious_retry() -
     and its M polls, reporting G0's second request (12 ms) while G0 computes: nobody
     waits, so the slot records readiness (Go's pdReady). G0's next read finds the message
     without parking; the read after it consumes the readiness, finds nothing, and parks
-    (the runtime's recv loop). G0 starts after RUNNEXT_GRACE: the other M finds it in
-    the polling P's runnext while that P runs, and leaves it there for the grace before
-    taking it (gmp._core.sched.may_steal_runnext)."""
+    (the runtime's recv loop)."""
     streams = [[(0.010, 5e-3), (0.012, 1e-3), (0.030, 1e-3)], [(0.010, 3e-3), (0.040, 1e-3)]]
     net = _run(streams, procs=2)
     assert net.poll_found == 0  # the poll at 13 ms readied nobody: it recorded readiness
@@ -102,10 +99,7 @@ def test_readiness_for_a_g_that_is_busy_is_kept_and_costs_one_spurious_retry() -
     assert net.immediate == 1
     assert net.spurious == 1
     assert net.stale_wakes == 0
-    grace = RUNNEXT_GRACE
-    assert list(net.latency) == pytest.approx(
-        [3e-3, 5e-3 + grace, 0.016 - 0.012 + grace, 1e-3, 1e-3]
-    )
+    assert list(net.latency) == pytest.approx([3e-3, 5e-3, 0.016 - 0.012, 1e-3, 1e-3])
 
 
 def test_a_stale_edge_readies_a_g_that_then_parks_again() -> None:
@@ -128,9 +122,7 @@ def test_one_blocked_poll_readies_a_burst_and_injects_all_but_one() -> None:
     assert net is not None
     assert (net.block_found, net.block_readied) == (1, 4)
     assert net.poll_found == net.sysmon_found == 0
-    # All four in parallel; one may start RUNNEXT_GRACE late: a thief found it in the
-    # runnext of a P whose M was taking it up, and left it there for the grace.
-    assert all(1e-3 - 1e-12 <= x <= 1e-3 + RUNNEXT_GRACE + 1e-12 for x in net.latency)
+    assert list(net.latency) == pytest.approx([1e-3] * 4)  # all four in parallel
     assert sorted(res.metrics.per_p_busy) == pytest.approx([1e-3] * 4)
 
 
