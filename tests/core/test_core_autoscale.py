@@ -294,6 +294,15 @@ def test_a_band_sample_during_a_trial_neither_judges_nor_ends_it() -> None:
     assert a.reverts == 1
 
 
+def test_a_cpu_reading_near_zero_grows_without_overflowing_the_headroom() -> None:
+    """cpus/cpu for a subnormal cpu is finite, but the bound built from it overflows to
+    inf (hypothesis found cpu=1e-308): it bounds nothing and must not break observe."""
+    a = Autoscaler(Autoscale(max_procs=2, grow_after=1, cooldown=0.0, min_gain=0.25))
+    s = Sample(0.05, 1, 1.0, 100, rate=1000.0, cpu=1.1125369292536007e-308, cpus=1, gil=0.0)
+    assert a.headroom([s]) > 1e300
+    assert a.observe(s) == 2
+
+
 @FAST
 @given(
     configs(),
