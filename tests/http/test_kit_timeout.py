@@ -251,6 +251,8 @@ def test_plain_handler_past_deadline_gets_504_first_and_is_discarded(served):
         (warned,) = entries(logs, "request timed out")
         assert warned["log_level"] == "warning"
         assert warned["request_id"] == rid
+        # Read off the request's Context when the deadline passed (Timeout's _Deadline).
+        assert (warned["method"], warned["path"], warned["route"]) == ("GET", "/block", "/block")
         assert warned["timeout_s"] == DEADLINE
         # One response for that request: the next one on the connection is answered
         # with its own response, and nothing else is buffered.
