@@ -38,6 +38,7 @@ from gmp._core import (
     goready,
     gosched,
     has_work,
+    needs_wakep,
     newproc,
     requeue,
     runnable_work,
@@ -101,6 +102,11 @@ class Policy(abc.ABC):
     @abc.abstractmethod
     def gosched(self, g: SimG, p: P) -> P | None:
         """A G running on ``p`` yields (Go's Gosched)."""
+
+    deferred_wake: bool = False
+    """Set by :meth:`goready` when the policy wakes no M for the G now although one would
+    be woken for queued work (gmp's lone runnext G); the simulator then asks again one
+    sysmon interval later (gmp._core.idle.deferred_wake_due) and clears it."""
 
     def goready(self, g: SimG, p: P) -> P | None:
         """A G parked on a token readied by a G running on ``p`` (Go's goready from a
@@ -174,7 +180,8 @@ class GmpPolicy(Policy):
         return p
 
     def goready(self, g: SimG, p: P) -> P | None:
-        goready(self.sched, p, g)
+        if not goready(self.sched, p, g) and needs_wakep(self.sched):
+            self.deferred_wake = True  # the core's answer: see gmp._core.place.goready
         return p
 
     def gosched(self, g: SimG, p: P) -> P | None:

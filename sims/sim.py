@@ -51,7 +51,7 @@ import attrs
 
 from gmp._core import netpoll as core_np
 from gmp._core.g import DEAD, RUNNABLE, RUNNING, SYSCALL, WAITING
-from gmp._core.idle import needs_wakep, spinning_started, spinning_stopped
+from gmp._core.idle import deferred_wake_due, needs_wakep, spinning_started, spinning_stopped
 from gmp._core.netpoll import READ, SYSMON_POLL_AFTER
 from gmp._core.p import P, PStatus
 from gmp._core.place import inject, preempt_due
@@ -89,6 +89,7 @@ EV_TIMER: Final = 4
 EV_IO: Final = 5
 EV_POLL_RETURN: Final = 6
 EV_SYSMON_POLL: Final = 7
+EV_DEFERRED_WAKE: Final = 8
 
 _P_IDLE = PStatus.IDLE
 _P_RUNNING = PStatus.RUNNING
@@ -352,6 +353,9 @@ class Simulator:
                     self._on_io(obj)
                 elif kind == EV_POLL_RETURN:
                     self._on_poll_return(obj)
+                elif kind == EV_DEFERRED_WAKE:
+                    if deferred_wake_due(self.sched, obj[0], obj[1]):
+                        self._wakep()
                 else:
                     self._on_sysmon_poll()
             elif next_g is not None:
@@ -711,7 +715,16 @@ class Simulator:
                     baton.waiting = None
                     w.status = RUNNABLE
                     self.runnable += 1
-                    self._notify(policy.goready(w, p))
+                    target = policy.goready(w, p)
+                    if policy.deferred_wake:
+                        # No M woken for it now (gmp._core.place.goready): sysmon's look
+                        # one interval later wakes one if the waker is still running.
+                        policy.deferred_wake = False
+                        self._push(
+                            t + self.config.sysmon_interval, EV_DEFERRED_WAKE, (p, p.runtick)
+                        )
+                    else:
+                        self._notify(target)
                 if kind == RELEASE:
                     continue
                 if baton.waiting is not None:

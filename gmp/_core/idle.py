@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from gmp._core.p import P, PStatus
+
 if TYPE_CHECKING:
     from gmp._core.sched import Sched
 
@@ -23,6 +25,26 @@ if TYPE_CHECKING:
 def needs_wakep(sched: Sched) -> bool:
     """Go's wakep precondition: a P is idle and no M is spinning to find the new work."""
     return sched.nmspinning == 0 and bool(sched.idle)
+
+
+def deferred_wake_due(sched: Sched, p: P, seen_runtick: int) -> bool:
+    """sysmon's half of :func:`gmp._core.place.goready`'s deferred wake-up: ``p`` holds a G
+    in runnext, it is still in the step it was in when ``seen_runtick`` was read (the G
+    that readied it has not been back to the scheduler since: it computes, or waits in a
+    call that has not been handed off yet), and an M would be woken for queued work.
+
+    The threaded runtime's sysmon asks at every look with the runtick of its previous
+    look, so a readied G waits at most two looks (``MAX_DELAY``, 5 ms, apart) for an M
+    when its waker keeps running; the simulator asks one sysmon interval after the
+    readying. A P in a blocking call past ``handoff_after`` is handed off anyway (its
+    runnext counts as work)."""
+    return (
+        p.runnext is not None
+        and p.runtick == seen_runtick
+        and p.status is PStatus.RUNNING
+        and sched.nmspinning == 0
+        and bool(sched.idle)
+    )
 
 
 def runnable_work(sched: Sched) -> bool:

@@ -28,7 +28,7 @@ import time
 from typing import TYPE_CHECKING
 
 from gmp._core.autoscale import Sample
-from gmp._core.idle import needs_wakep
+from gmp._core.idle import deferred_wake_due, needs_wakep
 from gmp._core.netpoll import sysmon_poll_due
 from gmp._core.onecore import slice_hogs
 from gmp._core.p import PStatus
@@ -420,6 +420,7 @@ class Sysmon:
             cpu = _cpu_time(m) if off_cpu else None
             if watching(p):
                 watch = True
+            seen = p.sysmon_runtick  # the previous look's (stuck() notes this one's)
             if stuck(p, now, threshold, hog, cpu) and m.curg is not None:
                 runtick = p.runtick
                 with rt.lock:
@@ -435,6 +436,12 @@ class Sysmon:
                             affinity.pin(m.native_id or 0, rt.cpus)
                         p.sysmon_runtick = -1
                         continue
+            if deferred_wake_due(core, p, seen):
+                # A G readied into this P's runnext waits while its waker keeps running
+                # (gmp._core.place.goready woke no M for it): wake one now.
+                with rt.lock:
+                    if deferred_wake_due(core, p, seen):
+                        rt.wakep()
             # A G in a blocking call cannot reach a trap; its slice is moot. slice_expired
             # sets p.preempt, a hint for the next trap.
             if p.status is not _SYSCALL and slice_expired(p, now, timeslice):

@@ -3,7 +3,10 @@
 Laws: each placement puts the G where Go does (newproc and goready: runnext, kicking the
 old occupant to the local tail; gosched and gopreempt: the global tail; wake_joiners: the
 local tail; requeue and placements without a P: global), and every one of them answers
-"wake an M?" exactly as needs_wakep does for the state it leaves.
+"wake an M?" exactly as needs_wakep does for the state it leaves, but one: goready of a G
+that lands alone in a running P's runnext answers no, and deferred_wake_due then answers
+yes exactly while that G waits there, the P has not switched Gs since the look that read
+its runtick, and needs_wakep holds.
 """
 
 from __future__ import annotations
@@ -13,7 +16,14 @@ import itertools
 import pytest
 
 from gmp._core.g import G, GStatus
-from gmp._core.idle import needs_wakep, resetspinning, spinning_started, spinning_stopped
+from gmp._core.idle import (
+    deferred_wake_due,
+    needs_wakep,
+    resetspinning,
+    spinning_started,
+    spinning_stopped,
+)
+from gmp._core.p import PStatus
 from gmp._core.place import (
     gopreempt,
     goready,
@@ -97,3 +107,62 @@ def test_resetspinning_wakes_another_m_only_for_queued_work() -> None:
     assert resetspinning(s) is True
     with pytest.raises(AssertionError, match="no M was spinning"):
         spinning_stopped(s)
+
+
+# -- goready's deferred wake-up --------------------------------------------------------
+
+
+def test_goready_of_a_lone_g_into_a_running_ps_runnext_wakes_no_m() -> None:
+    s = _sched(True, 0)
+    p = s.ps[0]
+    p.status = PStatus.RUNNING
+    g = G(1)
+    assert needs_wakep(s)
+    assert goready(s, p, g) is False
+    assert p.runnext is g and not p.runq and g.status is GStatus.RUNNABLE
+
+
+@pytest.mark.parametrize("case", ["kicks", "queued", "syscall", "idle", "outside"])
+def test_goready_wakes_an_m_as_needs_wakep_when_the_g_is_not_alone_or_the_p_not_running(
+    case: str,
+) -> None:
+    s = _sched(True, 0)
+    p = s.ps[0]
+    p.status = PStatus.RUNNING
+    a, g = G(1), G(2)
+    if case == "kicks":
+        p.runnext = a
+    elif case == "queued":
+        p.runq.append(a)
+    elif case == "syscall":
+        p.status = PStatus.SYSCALL
+    elif case == "idle":
+        p.status = PStatus.IDLE
+    wake = goready(s, None if case == "outside" else p, g)
+    assert wake is True and wake == needs_wakep(s)
+    if case == "outside":
+        assert list(s.runq) == [g]
+    else:
+        assert p.runnext is g
+        assert list(p.runq) == ([a] if case in ("kicks", "queued") else [])
+
+
+@pytest.mark.parametrize(("idle", "spinning"), STATES)
+def test_deferred_wake_is_due_while_the_g_waits_and_the_step_goes_on(
+    idle: bool, spinning: int
+) -> None:
+    s = _sched(idle, spinning)
+    p = s.ps[0]
+    p.status = PStatus.RUNNING
+    g = G(1)
+    goready(s, p, g)
+    seen = p.runtick
+    assert deferred_wake_due(s, p, seen) is needs_wakep(s)
+    p.runtick += 1  # the P switched Gs since: its M ran the G, or will
+    assert not deferred_wake_due(s, p, seen)
+    p.runtick -= 1
+    p.runnext = None  # taken (by its M or a thief)
+    assert not deferred_wake_due(s, p, seen)
+    p.runnext = g
+    p.status = PStatus.SYSCALL  # handed off by the syscall rule instead
+    assert not deferred_wake_due(s, p, seen)
