@@ -79,9 +79,10 @@ def goready(sched: Sched, p: P | None, g: G) -> bool:
     no M. Go's ready always calls wakep. The G that readied it usually parks next (a
     receive after a send), and its M then runs the readied G at once; a woken M could
     only find it by stealing it, or find nothing and park again, and it costs the waker a
-    futex wake-up on every hand-off. Measured, a channel ping-pong at procs=2, 20,000
-    round trips: 42.6-59.7 -> 17.8-20.0 us on free-threaded 3.13t (at procs=1: 17.6),
-    6.25-8.33 -> 5.72-6.82 us with the GIL; steals 4,418-5,136 -> 6-13. If the waker
+    futex wake-up on every hand-off. Measured, a channel ping-pong at procs=2, old and
+    new interleaved: 32.7-59.7 -> 12.6-16.4 us a round trip on free-threaded 3.13t
+    (20,000 round trips; at procs=1 13.2-13.8), steals ~4,000 -> 5-9; with the GIL
+    (3.11, 100,000) medians 6.84 -> 6.03 us (docs/architecture.md). If the waker
     keeps running instead, sysmon wakes an M for the G at its next look
     (:func:`gmp._core.idle.deferred_wake_due`). A P in a blocking call, or a second G in
     line, wakes an M at once, as in Go."""
