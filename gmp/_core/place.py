@@ -86,21 +86,13 @@ def goready(sched: Sched, p: P | None, g: G) -> bool:
     keeps running instead, sysmon wakes an M for the G at its next look
     (:func:`gmp._core.idle.deferred_wake_due`). A P in a blocking call, or a second G in
     line, wakes an M at once, as in Go."""
-    g.status = RUNNABLE
-    if p is not None:
-        old = p.runnext
+    if p is not None and p.runnext is None and not p.runq and p.status is _P_RUNNING:
+        # newproc's placement for an empty runnext, without its call: the hand-off of
+        # every ping-pong round trip takes this path.
+        g.status = RUNNABLE
         p.runnext = g
-        if old is not None:
-            q = p.runq
-            if len(q) < LOCAL_QUEUE_CAP:
-                q.append(old)
-            else:
-                runqputslow(sched, p, old)
-        elif not p.runq and p.status is _P_RUNNING:
-            return False  # deferred: see above
-    else:
-        sched.runq.append(g)
-    return sched.nmspinning == 0 and bool(sched.idle)
+        return False  # the wake-up is deferred: see above
+    return newproc(sched, p, g)
 
 
 def gosched(sched: Sched, g: G) -> bool:

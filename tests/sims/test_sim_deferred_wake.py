@@ -15,20 +15,10 @@ import pytest
 from gmp._core.place import newproc
 from sims import policies
 from sims.cost import CostModel
-from sims.g import Baton, Op, SimG, note, pass_token, program, release, run, spawn
+from sims.g import Baton, Op, note, pass_token, program, release, run, spawn
 from sims.metrics import Metrics
 from sims.sim import SimConfig, Simulator
-
-
-class _One:
-    def __init__(self, g: SimG) -> None:
-        self.g = g
-
-    def arrivals(self, rng: object, procs: int) -> Iterator[tuple[float, SimG]]:
-        yield 0.0, self.g
-
-    def expected_gs(self, procs: int) -> int | None:
-        return None
+from sims.token_pass import _OneArrival  # one G at time 0, three Gs in all
 
 
 def _pair(monkeypatch: pytest.MonkeyPatch | None) -> Metrics:
@@ -47,7 +37,7 @@ def _pair(monkeypatch: pytest.MonkeyPatch | None) -> Metrics:
     if monkeypatch is not None:
         # Go's answer: every readied G wakes an M if one is needed (newproc's answer).
         monkeypatch.setattr(policies, "goready", newproc)
-    res = Simulator(_One(program(main())), SimConfig(procs=2, cost=CostModel.python())).run()
+    res = Simulator(_OneArrival(program(main())), SimConfig(procs=2, cost=CostModel.python())).run()
     return res.metrics
 
 
@@ -83,7 +73,7 @@ def test_a_g_readied_by_a_g_that_keeps_computing_runs_after_one_sysmon_interval(
         baton = Baton()
         yield spawn([program(waiter(baton)), program(waker(baton))])
 
-    Simulator(_One(program(main())), cfg).run()
+    Simulator(_OneArrival(program(main())), cfg).run()
     waited = times["woke"] - times["readied"]
     assert cfg.sysmon_interval <= waited < 2 * cfg.sysmon_interval + 1e-9, times
     assert times["woke"] < times["waker done"]
