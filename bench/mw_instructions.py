@@ -8,6 +8,8 @@ with instrumentation off until the warm-up is done: the process calls the Engine
 --log-format json``'s logging to /dev/null), turns counting on with ``callgrind_control
 -i on`` for ``--requests`` requests, and off again. Printed: instructions per request for
 the bare Engine, for each middleware alone and for all six, and what each adds.
+``--async`` routes to an ``async def`` handler, so the chain runs each middleware's
+``call_async`` (a coroutine chain) instead of ``__call__``.
 
 Needs ``valgrind`` (Debian's package has ``callgrind_control``). One case takes about 7 s.
 Nothing is asserted.
@@ -37,13 +39,13 @@ CASES = {
 }
 
 
-def _child(names: list[str], requests: int) -> None:
+def _child(names: list[str], requests: int, coroutine: bool) -> None:
     """Runs under callgrind: warm up, count ``requests`` requests, stop counting."""
     import io
 
     import gmp
     from bench.engine_bench import _Exchange, build_engine
-    from gmp.http import Logger, Recovery, Request, RequestID
+    from gmp.http import Context, Engine, Logger, Recovery, Request, RequestID
     from gmp.http.cli import configure_logging
     from gmp.http.middleware import Metrics, RateLimit, Timeout
     from gmp.resilience import KeyedLimiter, TokenBucket
@@ -59,7 +61,25 @@ def _child(names: list[str], requests: int) -> None:
         "met": Metrics,
         "fn": lambda: lambda c: c.next(),
     }
-    app = build_engine([], [make[n]() for n in names])
+    if coroutine:
+
+        async def only_next(c: Context) -> None:
+            await c.next()
+
+        make["fn"] = lambda: only_next  # a plain one would run the rest as a G of its own
+    middleware = [make[n]() for n in names]
+    if coroutine:
+        # An ``async def`` handler: the chain runs each middleware's call_async.
+        async def ping(c: Context) -> None:
+            c.string(200, "pong")
+
+        app = Engine()
+        if middleware:
+            app.use(*middleware)
+        app.get("/ping", ping)
+        app.freeze()
+    else:
+        app = build_engine([], middleware)
     req = Request("GET", "/ping", client=("127.0.0.1", 40000))
     req.exchange = _Exchange()
     pid = str(os.getpid())
@@ -67,18 +87,23 @@ def _child(names: list[str], requests: int) -> None:
     def control(state: str) -> None:
         subprocess.run(["callgrind_control", "-i", state, pid], capture_output=True, check=False)
 
+    async def one() -> None:
+        result = app(req)
+        if coroutine:
+            await result
+
     async def run() -> None:
         for _ in range(300):
-            app(req)
+            await one()
         control("on")
         for _ in range(requests):
-            app(req)
+            await one()
         control("off")
 
     gmp.run(run, procs=1)
 
 
-def instructions(spec: str, requests: int) -> float:
+def instructions(spec: str, requests: int, coroutine: bool = False) -> float:
     """Instructions per request of one case (a comma-separated list of middleware)."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "callgrind.out"
@@ -95,6 +120,7 @@ def instructions(spec: str, requests: int) -> float:
                 spec,
                 "--requests",
                 str(requests),
+                *(["--async"] if coroutine else []),
             ],
             capture_output=True,
             check=True,
@@ -108,17 +134,29 @@ def instructions(spec: str, requests: int) -> float:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.mw_instructions", description=__doc__)
     ap.add_argument("--requests", type=int, default=5000)
+    ap.add_argument(
+        "--async",
+        dest="coroutine",
+        action="store_true",
+        help="an async def handler: the middleware run their call_async",
+    )
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child is not None:
-        _child([n for n in args.child.split(",") if n], args.requests)
+        _child([n for n in args.child.split(",") if n], args.requests, args.coroutine)
         return 0
     if shutil.which("valgrind") is None or shutil.which("callgrind_control") is None:
         print("needs valgrind and callgrind_control (apt-get install valgrind)", file=sys.stderr)
         return 2
-    rows = [(name, instructions(spec, args.requests)) for name, spec in CASES.items()]
+    rows = [
+        (name, instructions(spec, args.requests, args.coroutine)) for name, spec in CASES.items()
+    ]
     base = rows[0][1]
-    print(f"python {sys.version.split()[0]}; instructions per request, {args.requests} requests")
+    kind = "an async def handler" if args.coroutine else "a plain handler"
+    print(
+        f"python {sys.version.split()[0]}; instructions per request, {args.requests} "
+        f"requests, {kind}"
+    )
     for name, ir in rows:
         added = "" if ir is base else f"{ir - base:+9,.0f}"
         print(f"  {name:40s} {ir:9,.0f} {added}")

@@ -247,7 +247,9 @@ class Metrics(Middleware):
         except BaseException:
             self.observe(c.request.method, c.full_path, 500, _clock() - start)
             raise
-        self.observe(c.request.method, c.full_path, c.status_code, _clock() - start)
+        res = c._res  # c.status_code without the property's frame
+        status = res.status if isinstance(res, Response) else c._status
+        self.observe(c.request.method, c.full_path, status, _clock() - start)
 
 
 class ServerCollector(Collector):
