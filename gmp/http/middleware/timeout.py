@@ -314,17 +314,10 @@ class Timeout(Middleware):
         if exchange is None:
             await self._async_without_server(c)
             return
-        # As in __call__: _watch()'s common case and _finish's in-time case written out.
-        m = tls.m
-        last = self._last
-        if m is not None and last is not None and last[0] is m.rt and m.curg is not None:
-            w: _Watch | None = last[1]
-        else:
-            w = self._watch()
-            if w is None:
-                await c.next()  # outside a G there is no runtime timer to race against
-                return
-        assert w is not None
+        w = self._watch()
+        if w is None:
+            await c.next()  # outside a G there is no runtime timer to race against
+            return
         d = _Deadline(_monotonic() + self.seconds, c, exchange)
         w.add(d)
         try:
@@ -338,6 +331,7 @@ class Timeout(Middleware):
             if not self._finish(w, d, e):
                 self._late(c)
             raise
+        # _finish(w, d, None)'s in-time case written out, as in __call__.
         if w.inflight.pop(d, _GONE) is _GONE and not d.kept and not self._finish(w, d, None):
             self._late(c)
 
