@@ -87,17 +87,21 @@ def _child(names: list[str], requests: int, coroutine: bool) -> None:
     def control(state: str) -> None:
         subprocess.run(["callgrind_control", "-i", state, pid], capture_output=True, check=False)
 
-    async def one() -> None:
-        result = app(req)
-        if coroutine:
-            await result
-
     async def run() -> None:
-        for _ in range(300):
-            await one()
-        control("on")
-        for _ in range(requests):
-            await one()
+        # Each loop calls the Engine as the server does; a coroutine chain's result is
+        # awaited (a plain chain's loop has no await, as before --async existed).
+        if coroutine:
+            for _ in range(300):
+                await app(req)
+            control("on")
+            for _ in range(requests):
+                await app(req)
+        else:
+            for _ in range(300):
+                app(req)
+            control("on")
+            for _ in range(requests):
+                app(req)
         control("off")
 
     gmp.run(run, procs=1)

@@ -42,8 +42,7 @@ def deferred_wake_due(sched: Sched, p: P, seen_runtick: int) -> bool:
         p.runnext is not None
         and p.runtick == seen_runtick
         and p.status is PStatus.RUNNING
-        and sched.nmspinning == 0
-        and bool(sched.idle)
+        and needs_wakep(sched)
     )
 
 

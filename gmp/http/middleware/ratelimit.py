@@ -157,16 +157,6 @@ class RateLimit(Middleware):
             _FIELDS,
         )
 
-    def _skipped(self, c: Context) -> bool:
-        route = c.full_path
-        skip = self.skip_paths
-        if skip and (route in skip or c.request.path in skip):
-            return True
-        if self.exempt_operational and route:
-            engine = c.engine
-            return engine is not None and route in engine.operational_routes
-        return False
-
     def _admit(self, c: Context) -> float:
         """Skip, or decide and set the headers (raising the 429); return the delay the
         request must wait (0 when skipped or none).
@@ -177,16 +167,10 @@ class RateLimit(Middleware):
         the key function,
         ``KeyedLimiter.try_acquire`` and a Decision (RateLimit +3.0 -> +2.2 us a request,
         ``python -m bench.engine_bench --rounds 1000 --reps 5``, best of 5), and
-        :meth:`_skipped`, :meth:`_set_headers` and ``Context.client_ip`` written out (a
-        frame each: 21.8k -> 17k instructions a request, callgrind, bench/README.md).
+        the skip test and ``Context.client_ip``'s common case written out (a frame each).
         ``tests/http/test_kit_ratelimit_fast.py`` holds it equal to the general path.
         """
-        fast = self._fast
-        if fast == _GENERAL:
-            if self._skipped(c):
-                return 0.0
-            return self._decide(c).delay
-        # _skipped(c)
+        # Skipped: the paths and patterns named, and the engine's operational routes.
         route = c.full_path
         skip = self.skip_paths
         if skip and (route in skip or c.request.path in skip):
@@ -195,6 +179,9 @@ class RateLimit(Middleware):
             engine = c.engine
             if engine is not None and route in engine.operational_routes:
                 return 0.0
+        fast = self._fast
+        if fast == _GENERAL:
+            return self._decide(c).delay
         limiter = self.limiter
         if fast == _BY_ADDRESS:
             # c.client_ip without its frame when no proxy is trusted (the common case)
@@ -211,22 +198,8 @@ class RateLimit(Middleware):
         if type(taken) is Decision:
             return self._apply(c, taken).delay
         if self.headers:
-            # _set_headers(c, limiter._burst, remaining, reset)
             remaining, reset = taken
-            limit = limiter._burst
-            text = self._limit_text
-            if text[0] != limit:
-                text = self._limit_text = (limit, str(limit))
-            seconds = math.ceil(reset)
-            fields = [
-                ("RateLimit-Limit", text[1]),
-                ("RateLimit-Remaining", _TEXT[remaining] if remaining < _N else str(remaining)),
-                ("RateLimit-Reset", _TEXT[seconds] if seconds < _N else str(seconds)),
-            ]
-            if c._headers is None and not c._copied:
-                c._headers = fields
-            else:
-                c._header_fields(fields, _FIELDS)
+            self._set_headers(c, limiter._burst, remaining, reset)
         return 0.0
 
     def __call__(self, c: Context) -> None:

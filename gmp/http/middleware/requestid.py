@@ -73,10 +73,8 @@ class RequestID(Middleware):
         self._var: Any = _request_id_var() if bind_log else None
 
     def before(self, c: Context) -> None:
-        # Context.set, Context.header and Headers.get written out: each is a frame, and
-        # together with new_request_id's they were half of what this middleware cost
-        # (callgrind, bench/README.md). The request's header names are lower-cased by
-        # the parser, as Headers.get compares them.
+        # Headers.get and new_request_id written out (a frame each; the request's header
+        # names are lower-cased by the parser, as Headers.get compares them).
         rid = None
         if self.trust_incoming:
             key = self._key
@@ -86,15 +84,8 @@ class RequestID(Middleware):
                     break
         if rid is None:
             rid = random_hex(12)  # new_request_id()
-        keys = c.keys
-        if keys is None:
-            c.keys = {"request_id": rid}
-        else:
-            keys["request_id"] = rid
-        if c._headers is None and not c._copied:  # the first field: nothing to replace
-            c._headers = [(self.header_name, rid)]
-        else:
-            c.header(self.header_name, rid)
+        c.set("request_id", rid)
+        c.header(self.header_name, rid)
         var = self._var
         if var is not None:
             var.set(rid)
