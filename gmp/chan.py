@@ -257,7 +257,7 @@ class Chan(Generic[T]):
         if g is None:
             g = current()  # raises NotInGError
         else:
-            if g.cancel_pending is not None or g.scopes:
+            if g.cancel_pending is not None or g.scope_cancelled:
                 raise_if_cancelled(g)  # synchronous: no coroutine for the common case
             p = m.p  # type: ignore[union-attr]
             if p is not None and p.preempt:
@@ -301,7 +301,7 @@ class Chan(Generic[T]):
         if g is None:
             g = current()  # raises NotInGError
         else:
-            if g.cancel_pending is not None or g.scopes:
+            if g.cancel_pending is not None or g.scope_cancelled:
                 raise_if_cancelled(g)  # synchronous: no coroutine for the common case
             p = m.p  # type: ignore[union-attr]
             if p is not None and p.preempt:
@@ -332,7 +332,7 @@ class Chan(Generic[T]):
         if g is None:
             g = current()  # raises NotInGError
         else:
-            if g.cancel_pending is not None or g.scopes:
+            if g.cancel_pending is not None or g.scope_cancelled:
                 raise_if_cancelled(g)  # synchronous: no coroutine for the common case
             p = m.p  # type: ignore[union-attr]
             if p is not None and p.preempt:

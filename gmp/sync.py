@@ -137,7 +137,7 @@ class Mutex:
         if g is None:
             g = current()  # raises NotInGError
         else:
-            if g.cancel_pending is not None or g.scopes:
+            if g.cancel_pending is not None or g.scope_cancelled:
                 raise_if_cancelled(g)  # synchronous: no coroutine for the common case
             p = m.p  # type: ignore[union-attr]
             if p is not None and p.preempt:

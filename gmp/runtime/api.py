@@ -231,7 +231,7 @@ def _syscall(fn: Callable[..., Any], args: tuple[Any, ...]) -> Generator[Any, An
             p.runtick += 1
     if not kept or p.preempt:
         yield PREEMPT_TRAP  # the M requeues a G without a P, or preempts it
-    elif g.cancel_pending is not None or g.scopes:
+    elif g.cancel_pending is not None or g.scope_cancelled:
         raise_if_cancelled(g)
     if err is not None:
         try:

@@ -88,6 +88,7 @@ class G(gcore.G, Generic[T]):
         "name",
         "report",
         "rt",
+        "scope_cancelled",
         "scopes",
         "send",
         "sudog",
@@ -129,6 +130,12 @@ class G(gcore.G, Generic[T]):
         # Cancel scopes this G is inside, outermost first (inherited ones included);
         # None while it is in none, so the checkpoint test stays one attribute load.
         self.scopes: list[Any] | None = None
+        # True once one of those scopes is cancelled (set under the scheduler lock by
+        # Scheduler.scope_cancel, scope_enter and spawn; recomputed by scope_exit). The
+        # checkpoints test it instead of ``scopes``, so a G inside scopes nobody has
+        # cancelled (every TaskGroup child, every connection of gmp serve) skips
+        # cancel_exc's walk: see Scheduler.scope_cancel for why an unlocked read is safe.
+        self.scope_cancelled = False
         # What the G is parked on, so cancellation can take it back (trio's abort_fn):
         # a Timer (sleep), a G (join) or a callable returning True if it got the G back.
         self.abort: Any = None

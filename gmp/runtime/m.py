@@ -318,7 +318,7 @@ class M:
                     continue
                 lock.acquire()
                 self.curg = None
-                if trap is GOSCHED_TRAP and g.cancel_pending is None and not g.scopes:
+                if trap is GOSCHED_TRAP and g.cancel_pending is None and not g.scope_cancelled:
                     # Hot path of _trap's Gosched case, inlined (Go's goschedImpl).
                     if p.preempt:
                         p.preempt = False  # leaving for the global tail anyway
@@ -334,7 +334,7 @@ class M:
                         rt.gs.add(g)  # its first park (Scheduler.gs)
                     g.wait_reason = trap.reason or "park"
                     if trap.commit(g):
-                        if not g.scopes:
+                        if not g.scope_cancelled:
                             g = None
                             continue
                         g = self._after_park(g)
@@ -369,7 +369,7 @@ class M:
                 # unlockf returns false). Primitives check cancellation on entry.
                 g.abort = None
                 return self._resume(g)
-            if g.cancel_pending is not None or g.scopes:
+            if g.cancel_pending is not None or g.scope_cancelled:
                 return self._after_park(g)
             return None
         if not isinstance(trap, Trap):
@@ -378,7 +378,7 @@ class M:
                 "gmp operations (use gmp.syscall for blocking calls, the trio bridge for trio)"
             )
             return self._continue(g)
-        if g.cancel_pending is not None or g.scopes:
+        if g.cancel_pending is not None or g.scope_cancelled:
             # Every trap is a checkpoint: deliver a pending cancellation (trio semantics).
             exc = cancel_exc(g)
             if exc is not None:
@@ -479,7 +479,7 @@ class M:
             g.throw = err
         rt.lock.acquire()
         self.curg = None
-        if g.cancel_pending is not None or g.scopes:
+        if g.cancel_pending is not None or g.scope_cancelled:
             # Returning from a blocking call is a checkpoint; its result is dropped.
             exc = cancel_exc(g)
             if exc is not None:
@@ -513,7 +513,9 @@ class M:
         fn, args = g.fn, g.args
         g.fn = None
         g.args = ()
-        cancel = g.throw or (cancel_exc(g) if g.cancel_pending is not None or g.scopes else None)
+        cancel = g.throw
+        if cancel is None and (g.cancel_pending is not None or g.scope_cancelled):
+            cancel = cancel_exc(g)
         if cancel is not None:
             g.throw = None
             self.curg = None

@@ -75,9 +75,10 @@ def current() -> G[Any]:
 def safe_point_due(g: G[Any]) -> bool:
     """The safe point of an operation that completes without parking (Go's prologue
     check): raise a due cancellation now, and return whether the P's time slice ran out,
-    so the caller must ``await checkpoint(g)``. A G inside cancel scopes (every TaskGroup
-    child) pays a synchronous check, not a coroutine, on every operation."""
-    if g.cancel_pending is not None or g.scopes:
+    so the caller must ``await checkpoint(g)``. A G inside a cancelled scope pays a
+    synchronous check, not a coroutine; one inside scopes nobody cancelled (every
+    TaskGroup child) pays two attribute loads (``G.scope_cancelled``)."""
+    if g.cancel_pending is not None or g.scope_cancelled:
         raise_if_cancelled(g)
     m = tls.m
     return m is not None and preempt_due(m.p)
@@ -95,7 +96,7 @@ def checkpoint(g: G[Any]) -> Generator[Any, Any, None]:
 
 def raise_if_cancelled(g: G[Any]) -> None:
     """A checkpoint that does not block: raise the G's due cancellation, if any."""
-    if g.cancel_pending is not None or g.scopes:
+    if g.cancel_pending is not None or g.scope_cancelled:
         exc = cancel_exc(g)
         if exc is not None:
             raise exc

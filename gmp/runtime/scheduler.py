@@ -357,6 +357,8 @@ class Scheduler:
                 g.scopes = scopes
                 for scope in scopes:
                     scope.gs.add(g)
+                    if scope.cancel_called:
+                        g.scope_cancelled = True
             if newproc(self.core, m.p if m is not None and m.rt is self else None, g):
                 self.wakep()
         finally:
@@ -874,7 +876,7 @@ class Scheduler:
                 self.wakep()
         return TimerHandle(self, t)
 
-    # -- cancel scopes (gmp.cancel): the scheduler reads g.scopes at every trap --------
+    # -- cancel scopes (gmp.cancel): every trap reads g.scope_cancelled, set here ----------
 
     def scope_enter(
         self, g: G[Any], scope: Any, deadline: float, on_deadline: Callable[[], object]
@@ -887,7 +889,10 @@ class Scheduler:
             else:
                 g.scopes.append(scope)
             scope.gs.add(g)
-            if deadline != math.inf and not scope.cancel_called:
+            if scope.cancel_called:  # cancelled before it was entered
+                g.scope_cancelled = True
+                return None
+            if deadline != math.inf:
                 return self.add_timer_locked(deadline, on_deadline)
             return None
 
@@ -902,6 +907,11 @@ class Scheduler:
             scopes.pop()
             if not scopes:
                 g.scopes = None
+                g.scope_cancelled = False
+            elif scope.cancel_called:
+                # The cancellation caught here may have been the only one; an outer
+                # cancelled scope keeps the checkpoints asking cancel_exc.
+                g.scope_cancelled = any(s.cancel_called for s in scopes)
             scope.gs.discard(g)
             if timer is not None:
                 timer.cancel()
@@ -915,7 +925,15 @@ class Scheduler:
             scope.cancel_called = True
             if timer is not None:
                 timer.cancel()
+            # Every G inside learns through its scope_cancelled hint, set here under our
+            # lock. A running G reads the hint without the lock at its next checkpoint:
+            # a stale False there only delays delivery to the checkpoint after (the same
+            # as reading cancel_called itself, which cancel_exc always did unlocked); a
+            # parking G reads it under our lock (M._schedule's Park case), so either it
+            # sees True and takes itself back (M._after_park) or it is parked when we
+            # get here and interrupt() wakes it.
             for g in list(scope.gs):
+                g.scope_cancelled = True
                 self.interrupt(g)
             return True
 
