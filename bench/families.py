@@ -419,7 +419,7 @@ PP_REF = {
     "trio channel(0)": 22.4,
     "threads queue.Queue": 17.5,
 }
-PP_GMP = ["gmp Chan() procs=1", "gmp Chan() procs=2"]
+PP_GMP = ["gmp Chan() procs=1", "gmp Chan() procs=2", "gmp Chan() TaskGroup p=1"]
 PP_ANCHORS = list(PP_REF)
 
 
@@ -429,6 +429,14 @@ def pingpong_cases(s: Sizes) -> list[Case]:
     return [
         Case("pingpong", PP_GMP[0], "gmp", "sync_side:pingpong_gmp", n | {"procs": 1}, warm),
         Case("pingpong", PP_GMP[1], "gmp", "sync_side:pingpong_gmp", n | {"procs": 2}, warm),
+        Case(
+            "pingpong",
+            PP_GMP[2],
+            "gmp",
+            "sync_side:pingpong_gmp",
+            n | {"procs": 1, "group": True},
+            warm | {"group": True},
+        ),
         Case(
             "pingpong",
             PP_ANCHORS[0],

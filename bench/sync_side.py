@@ -32,6 +32,17 @@ def pingpong_gmp(p: Params) -> Metrics:
             for _ in range(n):
                 await b.send(await a.recv())
 
+        if p.get("group"):
+            # Both inside a TaskGroup (its cancel scope), as structured code runs them:
+            # every channel operation is a checkpoint that asks about that scope.
+            async with gmp.TaskGroup() as tg:
+                tg.go(pong)
+                t0 = perf_counter()
+                for i in range(n):
+                    await a.send(i)
+                    await b.recv()
+                el = perf_counter() - t0
+            return el
         h = gmp.go(pong)
         t0 = perf_counter()
         for i in range(n):
