@@ -320,7 +320,10 @@ class M:
                 self.curg = None
                 if trap is GOSCHED_TRAP and g.cancel_pending is None and not g.scope_cancelled:
                     # Hot path of _trap's Gosched case, inlined (Go's goschedImpl).
-                    if p.preempt:
+                    # ``p`` is the P the step started on; sysmon may have handed it to
+                    # another M while a hog ran, and its flag is then that M's to clear
+                    # (_trap reads self.p). Tested only when set, so free otherwise.
+                    if p.preempt and self.p is p:
                         p.preempt = False  # leaving for the global tail anyway
                     if gosched(core, g):
                         rt.wakep()
