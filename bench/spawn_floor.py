@@ -16,8 +16,10 @@ run, then every result read) through a ladder of run loops in one process:
    stats, sysmon).
 
 Rows 1-3 are the floor for a thread-safe loop written in Python; the step from row 3 to
-row 4 is the price of gmp's scheduling semantics. Medians of ``--reps`` rounds, the rows
-interleaved within each round; hold ``/tmp/gmp-bench.lock``. Nothing is asserted.
+row 4 is the price of gmp's scheduling semantics. Each row is written out in full, not
+built from the one before: a shared helper would put its calls into the floor being
+measured. Medians of ``--reps`` rounds, the rows interleaved within each round, a
+collection before each; hold ``/tmp/gmp-bench.lock``. Nothing is asserted.
 """
 
 from __future__ import annotations

@@ -32,23 +32,21 @@ def pingpong_gmp(p: Params) -> Metrics:
             for _ in range(n):
                 await b.send(await a.recv())
 
+        async def ping() -> float:
+            t0 = perf_counter()
+            for i in range(n):
+                await a.send(i)
+                await b.recv()
+            return perf_counter() - t0
+
         if p.get("group"):
             # Both inside a TaskGroup (its cancel scope), as structured code runs them:
             # every channel operation is a checkpoint that asks about that scope.
             async with gmp.TaskGroup() as tg:
                 tg.go(pong)
-                t0 = perf_counter()
-                for i in range(n):
-                    await a.send(i)
-                    await b.recv()
-                el = perf_counter() - t0
-            return el
+                return await ping()
         h = gmp.go(pong)
-        t0 = perf_counter()
-        for i in range(n):
-            await a.send(i)
-            await b.recv()
-        el = perf_counter() - t0
+        el = await ping()
         await h.join()
         return el
 
