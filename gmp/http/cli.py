@@ -21,6 +21,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from typing import Any
 
@@ -29,11 +30,23 @@ import structlog
 from gmp.http.config import ServerConfig
 from gmp.http.server import Server
 from gmp.http.wsgi import WSGIAdapter
-from gmp.observe.log import FastTimeStamper, buffered_logger_factory, get_logger, json_renderer
+from gmp.observe.log import (
+    BufferedLineWriter,
+    FastTimeStamper,
+    buffered_logger_factory,
+    get_logger,
+    json_renderer,
+)
 
 __all__ = ["add_serve_parser", "build_parser", "load_app", "main", "run_serve"]
 
 _log = get_logger("gmp.http.cli")
+
+# The batched stderr sink the last configure_logging installed, closed when a later call
+# replaces it: each open sink keeps a flusher thread waking every flush interval, and a
+# process (or a test session) that configures logging again must not collect them.
+_sink_lock = threading.Lock()
+_sink: BufferedLineWriter | None = None
 _DEFAULTS = ServerConfig()
 
 
@@ -228,21 +241,28 @@ def configure_logging(
         renderer,
     ]
     factory: Any
+    sink: BufferedLineWriter | None = None
     if log_config is not None:
         _apply_log_config(log_config)
         factory = structlog.stdlib.LoggerFactory()
     elif flush_interval > 0:
-        factory = buffered_logger_factory(sys.stderr, interval=flush_interval)
+        sink = BufferedLineWriter(sys.stderr, interval=flush_interval)
+        factory = buffered_logger_factory(sys.stderr, sink=sink)
     else:
         factory = structlog.PrintLoggerFactory(sys.stderr)
-    structlog.configure(
-        processors=processors,
-        wrapper_class=structlog.make_filtering_bound_logger(
-            getattr(logging, level.upper(), logging.INFO)
-        ),
-        logger_factory=factory,
-        cache_logger_on_first_use=True,
-    )
+    global _sink
+    with _sink_lock:
+        structlog.configure(
+            processors=processors,
+            wrapper_class=structlog.make_filtering_bound_logger(
+                getattr(logging, level.upper(), logging.INFO)
+            ),
+            logger_factory=factory,
+            cache_logger_on_first_use=True,
+        )
+        old, _sink = _sink, sink
+    if old is not None:
+        old.close()  # its last lines are written; a logger cached on it writes through
 
 
 def _add_worker(worker: str) -> Any:

@@ -415,8 +415,16 @@ class BufferedLineWriter:
             self.flush()
 
     def close(self) -> None:
-        """Stop the flusher after a last flush."""
-        self._closed = True
+        """Stop the flusher after a last flush; later lines are written through.
+
+        A logger cached before its configuration was replaced (structlog's
+        ``cache_logger_on_first_use``) may still write here: each such line is then
+        written at once instead of waiting for a flusher that no longer runs. Under the
+        writers' lock, so a line appended before it is in the last flush and one after it
+        sees the new bound (no GIL needed)."""
+        with self._lock:
+            self._closed = True
+            self._max = 1  # every append is "full": write_line and write flush inline
         self._wake.set()
         self.flush()
 
@@ -436,11 +444,16 @@ class _SoftFlushFile:
         pass
 
 
-def buffered_logger_factory(file: Any, *, interval: float = 0.1) -> Any:
-    """A structlog ``logger_factory`` writing through a :class:`BufferedLineWriter`."""
-    return structlog.WriteLoggerFactory(
-        file=_SoftFlushFile(BufferedLineWriter(file, interval=interval))  # type: ignore[arg-type]
-    )
+def buffered_logger_factory(
+    file: Any, *, interval: float = 0.1, sink: BufferedLineWriter | None = None
+) -> Any:
+    """A structlog ``logger_factory`` writing through a :class:`BufferedLineWriter`
+    (``sink``, or a new one on ``file``). Whoever replaces the configuration should
+    :meth:`~BufferedLineWriter.close` the sink, or its flusher thread wakes every
+    ``interval`` for the rest of the process."""
+    if sink is None:
+        sink = BufferedLineWriter(file, interval=interval)
+    return structlog.WriteLoggerFactory(file=_SoftFlushFile(sink))  # type: ignore[arg-type]
 
 
 def _orjson_serializer() -> Any:

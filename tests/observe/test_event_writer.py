@@ -84,7 +84,7 @@ def test_same_line_through_the_batched_sink() -> None:
     sink = BufferedLineWriter(out, interval=60)
     _configure(_json_chain(), structlog.WriteLoggerFactory(_SoftFlushFile(sink)))  # type: ignore[arg-type]
     _both_ways("info", FIELDS)
-    sink.flush()
+    sink.close()  # flushes, and stops its flusher thread
     plain, fast = out.getvalue().splitlines()
     assert fast == plain
 

@@ -86,7 +86,7 @@ def test_structlog_through_the_buffer() -> None:
     log.info("one", n=1)
     log.info("two", n=2)
     assert sink.getvalue() == ""
-    factory._file._sink.flush()
+    factory._file._sink.close()  # flushes, and stops its flusher thread
     assert sink.getvalue() == '{"event": "one", "n": 1}\n{"event": "two", "n": 2}\n'
 
 
@@ -105,3 +105,46 @@ def test_json_renderer_with_and_without_orjson(monkeypatch) -> None:  # type: ig
     monkeypatch.setattr(logmod, "_orjson_serializer", lambda: None)
     slow = logmod.json_renderer()(None, "info", dict(event))
     assert json.loads(slow) == json.loads(fast)
+
+
+def test_a_closed_writer_stops_its_flusher_and_writes_later_lines_through() -> None:
+    sink = Sink()
+    w = BufferedLineWriter(sink, interval=3600)
+    w.write("before\n")  # starts the flusher thread
+    flusher = w._thread
+    assert flusher is not None and flusher.is_alive()
+    w.close()
+    flusher.join(10)
+    assert not flusher.is_alive()
+    assert sink.getvalue() == "before\n"
+    # A logger cached on the old configuration still writes here: at once, not never.
+    w.write("after\n")
+    w.write_line("and the access line\n")
+    assert sink.getvalue() == "before\nafter\nand the access line\n"
+
+
+def test_configure_logging_closes_the_sink_it_replaces() -> None:
+    import gmp.http.cli as cli
+
+    def flushers() -> set[threading.Thread]:
+        return {t for t in threading.enumerate() if t.name == "log-flusher"}
+
+    saved = structlog.get_config()
+    before = flushers()
+    try:
+        cli.configure_logging("json", "info", flush_interval=3600)
+        first = cli._sink
+        assert first is not None
+        structlog.get_logger("t").info("one")  # starts the first sink's flusher
+        started = flushers() - before
+        assert len(started) == 1
+        cli.configure_logging("json", "info", flush_interval=3600)
+        assert cli._sink is not first and first._closed
+        for t in started:
+            t.join(10)
+            assert not t.is_alive(), "the replaced sink's flusher still runs"
+        cli.configure_logging("console", "info")  # unbatched: closes the second one
+        assert cli._sink is None
+    finally:
+        structlog.configure(**saved)
+    assert flushers() <= before
