@@ -33,9 +33,9 @@ from gmp.http.wsgi import WSGIAdapter
 from gmp.observe.log import (
     BufferedLineWriter,
     FastTimeStamper,
-    buffered_logger_factory,
     get_logger,
     json_renderer,
+    sink_logger_factory,
 )
 
 __all__ = ["add_serve_parser", "build_parser", "load_app", "main", "run_serve"]
@@ -247,7 +247,7 @@ def configure_logging(
         factory = structlog.stdlib.LoggerFactory()
     elif flush_interval > 0:
         sink = BufferedLineWriter(sys.stderr, interval=flush_interval)
-        factory = buffered_logger_factory(sys.stderr, sink=sink)
+        factory = sink_logger_factory(sink)
     else:
         factory = structlog.PrintLoggerFactory(sys.stderr)
     global _sink

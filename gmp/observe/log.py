@@ -444,16 +444,18 @@ class _SoftFlushFile:
         pass
 
 
-def buffered_logger_factory(
-    file: Any, *, interval: float = 0.1, sink: BufferedLineWriter | None = None
-) -> Any:
-    """A structlog ``logger_factory`` writing through a :class:`BufferedLineWriter`
-    (``sink``, or a new one on ``file``). Whoever replaces the configuration should
-    :meth:`~BufferedLineWriter.close` the sink, or its flusher thread wakes every
-    ``interval`` for the rest of the process."""
-    if sink is None:
-        sink = BufferedLineWriter(file, interval=interval)
+def sink_logger_factory(sink: BufferedLineWriter) -> Any:
+    """A structlog ``logger_factory`` writing through ``sink``. Whoever replaces the
+    configuration should :meth:`~BufferedLineWriter.close` the sink, or its flusher
+    thread wakes every interval for the rest of the process (``configure_logging``
+    does)."""
     return structlog.WriteLoggerFactory(file=_SoftFlushFile(sink))  # type: ignore[arg-type]
+
+
+def buffered_logger_factory(file: Any, *, interval: float = 0.1) -> Any:
+    """A structlog ``logger_factory`` writing through a new :class:`BufferedLineWriter`
+    on ``file`` (:func:`sink_logger_factory`)."""
+    return sink_logger_factory(BufferedLineWriter(file, interval=interval))
 
 
 def _orjson_serializer() -> Any:
