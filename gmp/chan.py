@@ -30,7 +30,7 @@ from gmp.errors import ChannelClosed, ChannelPanic
 from gmp.runtime.api import native_coroutine
 from gmp.runtime.g import G
 from gmp.runtime.park import checkpoint, current, park, raise_if_cancelled, ready, safe_point_due
-from gmp.runtime.traps import Park, tls
+from gmp.runtime.traps import Park, slice_look, tls
 
 T = TypeVar("T")
 T_co = TypeVar("T_co", covariant=True)
@@ -260,8 +260,10 @@ class Chan(Generic[T]):
             if g.cancel_pending is not None or g.scope_cancelled:
                 raise_if_cancelled(g)  # synchronous: no coroutine for the common case
             p = m.p  # type: ignore[union-attr]
-            if p is not None and p.preempt:
-                yield from checkpoint(g)
+            if p is not None:
+                p.safe_points = n = p.safe_points - 1
+                if n <= 0 and slice_look(m, p):  # type: ignore[arg-type]
+                    yield from checkpoint(g)
         lock = self._lock
         lock.acquire()
         rq = self._recvq
@@ -304,8 +306,10 @@ class Chan(Generic[T]):
             if g.cancel_pending is not None or g.scope_cancelled:
                 raise_if_cancelled(g)  # synchronous: no coroutine for the common case
             p = m.p  # type: ignore[union-attr]
-            if p is not None and p.preempt:
-                yield from checkpoint(g)
+            if p is not None:
+                p.safe_points = n = p.safe_points - 1
+                if n <= 0 and slice_look(m, p):  # type: ignore[arg-type]
+                    yield from checkpoint(g)
         lock = self._lock
         lock.acquire()
         if self._buf or self._sendq or self._closed:
@@ -335,8 +339,10 @@ class Chan(Generic[T]):
             if g.cancel_pending is not None or g.scope_cancelled:
                 raise_if_cancelled(g)  # synchronous: no coroutine for the common case
             p = m.p  # type: ignore[union-attr]
-            if p is not None and p.preempt:
-                yield from checkpoint(g)
+            if p is not None:
+                p.safe_points = n = p.safe_points - 1
+                if n <= 0 and slice_look(m, p):  # type: ignore[arg-type]
+                    yield from checkpoint(g)
         lock = self._lock
         lock.acquire()
         if self._buf or self._sendq or self._closed:

@@ -20,7 +20,7 @@ from typing import Any
 
 from gmp.runtime.g import G
 from gmp.runtime.park import checkpoint, current, park, raise_if_cancelled, ready, safe_point_due
-from gmp.runtime.traps import tls
+from gmp.runtime.traps import slice_look, tls
 
 STARVATION_THRESHOLD = 0.001
 """Go's starvationThresholdNs: a waiter blocked longer than 1 ms flips a Mutex into
@@ -140,8 +140,10 @@ class Mutex:
             if g.cancel_pending is not None or g.scope_cancelled:
                 raise_if_cancelled(g)  # synchronous: no coroutine for the common case
             p = m.p  # type: ignore[union-attr]
-            if p is not None and p.preempt:
-                await checkpoint(g)
+            if p is not None:
+                p.safe_points = n = p.safe_points - 1
+                if n <= 0 and slice_look(m, p):  # type: ignore[arg-type]
+                    await checkpoint(g)
         lk = self._lock
         lk.acquire()
         if not self._locked and not (self._starving and self._waiters):

@@ -55,7 +55,14 @@ from gmp._core.idle import deferred_wake_due, needs_wakep, spinning_started, spi
 from gmp._core.netpoll import READ, SYSMON_POLL_AFTER
 from gmp._core.p import P, PStatus
 from gmp._core.place import inject, preempt_due
-from gmp._core.preempt import slice_expired, slice_observe, stuck, sysmon_delay, watching
+from gmp._core.preempt import (
+    safe_point_look,
+    slice_expired,
+    slice_observe,
+    stuck,
+    sysmon_delay,
+    watching,
+)
 from gmp._core.runq import runqput
 from gmp._core.sched import Sched, entersyscall, pidleget, pidleput
 from sims.cost import CostModel
@@ -754,8 +761,14 @@ class Simulator:
     # -- blocking calls and handoff (entersyscall, sysmon retake, exitsyscall) ---------
 
     def _preempted(self, m: SimM, g: SimG, p: P, t: float) -> bool:
-        """A trap at ``t``: bring sysmon's looks up to ``t`` (the last one at or before
-        it) and, if the slice is over, send the G to the policy's preemption queue."""
+        """A trap at ``t``: count it down as the runtime's safe points do, with the M's
+        own look when the count is spent (gmp._core.preempt.safe_point_look), bring
+        sysmon's looks up to ``t`` (the last one at or before it) and, if the slice is
+        over, send the G to the policy's preemption queue. sysmon is never late here,
+        so the own look matters only with looks farther apart than a slice."""
+        p.safe_points = n = p.safe_points - 1
+        if n <= 0 and not p.preempt:
+            safe_point_look(p, t, self.config.timeslice)
         slice_expired(p, self._look_floor(t), self.config.timeslice)
         if not preempt_due(p):
             return False

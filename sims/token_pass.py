@@ -3,9 +3,12 @@ Go's PingPongHog on the runtime.
 
 Two Gs pass a token back and forth (an unbuffered channel ping-pong) while a third keeps
 calling ``gosched``. Each pass readies the partner into runnext, where it inherits the
-time slice, so the pair holds the P for one slice; then sysmon's preemption sends the G
-at its next trap to the global queue's tail and the third G runs. Go: a wait of about
-one slice (10 ms). Before gmp preempted at traps that do not park, the wait was 1.1 s.
+time slice, so the pair holds the P for one slice; then a preemption sends the G at its
+next trap to the global queue's tail and the third G runs. Go: a wait of about one slice
+(10 ms). Before gmp preempted at traps that do not park, the wait was 1.1 s; while only
+sysmon judged the slice, whose looks the GIL spaces by its 5 ms switch interval, it was
+19.3 ms (19.5 simulated); with the M's own look every 128 safe points
+(gmp._core.preempt.safe_point_look) it is 10.2 ms (10.8 simulated).
 
 The simulator runs the pair as :data:`~sims.g.PASS` operations through the same core
 functions the runtime calls (goready, gopreempt, find_runnable, slice_expired); its
@@ -29,9 +32,11 @@ from sims.cost import CostModel
 from sims.g import Baton, Op, SimG, gosched, note, pass_token, program, release, run, spawn
 from sims.sim import SimConfig, Simulator
 
-STEP = 10e-6
-"""Compute per pass in the simulated pair: about what a channel ping-pong step costs the
-threaded runtime (bench: ``channel ping-pong``); the result barely depends on it."""
+STEP = 3e-6
+"""Compute per pass in the simulated pair: about what a pass costs the threaded runtime
+(half of ``bench``'s channel ping-pong round trip, 5.9 us). The wait depends on it
+through the M's own look, which comes every 128 safe points: at 10 us a pass the
+simulated wait was 11.7 ms, at 3 us 10.8 (the runtime: 10.2)."""
 
 
 def _pair_g(baton: Baton, stop: list[bool], step: float) -> Iterator[Op]:

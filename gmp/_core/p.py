@@ -28,6 +28,26 @@ class PStatus(enum.IntEnum):
     """Retired by a shrinking procresize; no M may acquire it until a resize revives it."""
 
 
+SAFE_POINT_LOOK = 128
+"""Safe points a G passes without reaching its M between two looks of that M at the P's
+time slice (:func:`gmp._core.preempt.safe_point_look`): one clock read per 128 channel
+operations, selects with a default, lock acquisitions or joins that did not park. A G
+that passes one every 30 us (``bench.hog``'s trap hog) has its slice judged to within
+4 ms."""
+
+
+class SliceLook:
+    """What one watcher saw of a P's time slice: its ``schedtick`` and when it first saw
+    that tick (Go's ``sysmontick.schedtick``/``schedwhen``). sysmon and the P's own M
+    each keep one (gmp._core.preempt); neither writes the other's."""
+
+    __slots__ = ("schedtick", "when")
+
+    def __init__(self) -> None:
+        self.schedtick = -1
+        self.when = 0.0
+
+
 class P:
     """State of one logical processor. Mutated only under the driver's scheduler lock."""
 
@@ -35,12 +55,14 @@ class P:
         "handoffs",
         "id",
         "m",
+        "own_slice",
         "preempt",
         "preemptions",
         "runnext",
         "runq",
         "runs",
         "runtick",
+        "safe_points",
         "schedtick",
         "status",
         "steals",
@@ -48,8 +70,7 @@ class P:
         "sysmon_cpu",
         "sysmon_preempt_cpu",
         "sysmon_runtick",
-        "sysmon_schedtick",
-        "sysmon_schedwhen",
+        "sysmon_slice",
         "sysmon_when",
         "timers",
     )
@@ -82,8 +103,12 @@ class P:
         # The thread CPU time at sysmon's first look at a pending preemption request in
         # this step (None: none seen yet), for stuck().
         self.sysmon_preempt_cpu: float | None = None
-        self.sysmon_schedtick = -1
-        self.sysmon_schedwhen = 0.0
+        # Go's pd.schedtick/schedwhen: the slice sysmon saw and when it first saw it.
+        self.sysmon_slice = SliceLook()
+        # The same look by the P's own M at its safe points (gmp._core.preempt.
+        # safe_point_look), and the safe points left before it looks again.
+        self.own_slice = SliceLook()
+        self.safe_points = SAFE_POINT_LOOK
 
     def runqsize(self) -> int:
         return len(self.runq) + (self.runnext is not None)

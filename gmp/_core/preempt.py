@@ -15,6 +15,9 @@ default, a join of a finished G, the return from a blocking call). The rules:
   keeps setting it on every look until ``schedtick`` moves, as Go's retake does.
 - :func:`gmp._core.place.preempt_due` is the trap's half; a G that sees it goes to the
   global tail through :func:`gmp._core.place.gopreempt`.
+- :func:`safe_point_look` is the same look taken by the P's own M every
+  :data:`~gmp._core.p.SAFE_POINT_LOOK` safe points that did not reach it (not in Go:
+  under the GIL sysmon's looks come late, see there).
 - A G that parks instead leaves the flag set; :func:`gmp._core.sched.find_runnable` then
   takes runnext's privilege away (it joins the local tail and no slice is inherited).
 - :func:`stuck` says when an M has held its P for too long in one step. For a blocking
@@ -32,7 +35,7 @@ re-checks under the lock before it acts (see ``gmp/runtime/sysmon.py``).
 
 from __future__ import annotations
 
-from gmp._core.p import P, PStatus
+from gmp._core.p import SAFE_POINT_LOOK, P, PStatus, SliceLook
 
 _SYSCALL = PStatus.SYSCALL
 
@@ -49,28 +52,57 @@ def hog_after(syscall_after: float, timeslice: float) -> float:
 
 
 def slice_observe(p: P, now: float) -> None:
-    """Record a new time slice if ``schedtick`` moved since the last look."""
+    """Record a new time slice if ``schedtick`` moved since sysmon's last look."""
+    look = p.sysmon_slice
     schedtick = p.schedtick
-    if schedtick != p.sysmon_schedtick:
-        p.sysmon_schedtick = schedtick
-        p.sysmon_schedwhen = now
+    if schedtick != look.schedtick:
+        look.schedtick = schedtick
+        look.when = now
 
 
-def slice_expired(p: P, now: float, timeslice: float) -> bool:
+def slice_expired(p: P, now: float, timeslice: float, look: SliceLook | None = None) -> bool:
     """Sysmon's look at a running P's time slice (Go's retake ``schedwhen`` test).
 
     Sets ``p.preempt`` and returns True when the same slice has run ``timeslice`` seconds
-    since sysmon first saw it; keeps doing so on each look until a G starts a new slice.
+    since the watcher first saw it; keeps doing so on each look until a G starts a new
+    slice. ``look``: the watcher's record (default: sysmon's, ``p.sysmon_slice``).
     """
+    if look is None:
+        look = p.sysmon_slice
     schedtick = p.schedtick
-    if schedtick != p.sysmon_schedtick:
-        p.sysmon_schedtick = schedtick
-        p.sysmon_schedwhen = now
+    if schedtick != look.schedtick:
+        look.schedtick = schedtick
+        look.when = now
         return False
-    if now - p.sysmon_schedwhen >= timeslice:
+    if now - look.when >= timeslice:
         p.preempt = True
+        p.safe_points = 0  # the next safe point looks at once (see safe_point_look)
         return True
     return False
+
+
+def safe_point_look(p: P, now: float, timeslice: float) -> bool:
+    """The P's own M looks at its time slice, every :data:`SAFE_POINT_LOOK` safe points
+    its G passed without reaching the M: :func:`slice_expired`'s rule on the M's own
+    record (``p.own_slice``). Returns whether the slice is over (``p.preempt`` is then
+    set, and the safe point yields as if sysmon had asked).
+
+    Go leaves the clock to sysmon, which runs beside the Ms. Under the GIL sysmon is one
+    more thread waiting for the interpreter, and beside two Ms computing Python its
+    looks came 5.6 ms apart at the median, 22 ms at the 90th percentile and up to 31 ms
+    (``bench.hog``'s trap hogs at procs=2): a slice is first seen late, then judged over
+    a look or two late, and the first preemption of either P came 27-42 ms (once 110 ms)
+    after a G behind the hogs was due, against 14 ms at procs=1. The M holds the GIL
+    whenever its G passes a safe point, so it can read the clock then; counting safe
+    points keeps the read to one in :data:`SAFE_POINT_LOOK`. With it, a G behind the
+    trap hogs waited 7.7-8.2 ms at procs=1 (medians of 15 rounds, four runs; 13.9-14.0
+    before) and 10.9-16.4 ms at procs=2 (28.6-37.1 before). The count costs every safe
+    point that does not park: a channel ping-pong round trip (four safe points) 43.6k
+    -> 44.7k instructions (callgrind, procs=1, slices too long to end). A G that passes
+    few safe points is left to sysmon, as before.
+    """
+    p.safe_points = SAFE_POINT_LOOK
+    return slice_expired(p, now, timeslice, p.own_slice)
 
 
 OFF_CPU_AFTER = 0.0005

@@ -65,7 +65,8 @@ def _revive(p: P) -> None:
     p.m = None
     p.preempt = False
     p.sysmon_runtick = -1
-    p.sysmon_schedtick = -1
+    p.sysmon_slice.schedtick = -1
+    p.own_slice.schedtick = -1
 
 
 def retire(sched: Sched, p: P, heir: P) -> tuple[int, int]:

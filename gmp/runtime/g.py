@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from gmp._core import g as gcore
 from gmp.errors import Cancelled, DeadlockError, NotInGError, RuntimeClosedError
 from gmp.observe.log import get_logger
-from gmp.runtime.traps import PREEMPT_TRAP, Join, tls
+from gmp.runtime.traps import PREEMPT_TRAP, Join, slice_look, tls
 
 if TYPE_CHECKING:
     from gmp.runtime.runtime import Runtime
@@ -244,8 +244,10 @@ class G(gcore.G, Generic[T]):
             # cancellation check of a finished join is deliberately skipped, as before).
             m = tls.m
             p = m.p if m is not None and m.curg is not None else None
-            if p is not None and p.preempt:
-                yield PREEMPT_TRAP
+            if p is not None:
+                p.safe_points = n = p.safe_points - 1
+                if n <= 0 and slice_look(m, p):  # type: ignore[arg-type]
+                    yield PREEMPT_TRAP
         # The outcome was written under the scheduler lock; taking it orders our reads
         # after those writes on free-threaded builds too (an unlocked status check is
         # only a hint).

@@ -22,7 +22,7 @@ from typing import Any
 from gmp._core.place import goready, preempt_due
 from gmp.errors import NotInGError
 from gmp.runtime.g import G, cancel_exc
-from gmp.runtime.traps import PREEMPT_TRAP, Park, tls
+from gmp.runtime.traps import PREEMPT_TRAP, Park, slice_look, tls
 
 
 @types.coroutine
@@ -81,7 +81,13 @@ def safe_point_due(g: G[Any]) -> bool:
     if g.cancel_pending is not None or g.scope_cancelled:
         raise_if_cancelled(g)
     m = tls.m
-    return m is not None and preempt_due(m.p)
+    if m is None:
+        return False
+    p = m.p
+    if p is None:
+        return False
+    p.safe_points = n = p.safe_points - 1
+    return n <= 0 and slice_look(m, p)
 
 
 @types.coroutine

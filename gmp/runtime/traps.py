@@ -10,8 +10,12 @@ pending cancellation and honours a time slice that ran out (``gmp._core.preempt`
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
+
+from gmp._core.p import P
+from gmp._core.preempt import safe_point_look
 
 if TYPE_CHECKING:
     from gmp.runtime.g import G
@@ -108,3 +112,24 @@ class _TLS(threading.local):
 
 
 tls = _TLS()
+
+
+def slice_look(m: M, p: P) -> bool:
+    """Whether the G at this safe point must give up its P: called when the P's
+    countdown of safe points (``p.safe_points``, decremented by every safe point that
+    does not reach the M) is spent. That happens when sysmon asked for a preemption
+    (gmp._core.preempt.slice_expired zeroes the count as it sets ``p.preempt``) and
+    every :data:`~gmp._core.p.SAFE_POINT_LOOK` safe points, when the M looks at the
+    slice itself (gmp._core.preempt.safe_point_look).
+
+    So the common path tests the count alone, not the count and ``p.preempt``. Only
+    the P's owner decrements the count; sysmon's zero can be overwritten by the owner's
+    store of the count it had read, which delays that request by at most the count it
+    overwrote (:data:`~gmp._core.p.SAFE_POINT_LOOK` safe points), never loses it: the
+    flag stays set, and sysmon zeroes the count again at each look while the slice is
+    over.
+    """
+    return p.preempt or safe_point_look(p, _monotonic(), m.rt.timeslice)
+
+
+_monotonic = time.monotonic

@@ -118,7 +118,8 @@ def test_handoff_agrees(procs: int) -> None:
 def test_a_g_behind_a_token_pair_waits_as_long_in_the_runtime_as_simulated(
     timeslice: float,
 ) -> None:
-    """The wait is one slice plus sysmon's lag in noticing it; the simulator computes it
+    """The wait is one slice plus the lag in noticing it (the M's own look at its safe
+    points, gmp._core.preempt.safe_point_look, or sysmon's); the simulator computes it
     with the core's own slice and placement rules (sims.token_pass). Tolerance: the
     runtime's median within 10% of the simulated one."""
     from sims.token_pass import runtime_waits, simulated_waits
