@@ -20,7 +20,6 @@ from collections.abc import Iterator
 import pytest
 
 import gmp
-from gmp.runtime.affinity import gil_enabled
 from sims import Metrics, SimConfig, simulate
 from sims.g import SimG, blocking_callable, join, program, spawn
 
@@ -108,12 +107,6 @@ def test_handoff_agrees(procs: int) -> None:
 # -- time slices: a G behind a token-passing pair -------------------------------------------
 
 
-@pytest.mark.xfail(
-    not gil_enabled(),
-    reason="the simulator models Ms that take turns on the GIL; on 3.13t the runtime's "
-    "wait is shorter (11.7 vs 19.5 ms simulated at a 10 ms slice)",
-    strict=False,
-)
 @pytest.mark.parametrize("timeslice", [0.010, 0.030])
 def test_a_g_behind_a_token_pair_waits_as_long_in_the_runtime_as_simulated(
     timeslice: float,
