@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterator
 
 from gmp._core.g import RUNNABLE, RUNNING, SYSCALL, G
 from gmp._core.p import P, PStatus
-from gmp._core.runq import LOCAL_QUEUE_CAP, runqget, runqput, runqsteal
+from gmp._core.runq import LOCAL_QUEUE_CAP, popleft_n, runqget, runqput, runqsteal
 
 GLOBAL_CHECK_INTERVAL = 61
 """Go checks the global queue first on every 61st schedtick (a prime, to avoid rhythms)."""
@@ -133,7 +133,7 @@ def globrunqget(sched: Sched, p: P, max: int) -> G | None:
                 q.extend(gq)
                 gq.clear()
             else:
-                q.extend([gq.popleft() for _ in range(n)])
+                q.extend(popleft_n(gq, n))
         else:
             for _ in range(n):
                 runqput(sched, p, gq.popleft(), False)
