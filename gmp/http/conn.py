@@ -149,10 +149,14 @@ class Exchange:
 
     def claim(self) -> bool:
         """The handler ended (connection's G): True if this G still owns the connection."""
-        with self._hc.lock:
+        lock = self._hc.lock
+        lock.acquire()  # not ``with``: once a request (gmp.runtime.park.ready)
+        try:
             if self._state == _EARLY:
                 return False
             self._state = _CLAIMED
+        finally:
+            lock.release()
         # No early answer can need the request now: drop it, so the request and its
         # exchange (req.exchange) are not a reference cycle left to the cyclic GC (a
         # full collection with one per request paused the server for up to 28 ms).

@@ -519,18 +519,27 @@ class Server:
     def _admit(self) -> bool:
         """A request is parsed: count it, and take an in-flight slot unless at
         ``max_inflight`` (then the caller answers 503 with Retry-After)."""
-        with self._mu:
+        # acquire/release, not ``with``: once a request each (gmp.runtime.park.ready).
+        mu = self._mu
+        mu.acquire()
+        try:
             self._counters.requests += 1
             if self._inflight >= self.config.max_inflight:
                 self._counters.rejected += 1
                 return False
             self._inflight += 1
             return True
+        finally:
+            mu.release()
 
     def _finished(self) -> None:
         """A handler (and its streaming body) ended."""
-        with self._mu:
+        mu = self._mu
+        mu.acquire()
+        try:
             self._inflight -= 1
+        finally:
+            mu.release()
 
     def _count(self, name: str) -> None:
         with self._mu:

@@ -210,10 +210,14 @@ def _syscall(fn: Callable[..., Any], args: tuple[Any, ...]) -> Generator[Any, An
         raise _not_in_g("gmp.syscall()")
     assert m is not None
     lock = m.rt.lock
-    with lock:
+    # acquire/release, not ``with`` (gmp.runtime.park.ready says why); twice per call.
+    lock.acquire()
+    try:
         p = m.p
         if p is not None:
             entersyscall(p, g)
+    finally:
+        lock.release()
     if p is None:  # no P to mark (lost while the G ran): the M's path handles it
         result = yield Syscall(fn, args)
         return result
@@ -223,12 +227,15 @@ def _syscall(fn: Callable[..., Any], args: tuple[Any, ...]) -> Generator[Any, An
     except BaseException as e:
         err = e
         result = None
-    with lock:
+    lock.acquire()
+    try:
         g.status = _G_RUNNING
         kept = m.p is p
         if kept:
             p.status = _P_RUNNING
             p.runtick += 1
+    finally:
+        lock.release()
     if not kept or p.preempt:
         yield PREEMPT_TRAP  # the M requeues a G without a P, or preempts it
     elif g.cancel_pending is not None or g.scope_cancelled:

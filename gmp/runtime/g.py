@@ -250,11 +250,15 @@ class G(gcore.G, Generic[T]):
                     yield PREEMPT_TRAP
         # The outcome was written under the scheduler lock; taking it orders our reads
         # after those writes on free-threaded builds too (an unlocked status check is
-        # only a hint).
-        with self.rt.lock:
+        # only a hint). acquire/release, not ``with`` (see gmp.runtime.park.ready).
+        lock = self.rt.lock
+        lock.acquire()
+        try:
             if self.exc is None:
                 return self.value  # type: ignore[no-any-return]
             return self._outcome()  # raises, disarming the failure report
+        finally:
+            lock.release()
 
     def result(self, timeout: float | None = None) -> T:
         """Block the calling thread until the G finishes (for code outside the runtime).

@@ -155,10 +155,14 @@ class _Watch:
 
     def add(self, d: _Deadline) -> None:
         """A request began: queue its deadline, and arm the timer if none is."""
-        with self.mw._lock:
+        lock = self.mw._lock
+        lock.acquire()  # not ``with``: once a request (gmp.runtime.park.ready)
+        try:
             self.inflight[d] = None
             if not self.armed:
                 self._arm(d.when)
+        finally:
+            lock.release()
 
     def done(self, d: _Deadline) -> bool:
         """The chain ended: True if in time (we took the entry), else the sweep took it
