@@ -34,6 +34,7 @@ from gmp._core.place import (
     wake_joiners,
     yield_local,
 )
+from gmp._core.runq import LOCAL_QUEUE_CAP, runqput
 from gmp._core.sched import Sched, pidleget
 
 
@@ -96,6 +97,25 @@ def test_placements_put_gs_where_go_does() -> None:
     k = G(8)
     assert yield_local(s, p, k) is False
     assert list(p.runq) == [a, c, k]
+
+
+@pytest.mark.parametrize("queued", [0, 5, LOCAL_QUEUE_CAP - 1, LOCAL_QUEUE_CAP])
+def test_yield_local_places_as_runqput_at_the_local_tail(queued: int) -> None:
+    # yield_local writes runqput(next=False) out: a full local queue spills half of
+    # itself and the yielding G to the global queue, as runqput's does.
+    twins = []
+    for place in (yield_local, lambda s, p, g: runqput(s, p, g, False)):
+        s = Sched(1)
+        p = s.ps[0]
+        for i in range(queued):
+            p.runq.append(G(i))
+        g = G(1000)
+        place(s, p, g)
+        assert g.status is GStatus.RUNNABLE
+        twins.append(([x.id for x in p.runq], [x.id for x in s.runq], s.spills))
+    assert twins[0] == twins[1]
+    if queued == LOCAL_QUEUE_CAP:
+        assert twins[0][1][-1] == 1000  # spilled behind half of the local queue
 
 
 def test_resetspinning_wakes_another_m_only_for_queued_work() -> None:
