@@ -15,6 +15,7 @@ parsed arguments and returning an exit status, so adding ``gmp serve`` is one mo
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -132,7 +133,14 @@ def _executor(args: argparse.Namespace) -> AbstractContextManager[Executor]:
 
         return dask_executor(args.scheduler)
     workers = args.workers or os.cpu_count() or 1
-    return ProcessPoolExecutor(max_workers=workers)
+    # Not fork, the default on Linux before Python 3.14: by the time the pool starts,
+    # the process has threads (tqdm's monitor, a log flusher), and a child forked while
+    # one of them holds a lock inherits it locked (CPython 3.12+ warns of the deadlock).
+    # A forkserver forks from a clean single-threaded process; where there is none,
+    # spawn.
+    methods = multiprocessing.get_all_start_methods()
+    method = "forkserver" if "forkserver" in methods else "spawn"
+    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context(method))
 
 
 def cmd_sim_sweep(args: argparse.Namespace) -> int:

@@ -150,6 +150,35 @@ def test_sweep_on_a_process_pool(tiny: Path, tmp_path: Path) -> None:
     assert (out / "sweep.csv").read_bytes() == (out2 / "sweep.csv").read_bytes()
 
 
+def test_sweep_workers_are_not_forked_from_a_threaded_process() -> None:
+    # The CLI has threads when the pool starts (tqdm's monitor, log flushers): a forked
+    # worker could inherit one of their locks held (CPython 3.12+ warns of it).
+    import argparse
+    import threading
+
+    from gmp.cli import _executor
+
+    held = threading.Event()
+    release = threading.Event()
+
+    def holder() -> None:
+        with threading.Lock():
+            held.set()
+            release.wait(10)
+
+    t = threading.Thread(target=holder)
+    t.start()
+    try:
+        assert held.wait(10)
+        args = argparse.Namespace(scheduler=None, workers=1)
+        with _executor(args) as ex:
+            assert ex._mp_context.get_start_method() != "fork"  # type: ignore[attr-defined]
+            assert ex.submit(sum, [1, 2]).result(timeout=60) == 3
+    finally:
+        release.set()
+        t.join(10)
+
+
 def test_sweep_params_from_the_command_line(tiny: Path, tmp_path: Path) -> None:
     out = tmp_path / "sp"
     argv = ["sim", "sweep", str(tiny), "--out", str(out), "--workers", "1", "--no-progress"]
