@@ -152,24 +152,31 @@ def ping_pong_hog(duration: float = 0.3, hog_limit: int = 20_000, light_limit: i
     operation; in Python a channel operation costs as much as hundreds of steps, so the
     service is measured as P time instead: at procs=1 one G runs at a time, and every
     G marks the clock when it resumes and before it awaits. The time since the previous
-    mark goes to the pair that owned the P (a switch is charged to the G that left).
-    The clock is the process's CPU time, not the wall clock: on a loaded machine the OS
-    may deschedule the process for tens of milliseconds, and wall time would charge that
-    to whichever pair owned the P (at load average 7, 2 ratios in 180 fell outside
-    0.5-2 on the wall clock: 3.2 and 0.45)."""
+    mark on the same thread goes to the pair whose G made that mark (a switch is charged
+    to the G that left).
+
+    The clock is each thread's own CPU time (``time.thread_time``). Not the wall clock:
+    on a loaded machine the OS may deschedule the process for tens of milliseconds, and
+    wall time would charge that to whichever pair owned the P (at load average 7, 2
+    ratios in 180 fell outside 0.5-2 on the wall clock: 3.2 and 0.45). Not the process's
+    CPU time either, which charged every other thread's CPU (sysmon's, a G computing on
+    its old M after a handoff, the threads of earlier tests winding down) to the pair
+    that owned the P: little under the GIL, but on a free-threaded build those threads
+    run beside the P's M. With the GIL the two clocks agree (medians 1.45-1.47)."""
     import gmp
 
     service = {"hog": 0.0, "light": 0.0}
-    clock = {"last": time.process_time()}
-    owner = ["light"]
     lock = threading.Lock()
+    mine = threading.local()  # per M thread: its previous mark and the G's pair that made it
 
     def mark(key: str) -> None:
-        with lock:
-            now = time.process_time()
-            service[owner[0]] += now - clock["last"]
-            clock["last"] = now
-            owner[0] = key
+        now = time.thread_time()
+        last: float | None = getattr(mine, "last", None)
+        if last is not None:
+            with lock:
+                service[mine.owner] += now - last
+        mine.last = now
+        mine.owner = key
 
     async def run(limit: int, key: str, wake: gmp.Chan[bool], done: gmp.Chan[None]) -> None:
         while True:
