@@ -142,7 +142,9 @@ class Sysmon:
         "_last_runs",
         "_last_tick",
         "_late",
+        "_nap",
         "_next_trace",
+        "_stopped",
         "_wakeups",
         "_watch",
         "_window_start",
@@ -157,6 +159,11 @@ class Sysmon:
         self.rt = rt
         self.stop_event = threading.Event()
         self.wake_event = threading.Event()
+        # sysmon's timed sleeps between looks (_nap): a lock held from here until stop()
+        # releases it, so a sleep is one timed acquire that stop() cuts short.
+        self._nap = threading.Lock()
+        self._nap.acquire()
+        self._stopped = threading.Lock()  # taken by the first stop(), never released
         self.sleeping = False
         self._next_trace = 0.0
         # Set by _retake when a P needs a close look soon (see _main's delay).
@@ -182,7 +189,28 @@ class Sysmon:
 
     def stop(self) -> None:
         self.stop_event.set()
+        if self._stopped.acquire(blocking=False):  # the first stop() releases the nap
+            self._nap.release()
         self.wake_event.set()
+
+    def _sleep(self, seconds: float) -> bool:
+        """Sleep ``seconds`` between looks; True if stop() ended the sleep.
+
+        One timed acquire of a lock held since ``__init__``, not ``Event.wait``: on a
+        free-threaded 3.13 every ``Event.wait`` parks on a new lock, and the first wait
+        on a lock spins 40 ``sched_yield`` calls before it parks, without looking at its
+        timeout. On a machine with more runnable threads than cores each yield gives the
+        CPU away for a scheduler slice: sysmon's 5 ms sleeps took 57-173 ms (3.13.5, a
+        Python loop and two busy processes on one CPU), and a G computing between
+        sparse safe points kept its P for 50-110 ms instead of 10 (PingPongHog's hog
+        pair; its service ratio went from 1.1 to 7-8). A lock that has parked a waiter
+        once keeps its parked bit while nobody releases it, so later acquires park at
+        once: 5.1 ms for a 5 ms sleep in the same setting. With the GIL the two are the
+        same sleep."""
+        if self._nap.acquire(timeout=seconds):
+            self._nap.release()  # stop() released it: leave it free for later sleeps
+            return True
+        return self.stop_event.is_set()
 
     def _main(self) -> None:
         leave_signals_to_main()
@@ -211,7 +239,7 @@ class Sysmon:
                 self.wake_event.clear()
             else:
                 slept = time.monotonic()
-                self.stop_event.wait(delay)
+                self._sleep(delay)
                 if rt.autoscaler is not None:
                     self._wakeup(time.monotonic() - slept - delay)
             if self.stop_event.is_set():
@@ -299,7 +327,7 @@ class Sysmon:
         collects at most once per :data:`_COLLECT_GAP`: on 3.13t every collection is a
         full one, and a burst of failures must not cost one per sysmon look."""
         self.rt.collect_due = False
-        if self.stop_event.wait(self.rt.sysmon_interval):
+        if self._sleep(self.rt.sysmon_interval):
             return
         gc.collect()
         self._collect_after = time.monotonic() + _COLLECT_GAP

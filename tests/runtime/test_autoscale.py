@@ -13,6 +13,7 @@ from structlog.testing import capture_logs
 
 import gmp
 from gmp._core.autoscale import Autoscaler, Sample
+from gmp.runtime.affinity import gil_enabled
 
 pytestmark = pytest.mark.threaded
 
@@ -152,8 +153,9 @@ def test_sysmon_counts_late_wakeups_and_the_ms_cpu() -> None:
 def test_samples_carry_the_interpreter_share_under_pure_python() -> None:
     """With one P running pure-Python Gs, sysmon's wake-ups wait for the GIL (CPython
     forces a switch only after the switch interval) and the Ms' CPU is measured, so the
-    samples tell the policy that more Ps cannot pay. Asserts what the samples carry
-    over many samples, not what the policy decided (that is the pure tests' job)."""
+    samples tell the policy that more Ps cannot pay; without the GIL they wake on time
+    and say that more Ps can. Asserts what the samples carry over many samples, not what
+    the policy decided (that is the pure tests' job)."""
     seen: list[Sample] = []
     stop = threading.Event()
 
@@ -183,5 +185,13 @@ def test_samples_carry_the_interpreter_share_under_pure_python() -> None:
             h.result(timeout=WAIT)
     samples = list(seen)
     assert all(0.0 <= s.gil <= 1.0 and s.cpu >= 0.0 for s in samples)
-    assert max(s.gil for s in samples) > 0.5
+    if gil_enabled():
+        assert max(s.gil for s in samples) > 0.5
+    else:
+        # No interpreter lock to wait for: sysmon wakes on time and the samples say more
+        # Ps can pay (20 of 20 shares were 0 on 3.13t; they were high only while its
+        # sleep spun on sched_yield, tests/runtime/test_sysmon_sleep.py).
+        assert sum(1 for s in samples if s.gil <= 0.5) > len(samples) // 2, [
+            round(s.gil, 2) for s in samples
+        ]
     assert sum(1 for s in samples if s.cpu > 0.0) >= len(samples) // 2
