@@ -22,6 +22,7 @@ ratio; tests/sims/test_sim_vs_runtime.py holds them within 10% of each other.
 from __future__ import annotations
 
 import argparse
+import gc
 import statistics
 import sys
 import threading
@@ -209,7 +210,20 @@ def ping_pong_hog(duration: float = 0.3, hog_limit: int = 20_000, light_limit: i
         for h in hs:
             await h.join()
 
-    gmp.run(main, procs=1)
+    # No collection during the measurement: the thread that runs one is charged for it,
+    # and on a free-threaded build every collection is a full one. With the whole test
+    # suite loaded on 3.13t one took 281-326 ms on the M, charged to whichever pair's G
+    # allocated last: watched with gc.callbacks, the one ratio out of 0.5-2 in a whole
+    # run (4.38) had one inside it (281 ms); four others had one too and read 1.14-1.45.
+    # Whole runs before this saw 0.34 and 0.32.
+    gc.collect()
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        gmp.run(main, procs=1)
+    finally:
+        if enabled:
+            gc.enable()
     return service["hog"] / max(service["light"], 1e-9)
 
 

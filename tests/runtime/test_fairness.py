@@ -23,10 +23,7 @@ import statistics
 import threading
 import time
 
-import pytest
-
 import gmp
-from gmp.runtime.affinity import gil_enabled
 from sims.token_pass import ping_pong_hog
 
 SLICE = 0.010
@@ -126,13 +123,6 @@ def test_a_g_behind_a_token_passing_pair_waits_about_one_slice() -> None:
     _assert_waits(waits)
 
 
-@pytest.mark.xfail(
-    not gil_enabled(),
-    reason="3.13t: run alone it passed 3 runs of 3 (ratios 1.05-1.27); in the whole suite "
-    "one ratio in 20 fell out in 2 of 3 runs (0.34; 3.36 and 0.31 before each thread's own "
-    "CPU time was counted); the cause is not established",
-    strict=False,
-)
 def test_ping_pong_hog_pairs_get_comparable_service() -> None:
     ratios = [ping_pong_hog() for _ in range(20)]
     bad = [round(r, 2) for r in ratios if not 0.5 <= r <= 2.0]
