@@ -14,7 +14,8 @@ goready        goready / ready                the waker P's runnext (it inherits
                                               alone there, no M woken (see goready)
 gosched        goschedImpl                    the global queue's tail
 gopreempt      gopreempt_m                    the global queue's tail (its slice ran out)
-yield_local    (``sleep(0)``; no Go twin)     the P's local tail, else global
+yield_local    (``sleep(0)``; no Go twin)     the P's local tail; the global tail
+                                              once its slice ran out; global w/o a P
 wake_joiners   (goready of each joiner)       the P's local tail, else global: see below
 requeue        exitsyscall0 / stoplockedm     global: the G's M has no P to run it on
 inject         injectglist (netpoll results)  one per idle P to the global queue (and an
@@ -117,12 +118,16 @@ def gopreempt(sched: Sched, p: P | None, g: G) -> bool:
 
 
 def yield_local(sched: Sched, p: P | None, g: G) -> bool:
-    """``sleep(0)``: behind the P's other local Gs; global if the M lost its P.
+    """``sleep(0)``: behind the P's other local Gs; the global tail instead when the P's
+    time slice ran out (:func:`gopreempt`: a trap after the slice, like any other);
+    global if the M lost its P.
 
     runqput (next=False) inlined, as in :func:`newproc`: every ``sleep(0)`` comes here,
     and the call it saves was 5% of one at procs=1 (callgrind, 10.2k -> 9.6k
     instructions). tests/core/test_core_place.py holds the placement."""
     if p is not None:
+        if p.preempt:
+            return gopreempt(sched, p, g)
         g.status = RUNNABLE
         q = p.runq
         if len(q) < LOCAL_QUEUE_CAP:

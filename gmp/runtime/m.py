@@ -351,11 +351,7 @@ class M:
                     # code writes in its loops (11.4k -> 10.2k instructions a sleep(0)
                     # at procs=1, two Gs; callgrind). The P is the M's own now, as in
                     # _trap (sysmon may have handed the step's P on).
-                    cur = self.p
-                    if cur is not None and cur.preempt:
-                        if gopreempt(core, cur, g):
-                            rt.wakep()
-                    elif yield_local(core, cur, g):
+                    if yield_local(core, self.p, g):
                         rt.wakep()
                     g = None
                     continue
@@ -411,10 +407,7 @@ class M:
                 rt.wakep()
             return None
         if kind is Yield:
-            if p is not None and p.preempt:
-                if gopreempt(core, p, g):
-                    rt.wakep()
-            elif yield_local(core, p, g):
+            if yield_local(core, p, g):
                 rt.wakep()
             return None
         if type(trap) is Join:
