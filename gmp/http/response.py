@@ -201,11 +201,10 @@ _VOLATILE_AFTER = 64
 
 _volatile: set[str] = set()
 """Names past :data:`_VOLATILE_AFTER`: their lines are encoded without the look in
-:data:`_lines` (a tuple to build and hash, the value's hash a new string's: 0.6k of the
-1.1k instructions such a field cost; the production stack sends two a response: its
-five fields 35.0k -> 31.5k instructions a head, with the Response built and the id made,
-callgrind). Only a
-name that passed the checks below reaches it (a token, not a framing field). Bounded by
+:data:`_lines`, a tuple to build and hash with a new string's hash in it. The production
+stack sends two such fields a response; its five-field head took 35.0k -> 31.5k
+instructions with the Response built and the id made (callgrind). Only a name that
+passed the checks below reaches it (a token, not a framing field). Bounded by
 :data:`_LINES_MAX`; one atomic set operation each, so shared without a lock."""
 
 
