@@ -156,8 +156,9 @@ def _direct(h: HandlerFunc) -> HandlerFunc:
     Python (gmp's middleware classes), that method bound to it.
 
     The same call: ``h(c)`` looks ``__call__`` up on the type, as the bound method was
-    taken (once, when the route's chain is compiled: a ``__call__`` assigned to the class
-    after the Engine froze is not seen, as a handler replaced then is not). But CPython 3.11 specializes no call of an instance: ``h(c)`` goes through
+    taken (once, when the route's chain is compiled: a ``__call__`` assigned to the
+    class after the Engine froze is not seen, as a handler replaced then is not). But
+    CPython 3.11 specializes no call of an instance: ``h(c)`` goes through
     ``slot_tp_call``, which packs the arguments into a tuple, looks the method up again,
     and runs it in a nested evaluation loop, where the bound method's call is inlined
     into the caller's loop like a function's. Each of gmp's six production middleware
