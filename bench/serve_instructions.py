@@ -10,8 +10,10 @@ keep-alive ``GET /ping`` over one connection from this process, ``-i off``, and 
 Everything the server process did meanwhile is counted: the parser, the M loop, the
 netpoller, sysmon, the log flusher, the middleware.
 
-The servers log as ``bench.http``'s gmp rows do (``--log-format json``, access log off;
-``gmp-prod``'s Logger writes its JSON line, to /dev/null here). Printed: instructions
+The servers are started with ``bench.http``'s own command lines for its gmp-engine and
+gmp-prod rows (``GMP_ENGINE``, ``GMP_PROD``: access log off; gmp-prod logs JSON at info,
+its Logger writing a line a request, to /dev/null) and its ``running_pid``, with valgrind
+in front. Printed: instructions
 per request for each app (median of ``--reps`` runs, the runs alternating between the
 apps), and the bare-to-app ratio, which is what req/s would give if time followed
 instructions (it does not quite: system calls and cache misses are not counted, and
@@ -26,32 +28,23 @@ from __future__ import annotations
 import argparse
 import http.client
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from bench.http.__main__ import GMP_ENGINE, GMP_PROD, Spec, running_pid
+
 APPS = {
-    "bare Engine (gmp-engine)": "gmp_engine_app",
-    "production stack (gmp-prod)": "gmp_prod_app",
+    "bare Engine (gmp-engine)": GMP_ENGINE,
+    "production stack (gmp-prod)": GMP_PROD,
 }
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def _requests(port: int, n: int, timeout: float) -> None:
+def _requests(port: int, n: int) -> None:
     """``n`` keep-alive GET /ping on one connection; each must answer 200."""
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60.0)
     try:
         for _ in range(n):
             conn.request("GET", "/ping")
@@ -63,67 +56,23 @@ def _requests(port: int, n: int, timeout: float) -> None:
         conn.close()
 
 
-def _wait_ready(port: int, proc: subprocess.Popen[bytes], deadline: float) -> None:
-    while True:
-        if proc.poll() is not None:
-            raise RuntimeError(f"the server exited with {proc.returncode} before serving")
-        try:
-            _requests(port, 1, timeout=10.0)
-            return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise RuntimeError("the server did not answer within the start timeout") from None
-            time.sleep(0.3)
-
-
 def _control(pid: int, *args: str) -> None:
     subprocess.run(["callgrind_control", *args, str(pid)], capture_output=True, check=True)
 
 
-def instructions(module: str, requests: int, warmup: int) -> float:
-    """Instructions per request of ``gmp serve bench.http.apps.<module>:app``."""
-    port = _free_port()
+def instructions(spec: Spec, requests: int, warmup: int) -> float:
+    """Instructions per request of ``spec``'s server (bench.http's command line for it,
+    run under callgrind)."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "callgrind.out"
-        proc = subprocess.Popen(
-            [
-                "valgrind",
-                "--tool=callgrind",
-                "--instr-atstart=no",
-                f"--callgrind-out-file={out}.%p",
-                sys.executable,
-                "-m",
-                "gmp.http",
-                "serve",
-                f"bench.http.apps.{module}:app",
-                "--port",
-                str(port),
-                "--procs",
-                "1",
-                "--no-access-log",
-                "--log-format",
-                "json",
-                "--log-level",
-                "info",
-            ],
-            cwd=ROOT,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        try:
-            _wait_ready(port, proc, time.monotonic() + 120)
-            _requests(port, warmup, timeout=60.0)
-            _control(proc.pid, "-i", "on")
-            _requests(port, requests, timeout=60.0)
-            _control(proc.pid, "-i", "off")
-            _control(proc.pid, "-d")
-        finally:
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        wrapper = ["valgrind", "--tool=callgrind", "--instr-atstart=no"]
+        wrapper.append(f"--callgrind-out-file={out}.%p")
+        with running_pid(spec, wrapper=wrapper, start_timeout=120.0) as (port, pid):
+            _requests(port, warmup)
+            _control(pid, "-i", "on")
+            _requests(port, requests)
+            _control(pid, "-i", "off")
+            _control(pid, "-d")
         total = 0
         for part in Path(tmp).glob("callgrind.out.*"):
             for line in part.read_text().splitlines():
@@ -131,7 +80,7 @@ def instructions(module: str, requests: int, warmup: int) -> float:
                     total += int(line.split()[1])
                     break
     if total == 0:
-        raise RuntimeError(f"callgrind counted nothing for {module}")
+        raise RuntimeError(f"callgrind counted nothing for {spec.name}")
     return total / requests
 
 
@@ -148,8 +97,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     runs: dict[str, list[float]] = {name: [] for name in APPS}
     for _ in range(args.reps):
-        for name, module in APPS.items():
-            runs[name].append(instructions(module, args.requests, args.warmup))
+        for name, spec in APPS.items():
+            runs[name].append(instructions(spec, args.requests, args.warmup))
     print(
         f"python {sys.version.split()[0]}; gmp serve --procs 1, instructions per request, "
         f"{args.requests} keep-alive GET /ping after {args.warmup}, median of {args.reps}"

@@ -43,7 +43,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -132,13 +132,19 @@ def _gmp(
     return Spec(name, argv, env=dict(env or {}))
 
 
+GMP_ENGINE = _gmp("gmp-engine", "gmp_engine_app:app")
+"""The bare Engine: the production stack's anchor (also ``bench.serve_instructions``')."""
+
+# The production stack logs a JSON line per request, as a service would.
+GMP_PROD = _gmp("gmp-prod", "gmp_prod_app:app", log=("json", "info"))
+
+
 def specs(gobin: dict[str, str | None]) -> list[Spec]:
     apps = "bench.http.apps"
     out = [
         _gmp("gmp", "gmp_app:app"),
-        _gmp("gmp-engine", "gmp_engine_app:app"),
-        # The production stack logs a JSON line per request, as a service would.
-        _gmp("gmp-prod", "gmp_prod_app:app", log=("json", "info")),
+        GMP_ENGINE,
+        GMP_PROD,
         _gmp(
             "gmp-prod+trace",
             "gmp_prod_trace_app:app",
@@ -266,11 +272,15 @@ def running(spec: Spec) -> Iterator[int]:
 
 
 @contextlib.contextmanager
-def running_pid(spec: Spec) -> Iterator[tuple[int, int]]:
+def running_pid(
+    spec: Spec, *, wrapper: Sequence[str] = (), start_timeout: float = 30.0
+) -> Iterator[tuple[int, int]]:
     """Start a server pinned to the server CPU; yields its port and pid (taskset execs
-    the server, so the pid is the server's own)."""
+    the server, so the pid is the server's own). ``wrapper``: a command that execs the
+    server in its own process (``valgrind --tool=callgrind ...``)."""
     port = _free_port()
-    argv = ["taskset", "-c", SERVER_CPU] + [a.replace("{port}", str(port)) for a in spec.argv]
+    argv = ["taskset", "-c", SERVER_CPU, *wrapper]
+    argv += [a.replace("{port}", str(port)) for a in spec.argv]
     env = {k: v.replace("{otlp}", str(OTLP_PORT)) for k, v in spec.env.items()}
     proc = subprocess.Popen(
         argv,
@@ -281,7 +291,7 @@ def running_pid(spec: Spec) -> Iterator[tuple[int, int]]:
         start_new_session=True,
     )
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + start_timeout
         while True:
             if proc.poll() is not None:
                 raise RuntimeError(f"{spec.name} exited with {proc.returncode} at start")
@@ -290,7 +300,9 @@ def running_pid(spec: Spec) -> Iterator[tuple[int, int]]:
                 break
             except OSError:
                 if time.monotonic() > deadline:
-                    raise RuntimeError(f"{spec.name} did not listen within 30 s") from None
+                    raise RuntimeError(
+                        f"{spec.name} did not listen within {start_timeout:g} s"
+                    ) from None
                 time.sleep(0.05)
         yield port, proc.pid
     finally:

@@ -144,7 +144,7 @@ def handler_name(fn: object) -> str:
     """``module.qualname`` of a handler (Gin's ``HandlerName``), for errors and logs."""
     if isinstance(fn, types.MethodType) and fn.__name__ == "__call__":
         fn = fn.__self__  # a callable object as the chain holds it (_direct)
-    if isinstance(fn, Middleware) or _python_call(fn) is not None:
+    if _python_call(fn) is not None:  # a callable object: Middleware, or any class
         return type(fn).__module__ + "." + type(fn).__qualname__
     mod = getattr(fn, "__module__", None) or "?"
     name = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or repr(fn)
