@@ -56,6 +56,10 @@ is left in ``conn.got`` (:data:`sims.netpoll.EOF` once the peer has closed)."""
 REPLY: Final = 11
 """Answer the message last received on ``arg``: records its latency, from its arrival to
 now. Costs nothing by itself (model the cost of the send as a ``run`` before it)."""
+YIELD: Final = 13
+"""``gmp.sleep(0)``: the runtime's Yield trap, a checkpoint that stays on the P (behind
+its other local Gs; gmp._core.place.yield_local). Made by :func:`sleep` with a duration of
+zero or less, as ``gmp.sleep`` makes it."""
 RECV_AGAIN: Final = 12
 """Internal: a G readied by the poller retries its read (not a trap: the runtime's
 ``Conn.recv`` checks for a safe point on entry only, not after its wait)."""
@@ -74,6 +78,7 @@ OP_NAMES: Final = (
     "recv",
     "reply",
     "recv_again",
+    "yield",
 )
 
 Op: TypeAlias = tuple[int, object]
@@ -98,8 +103,9 @@ def call(seconds: float) -> Op:
 
 
 def sleep(seconds: float) -> Op:
-    """Sleep on a timer for ``seconds`` (the G parks; its M runs other Gs)."""
-    return (SLEEP, seconds)
+    """Sleep on a timer for ``seconds`` (the G parks; its M runs other Gs). Zero or less
+    is ``gmp.sleep(0)``'s yield (:data:`YIELD`), not a timer, as in the runtime."""
+    return (SLEEP, seconds) if seconds > 0 else (YIELD, None)
 
 
 def gosched() -> Op:

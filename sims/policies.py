@@ -43,6 +43,7 @@ from gmp._core import (
     requeue,
     runnable_work,
     wake_joiners,
+    yield_local,
 )
 from gmp._core.g import RUNNABLE, RUNNING
 from gmp._core.p import P
@@ -118,6 +119,11 @@ class Policy(abc.ABC):
         Only a policy with :attr:`slices` is asked; the default treats it as a yield."""
         return self.gosched(g, p)
 
+    def yield_local(self, g: SimG, p: P) -> P | None:
+        """A G on ``p`` awaited ``sleep(0)``. The default treats it as :meth:`gosched`
+        (a rival has one yield queue)."""
+        return self.gosched(g, p)
+
     def sleep(self, g: SimG, p: P, when: float) -> bool:
         """A G on ``p`` sleeps until ``when``. True: the policy keeps the timer itself.
 
@@ -149,8 +155,9 @@ class GmpPolicy(Policy):
     at the same moment: an arrival from outside is ``rt.go`` from a foreign thread
     (requeue: global), a spawn is newproc (runnext), a finished child wakes its joiner
     (wake_joiners: local tail), a token handed over readies its waiter (goready:
-    runnext), gosched and a preemption go to the global tail, sleep is a core timer on
-    the P, and a P's next G is find_runnable, with the simulator's network poll as its
+    runnext), gosched and a preemption go to the global tail, ``sleep(0)`` to the local
+    tail (yield_local), a longer sleep is a core timer on the P, and a P's next G is
+    find_runnable, with the simulator's network poll as its
     ``poll`` once a connection is read.
     """
 
@@ -190,6 +197,10 @@ class GmpPolicy(Policy):
 
     def preempt(self, g: SimG, p: P) -> P | None:
         gopreempt(self.sched, p, g)
+        return None
+
+    def yield_local(self, g: SimG, p: P) -> P | None:
+        yield_local(self.sched, p, g)
         return None
 
     def sleep(self, g: SimG, p: P, when: float) -> bool:

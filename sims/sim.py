@@ -80,6 +80,7 @@ from sims.g import (
     RUN,
     SLEEP,
     SPAWN,
+    YIELD,
     Baton,
     SimG,
 )
@@ -655,7 +656,10 @@ class Simulator:
                 and (at_trap if kind == RUN else kind not in _NOT_TRAPS)
                 and self._preempted(m, g, p, t)
             ):
-                g.redo = (kind, arg)
+                # The operation runs again when the G does; but a sleep(0) reached with
+                # the slice spent is done by the preemption, as in the runtime, where
+                # yield_local sends it to the global tail (gopreempt) and it goes on.
+                g.redo = (kind, arg) if kind != YIELD else None
                 return True
             if kind == NOTE:
                 arg(t)  # type: ignore[operator]
@@ -710,10 +714,10 @@ class Simulator:
                 else:
                     self._push(when, EV_TIMER, g)
                 return True
-            if kind == GOSCHED:
+            if kind in (GOSCHED, YIELD):
                 m.curg = None
                 self.runnable += 1
-                self._notify(policy.gosched(g, p))
+                self._notify(policy.gosched(g, p) if kind == GOSCHED else policy.yield_local(g, p))
                 return True
             if kind in (PASS, RELEASE):
                 baton: Baton = arg  # type: ignore[assignment]
