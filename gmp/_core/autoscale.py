@@ -262,10 +262,12 @@ class Autoscaler:
                 self.trial = trial = None  # the backlog is gone (or someone resized): keep it
             elif kind > 0:
                 trial.after.append(s.rate)
-            # A sample in the band neither judges nor ends the trial: the first one after
-            # a growth often is, while the new P's M starts (utilisation 0.5 at 2 Ps on
-            # a loaded machine), and ending the trial there kept an unjudged growth
-            # that went on to 4 Ps for pure Python.
+            # A sample in the band adds no rate to the trial and does not end it: the
+            # first one after a growth often is in the band, while the new P's M starts
+            # (utilisation 0.5 at 2 Ps on a loaded machine), and ending the trial there
+            # kept an unjudged growth that went on to 4 Ps for pure Python. A trial
+            # whose high samples all came during the cool-down is judged at the first
+            # sample after it, whatever that sample's kind.
         if self.last_change is not None and s.now - self.last_change < c.cooldown:
             return s.procs
         if trial is not None and len(trial.after) >= c.grow_after:

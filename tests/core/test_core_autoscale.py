@@ -6,7 +6,7 @@ import itertools
 import math
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from gmp._core.autoscale import Autoscale, Autoscaler, Sample
@@ -137,6 +137,26 @@ samples = st.tuples(
 
 @FAST
 @given(configs(), st.integers(1, 12), st.lists(samples, max_size=120))
+@example(  # hypothesis on 3.13t: a growth judged (and undone) at a band sample
+    c=Autoscale(
+        min_procs=1,
+        max_procs=2,
+        interval=0.05,
+        grow_after=1,
+        shrink_after=1,
+        cooldown=1.0,
+        high_utilisation=1.0,
+        low_utilisation=0.0,
+        backlog_per_proc=0.0,
+        grow_step=1,
+        shrink_step=1,
+        grow_factor=1.0,
+        min_gain=0.25,
+        backoff=0.0,
+    ),
+    start=1,
+    seq=[(0.5, 1.0, 0, 100.0), (0.5, 1.0, 0, 0.0), (0.5, 0.0, 1, 0.0)],
+)
 def test_invariants_bounds_hysteresis_and_steps(
     c: Autoscale, start: int, seq: list[tuple[float, float, int, float]]
 ) -> None:
@@ -167,8 +187,10 @@ def test_invariants_bounds_hysteresis_and_steps(
                 if capped is not None and now < capped[1]:
                     assert target <= capped[0]
                 grew_from = procs
-            elif kind > 0:
-                # Undoing a growth that did not pay: back to where it grew from.
+            elif kind >= 0:
+                # Undoing a growth that did not pay: back to where it grew from. Judged at
+                # the first sample after the cool-down that is not low, on the high ones
+                # the trial gathered (during the cool-down, they may all be).
                 assert last_was_growth_from == target and since_change >= c.grow_after
                 capped = (target, now + c.backoff)
             else:
