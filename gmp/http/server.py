@@ -32,7 +32,6 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import errno
-import inspect
 import signal
 import socket
 import ssl as _ssl
@@ -41,15 +40,14 @@ import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-import attrs
-
 import gmp
 from gmp.cancel import CancelScope
 from gmp.chan import Chan
 from gmp.errors import ConnClosed
 from gmp.http.config import ServerConfig, ServerStats
 from gmp.http.conn import HTTPConn
-from gmp.http.request import Handler, Request
+from gmp.http.request import Handler
+from gmp.http.serverbase import ServerBase, is_async_handler
 from gmp.net._rt import poller as _poller
 from gmp.net.conn import Conn
 from gmp.net.listener import Listener
@@ -81,33 +79,13 @@ def current_server() -> Server | TrioServer | None:
 
 
 _log = get_logger("gmp.http.server")
-_access = get_logger("gmp.http.access")
 
 _ACCEPT_RETRY = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
 _ACCEPT_SKIP = (errno.ECONNABORTED, errno.EPROTO, errno.EPERM, errno.EAGAIN, errno.EINTR)
 _DRAIN_POLL_MAX = 0.05  # Go's Shutdown polls up to every 500 ms; a server here stops sooner
 
 
-def is_async_handler(app: object) -> bool:
-    """Whether ``app`` is an ``async def`` handler (function or object with one)."""
-    if inspect.iscoroutinefunction(app):
-        return True
-    call = getattr(app, "__call__", None)  # noqa: B004 - we want the bound method itself
-    return not inspect.isroutine(app) and inspect.iscoroutinefunction(call)
-
-
-@attrs.define
-class _Counters:
-    connections_total: int = 0
-    requests: int = 0
-    rejected: int = 0
-    bad_requests: int = 0
-    too_large: int = 0
-    timeouts: int = 0
-    handler_errors: int = 0
-
-
-class Server:
+class Server(ServerBase):
     """An HTTP/1.1 server whose connections and handlers run as Gs on a gmp runtime.
 
     ``app`` is a handler: ``def app(req: Request) -> Response`` or ``async def``. Pass a
@@ -127,70 +105,25 @@ class Server:
         ssl: _ssl.SSLContext | None = None,
         **options: Any,
     ) -> None:
-        if not callable(app):
-            raise TypeError(f"app must be a callable handler, got {type(app).__name__}")
-        if config is None:
-            config = ServerConfig(**options)
-        elif options:
-            config = attrs.evolve(config, **options)
         if ssl is not None and not isinstance(ssl, _ssl.SSLContext):
             raise TypeError(f"ssl must be an ssl.SSLContext, got {type(ssl).__name__}")
-        self.app = app
-        self.config = config
-        self.is_async = is_async_handler(app)
+        super().__init__(app, config, runtime, options)
+        config = self.config
         self.ssl = ssl if ssl is not None else tls_context(config)
-        # An Engine with a Logger writes the access line of every request it runs;
-        # the server then writes lines only for requests the app never saw.
-        self._app_logs = bool(getattr(app, "logs_requests", False))
-        self.runtime = runtime
-        self.addresses: list[tuple[str, int]] = []
         self._mu = threading.Lock()  # guards the counters, _inflight and _conns (srv.mu)
-        self._counters = _Counters()
-        self._inflight = 0
         self._conns: set[HTTPConn] = set()
         self._shutdown = threading.Event()
         self._force = False
-        self._stopping = False  # the drain began: a connection accepted now closes at once
         self._stop_ch: Chan[None] | None = None
         self._served = False
-        self._started = threading.Event()
         self._slots = Semaphore(config.max_connections)
 
     # -- public API ----------------------------------------------------------------
 
-    @property
-    def port(self) -> int:
-        """The port of the first listening socket (after the server started)."""
-        if not self.addresses:
-            raise RuntimeError("the server is not listening yet")
-        return self.addresses[0][1]
-
     def stats(self) -> ServerStats:
         """A snapshot of the counters (any thread)."""
-        c = self._counters
         with self._mu:
-            return ServerStats(
-                connections_open=len(self._conns),
-                connections_total=c.connections_total,
-                requests=c.requests,
-                inflight=self._inflight,
-                rejected=c.rejected,
-                bad_requests=c.bad_requests,
-                too_large=c.too_large,
-                timeouts=c.timeouts,
-                handler_errors=c.handler_errors,
-                wakeups=0,  # no second loop to wake: a G answers its own requests
-            )
-
-    @property
-    def draining(self) -> bool:
-        """True once a shutdown began: readiness probes should fail from then on."""
-        return self._shutdown.is_set()
-
-    @property
-    def listening(self) -> bool:
-        """True once the server accepts connections."""
-        return self._started.is_set()
+            return self._snapshot(0)  # no second loop to wake: a G answers its own requests
 
     def shutdown(self) -> None:
         """Begin a graceful shutdown (Go's ``Server.Shutdown``), from any thread or G;
@@ -214,10 +147,6 @@ class Server:
         if force:
             self.shutdown()
 
-    def wait_started(self, timeout: float | None = None) -> bool:
-        """Block until the server listens (for code that started it in another thread)."""
-        return self._started.wait(timeout)
-
     def run(self, *, handle_signals: bool = True) -> int:
         """Serve until SIGINT/SIGTERM (or :meth:`shutdown`), then shut down gracefully
         (Go's ``ListenAndServe`` plus the ``signal.Notify`` + ``Shutdown`` of a Go main).
@@ -228,13 +157,7 @@ class Server:
         rt = self.runtime
         owned = rt is None
         if rt is None:
-            rt = Runtime(
-                cfg.procs,
-                handoff_after=cfg.handoff_after,
-                sysmon_interval=cfg.sysmon_interval,
-                shutdown_timeout=cfg.shutdown_timeout,
-                cancel_grace=min(1.0, cfg.shutdown_timeout),
-            )
+            rt = self._new_runtime()
             self.runtime = rt
         try:
             # Handlers first: a signal that arrived after "listening" but before they
@@ -292,15 +215,7 @@ class Server:
             with self._mu:
                 stop = self._stop_ch = Chan()
                 pending = self._shutdown.is_set()
-            _log.info(
-                "listening",
-                addresses=[f"{h}:{p}" for h, p in self.addresses],
-                host=self.addresses[0][0],
-                port=self.addresses[0][1],
-                procs=self.runtime.procs,
-                handler="async" if self.is_async else "sync",
-                tls=self.ssl is not None,
-            )
+            self._log_listening(tls=self.ssl is not None)
             self._started.set()
             if not pending:
                 await stop.recv_ok()
@@ -545,21 +460,6 @@ class Server:
         with self._mu:
             c = self._counters
             setattr(c, name, getattr(c, name) + 1)
-
-    def _log_access(
-        self, req: Request, status: int, nbytes: int, started: float, *, app_ran: bool = True
-    ) -> None:
-        if self.config.access_log and not (app_ran and self._app_logs):
-            client = req.client
-            _access.info(
-                "request",
-                method=req.method,
-                path=req.path,
-                status=status,
-                bytes=nbytes,
-                ms=round((time.perf_counter() - started) * 1000, 3),
-                client=f"{client[0]}:{client[1]}" if client else None,
-            )
 
 
 def tls_context(config: ServerConfig) -> _ssl.SSLContext | None:

@@ -48,7 +48,6 @@ import threading
 import time
 from typing import Any
 
-import attrs
 import outcome
 import trio
 
@@ -70,14 +69,14 @@ from gmp.http.response import (
     encode_head,
     simple_response,
 )
-from gmp.http.server import _current_server, bind_socket, is_async_handler
+from gmp.http.server import _current_server, bind_socket
+from gmp.http.serverbase import ServerBase, access_logger
 from gmp.observe.log import get_logger
 from gmp.runtime.runtime import Runtime
 
 __all__ = ["TrioServer"]
 
 _log = get_logger("gmp.http.server")
-_access = get_logger("gmp.http.access")
 
 # What a connection is doing; the shutdown drain closes only IDLE ones at once.
 _IDLE = 0  # waiting for the first byte of the next request
@@ -104,18 +103,7 @@ class _Conn:
         self.deadline = math.inf
 
 
-@attrs.define
-class _Counters:
-    connections_total: int = 0
-    requests: int = 0
-    rejected: int = 0
-    bad_requests: int = 0
-    too_large: int = 0
-    timeouts: int = 0
-    handler_errors: int = 0
-
-
-class TrioServer:
+class TrioServer(ServerBase):
     """An HTTP/1.1 server on trio's event loop whose handlers run as Gs on a gmp runtime.
 
     ``app`` is a handler: ``def app(req: Request) -> Response`` or ``async def``. Pass a
@@ -132,27 +120,13 @@ class TrioServer:
         runtime: Runtime | None = None,
         **options: Any,
     ) -> None:
-        if not callable(app):
-            raise TypeError(f"app must be a callable handler, got {type(app).__name__}")
-        if config is None:
-            config = ServerConfig(**options)
-        elif options:
-            config = attrs.evolve(config, **options)
+        super().__init__(app, config, runtime, options)
+        config = self.config
         if config.certfile is not None:
             raise ValueError(
                 "TrioServer does not serve TLS: terminate it in front, or use gmp.http.Server"
             )
-        self.app = app
-        self.config = config
-        self.is_async = is_async_handler(app)
-        # An Engine with a Logger writes the access line of every request it runs;
-        # the server then writes lines only for requests the app never saw.
-        self._app_logs = bool(getattr(app, "logs_requests", False))
-        self.runtime = runtime
-        self.addresses: list[tuple[str, int]] = []
         self._owns_runtime = runtime is None
-        self._counters = _Counters()
-        self._inflight = 0
         self._conns: set[_Conn] = set()
         self._dispatcher: Dispatcher | None = None
         self._token: trio.lowlevel.TrioToken | None = None
@@ -160,45 +134,14 @@ class TrioServer:
         self._force = trio.Event()
         self._no_conns = trio.Event()
         self._reaper_scope = trio.CancelScope()
-        self._stopping = False
-        self._started = threading.Event()
         self._slots = trio.Semaphore(config.max_connections)
 
     # -- public API ----------------------------------------------------------------
 
-    @property
-    def port(self) -> int:
-        """The port of the first listening socket (after the server started)."""
-        if not self.addresses:
-            raise RuntimeError("the server is not listening yet")
-        return self.addresses[0][1]
-
     def stats(self) -> ServerStats:
         """A snapshot of the counters (read without locks; each field is one load)."""
-        c = self._counters
         d = self._dispatcher
-        return ServerStats(
-            connections_open=len(self._conns),
-            connections_total=c.connections_total,
-            requests=c.requests,
-            inflight=self._inflight,
-            rejected=c.rejected,
-            bad_requests=c.bad_requests,
-            too_large=c.too_large,
-            timeouts=c.timeouts,
-            handler_errors=c.handler_errors,
-            wakeups=d.wakeups if d is not None else 0,
-        )
-
-    @property
-    def draining(self) -> bool:
-        """True once a shutdown began: readiness probes should fail from then on."""
-        return self._shutdown.is_set()
-
-    @property
-    def listening(self) -> bool:
-        """True once the server accepts connections."""
-        return self._started.is_set()
+        return self._snapshot(d.wakeups if d is not None else 0)
 
     def shutdown(self) -> None:
         """Begin a graceful shutdown (trio's thread; idempotent). A second call after
@@ -220,10 +163,6 @@ class TrioServer:
 
         with contextlib.suppress(trio.RunFinishedError):
             token.run_sync_soon(go)
-
-    def wait_started(self, timeout: float | None = None) -> bool:
-        """Block until the server listens (for code that started it in another thread)."""
-        return self._started.wait(timeout)
 
     def run(self, *, handle_signals: bool = True) -> int:
         """Serve until SIGINT/SIGTERM (or :meth:`shutdown`), then shut down gracefully.
@@ -270,27 +209,14 @@ class TrioServer:
         listeners = sockets if sockets is not None else await self._bind()
         self.addresses = [(str(s.getsockname()[0]), int(s.getsockname()[1])) for s in listeners]
         if self.runtime is None:
-            self.runtime = Runtime(
-                cfg.procs,
-                handoff_after=cfg.handoff_after,
-                sysmon_interval=cfg.sysmon_interval,
-                shutdown_timeout=cfg.shutdown_timeout,
-                cancel_grace=min(1.0, cfg.shutdown_timeout),
-            )
+            self.runtime = self._new_runtime()
         try:
             async with trio.open_nursery() as conns:
                 conns.start_soon(self._reaper)
                 async with trio.open_nursery() as acceptors:
                     for listener in listeners:
                         acceptors.start_soon(self._accept_loop, listener, conns)
-                    _log.info(
-                        "listening",
-                        addresses=[f"{h}:{p}" for h, p in self.addresses],
-                        host=self.addresses[0][0],
-                        port=self.addresses[0][1],
-                        procs=self.runtime.procs,
-                        handler="async" if self.is_async else "sync",
-                    )
+                    self._log_listening()
                     task_status.started(self.addresses)
                     self._started.set()
                     await self._shutdown.wait()
@@ -508,7 +434,7 @@ class TrioServer:
                 counters.bad_requests += 1
             await self._send_error(sock, error)
             if cfg.access_log:
-                _access.info(
+                access_logger.info(
                     "request rejected",
                     status=error.status,
                     reason=error.reason,
@@ -798,18 +724,3 @@ class TrioServer:
                 for conn in self._conns:
                     if conn.deadline < now:
                         conn.scope.cancel()
-
-    def _log_access(
-        self, req: Request, status: int, nbytes: int, started: float, *, app_ran: bool = True
-    ) -> None:
-        if self.config.access_log and not (app_ran and self._app_logs):
-            client = req.client
-            _access.info(
-                "request",
-                method=req.method,
-                path=req.path,
-                status=status,
-                bytes=nbytes,
-                ms=round((time.perf_counter() - started) * 1000, 3),
-                client=f"{client[0]}:{client[1]}" if client else None,
-            )
