@@ -105,10 +105,10 @@ class Server(ServerBase):
         ssl: _ssl.SSLContext | None = None,
         **options: Any,
     ) -> None:
-        if ssl is not None and not isinstance(ssl, _ssl.SSLContext):
-            raise TypeError(f"ssl must be an ssl.SSLContext, got {type(ssl).__name__}")
         super().__init__(app, config, runtime, options)
         config = self.config
+        if ssl is not None and not isinstance(ssl, _ssl.SSLContext):
+            raise TypeError(f"ssl must be an ssl.SSLContext, got {type(ssl).__name__}")
         self.ssl = ssl if ssl is not None else tls_context(config)
         self._mu = threading.Lock()  # guards the counters, _inflight and _conns (srv.mu)
         self._conns: set[HTTPConn] = set()

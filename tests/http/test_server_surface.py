@@ -86,3 +86,10 @@ def test_before_serving_nothing_listens_and_the_counters_are_zero(cls: Any) -> N
         handler_errors=0,
         wakeups=0,
     )
+
+
+def test_server_names_a_bad_ssl_argument_after_a_bad_app() -> None:
+    with pytest.raises(TypeError, match=r"ssl must be an ssl\.SSLContext, got str"):
+        Server(plain, ssl="cert.pem")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="app must be a callable handler, got int"):
+        Server(42, ssl="cert.pem")  # type: ignore[arg-type]
