@@ -11,14 +11,19 @@ from typing import Any
 
 from gmp.http import Server
 
+# The server class ``running`` starts when none is given: the netpoller's Server, or
+# TrioServer for a module whose tests run against both (see test_http_server.py).
+SERVER_CLASS: Any = Server
+
 
 @contextmanager
-def running(app: Any, **options: Any) -> Iterator[Server]:
+def running(app: Any, *, server_class: Any = None, **options: Any) -> Iterator[Any]:
     """Serve ``app`` on 127.0.0.1 (ephemeral port) in a thread for the ``with`` block."""
     options.setdefault("procs", 1)
     options.setdefault("access_log", False)
     options.setdefault("shutdown_timeout", 5.0)
-    server = Server(app, port=0, **options)
+    cls = server_class if server_class is not None else SERVER_CLASS
+    server = cls(app, port=0, **options)
     errors: list[BaseException] = []
 
     def target() -> None:

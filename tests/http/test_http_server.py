@@ -1,4 +1,10 @@
-"""The HTTP server over real sockets on 127.0.0.1: every request runs as a G."""
+"""The HTTP servers over real sockets on 127.0.0.1: every request runs as a G.
+
+Every test runs against both servers, ``Server`` (gmp's network poller) and
+``TrioServer`` (trio's loop), which promise the same HTTP behaviour: the module's
+autouse fixture sets the class ``running`` starts, and the tests that start a server
+themselves take it from the fixture.
+"""
 
 from __future__ import annotations
 
@@ -7,15 +13,23 @@ import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
+import http_server_helpers
 import httpx
 import pytest
 from http_server_helpers import Reader, connect, get, running, wait_for
 
 import gmp
-from gmp.http import ClientDisconnected, Request, Response, Server
+from gmp.http import ClientDisconnected, Request, Response, Server, TrioServer
 
 pytestmark = pytest.mark.timeout(60)
+
+
+@pytest.fixture(autouse=True, params=[Server, TrioServer], ids=["netpoll", "trio"])
+def server_class(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Any:
+    monkeypatch.setattr(http_server_helpers, "SERVER_CLASS", request.param)
+    return request.param
 
 
 async def async_echo(req: Request) -> Response:
@@ -538,7 +552,7 @@ def test_backpressure_answers_503_with_retry_after_at_once():
 # -- graceful shutdown (in process; the subprocess tests use real signals) ------------------
 
 
-def test_shutdown_finishes_in_flight_requests_and_closes_idle_connections():
+def test_shutdown_finishes_in_flight_requests_and_closes_idle_connections(server_class: Any):
     gate = threading.Event()
     entered = threading.Event()
 
@@ -548,7 +562,7 @@ def test_shutdown_finishes_in_flight_requests_and_closes_idle_connections():
             gate.wait(10)
         return "done"
 
-    server = Server(handler, port=0, procs=1, access_log=False, shutdown_timeout=10)
+    server = server_class(handler, port=0, procs=1, access_log=False, shutdown_timeout=10)
     thread = threading.Thread(target=server.run, kwargs={"handle_signals": False})
     thread.start()
     assert server.wait_started(10)
@@ -571,12 +585,12 @@ def test_shutdown_finishes_in_flight_requests_and_closes_idle_connections():
     assert not thread.is_alive()
 
 
-def test_shutdown_deadline_cancels_requests_that_do_not_finish():
+def test_shutdown_deadline_cancels_requests_that_do_not_finish(server_class: Any):
     async def handler(req: Request) -> str:
         await gmp.sleep(30)  # a checkpoint: cancellation reaches it
         return "never"
 
-    server = Server(handler, port=0, procs=1, access_log=False, shutdown_timeout=0.3)
+    server = server_class(handler, port=0, procs=1, access_log=False, shutdown_timeout=0.3)
     thread = threading.Thread(target=server.run, kwargs={"handle_signals": False})
     thread.start()
     assert server.wait_started(10)
