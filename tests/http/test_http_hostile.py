@@ -1,9 +1,11 @@
 """Hostile and malformed input on real sockets: the server answers or closes, never dies,
-never leaks a G, and keeps serving everyone else."""
+never leaks a G, and keeps serving everyone else. Both servers (the netpoller's and
+TrioServer) are held to it."""
 
 from __future__ import annotations
 
 import socket
+from typing import Any
 
 import httpx
 import pytest
@@ -11,7 +13,7 @@ from http_server_helpers import Reader, connect, running, wait_for
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gmp.http import Request, Response
+from gmp.http import Request, Response, Server, TrioServer
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -60,9 +62,14 @@ def hostile(draw: st.DrawFn) -> bytes:
     return head + draw(st.binary(max_size=64))
 
 
-def test_hostile_bytes_never_break_the_server():
+SERVERS = pytest.mark.parametrize("server_class", [Server, TrioServer], ids=["netpoll", "trio"])
+
+
+@SERVERS
+def test_hostile_bytes_never_break_the_server(server_class: Any):
     with running(
         echo,
+        server_class=server_class,
         max_body=1000,
         max_header_bytes=2000,
         read_timeout=0.5,
@@ -103,8 +110,9 @@ def test_hostile_bytes_never_break_the_server():
         assert server.stats().handler_errors == 0
 
 
-def test_a_client_that_resets_mid_request_costs_nothing():
-    with running(echo) as server:
+@SERVERS
+def test_a_client_that_resets_mid_request_costs_nothing(server_class: Any):
+    with running(echo, server_class=server_class) as server:
         for _ in range(20):
             s = connect(server)
             s.sendall(b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\nabc")

@@ -19,7 +19,7 @@ from http_server_helpers import Response as WireResponse
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gmp.http import Request, Response, Server
+from gmp.http import Request, Response, Server, TrioServer
 from gmp.http.parser import MAX_CHUNK_EXT_BYTES, RequestParser, valid_host
 
 pytestmark = [pytest.mark.timeout(120), pytest.mark.shared_server]
@@ -446,10 +446,11 @@ def record(req: Request) -> Response:
     return Response(200, body=f"{req.method} {req.path} {len(req.body)}".encode())
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[Server]:
+@pytest.fixture(scope="module", params=[Server, TrioServer], ids=["netpoll", "trio"])
+def server(request: pytest.FixtureRequest) -> Iterator[Server]:
+    """Each test runs against both servers, which promise the same framing."""
     before = gmp_threads()
-    with running(record, linger_timeout=1.0) as srv:
+    with running(record, server_class=request.param, linger_timeout=1.0) as srv:
         yield srv
     wait_for(lambda: not gmp_threads() - before, what="the server's gmp threads to end")
 
