@@ -143,12 +143,23 @@ native_coroutine = _native_coroutine
 def gosched() -> Generator[Any, Any, None]:
     """Yield the P: the G goes to the tail of the global queue (Go's runtime.Gosched).
 
-    A coroutine: ``await gmp.gosched()``; dropping it unawaited warns.
+    A coroutine: ``await gmp.gosched()``; dropping it unawaited warns. A checkpoint: a
+    cancellation due before the yield, or made while the G waited to run again (a
+    deadline that passed meanwhile), is raised here.
     """
     m = tls.m
-    if m is None or m.curg is None:
+    g = m.curg if m is not None else None
+    if g is None:
         raise _not_in_g("gmp.gosched()")
     yield GOSCHED_TRAP
+    # trio's checkpoint() takes the schedule point first and the cancel point after it,
+    # so that a deadline the scheduler processed during the yield is seen at this
+    # checkpoint. The M checks before the yield (M._schedule); this is the after. Without
+    # it, ``with move_on_at(past): await gosched()`` ran on past its deadline, and a
+    # scope whose only checkpoint came after its deadline never caught it
+    # (tests/sync/test_cancel_deadlines.py). Two attribute loads when nothing is due.
+    if g.scope_cancelled or g.cancel_pending is not None:
+        raise_if_cancelled(g)
 
 
 @_native_coroutine("gmp.sleep")
@@ -162,9 +173,12 @@ def _sleep(seconds: float) -> Generator[Any, Any, None]:
 @_native_coroutine("gmp.sleep")
 def _yield() -> Generator[Any, Any, None]:
     m = tls.m
-    if m is None or m.curg is None:
+    g = m.curg if m is not None else None
+    if g is None:
         raise _not_in_g("gmp.sleep()")
     yield YIELD_TRAP
+    if g.scope_cancelled or g.cancel_pending is not None:  # the cancel point: see gosched
+        raise_if_cancelled(g)
 
 
 def sleep(seconds: float) -> Coroutine[Any, Any, None]:

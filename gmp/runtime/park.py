@@ -108,6 +108,7 @@ def checkpoint(g: G[Any]) -> Generator[Any, Any, None]:
     m = tls.m
     if m is not None and preempt_due(m.p):
         yield PREEMPT_TRAP
+        raise_if_cancelled(g)  # cancelled while it waited on the global queue (gosched)
 
 
 def raise_if_cancelled(g: G[Any]) -> None:

@@ -1,0 +1,155 @@
+"""Absolute deadlines (``move_on_at``, ``fail_at``, trio's functions of the same names) and
+the argument errors of every deadline scope.
+
+Laws:
+
+- ``move_on_at(d)`` is ``CancelScope(deadline=d)``: a G inside it past ``d`` is cancelled
+  at its next checkpoint, and the scope catches that cancellation;
+- a deadline already past when the scope is entered cancels at the first checkpoint
+  inside it, and the code after that checkpoint does not run;
+- ``gosched`` and ``sleep(0)`` are trio checkpoints: the schedule point, then the cancel
+  point. A cancellation made while the G waited to run again (a deadline whose timer
+  fired then, or another G's ``cancel()``) is raised by that checkpoint, not the next;
+- ``fail_at(d)`` raises ``TooSlowError`` naming the deadline if ``d`` passed inside it,
+  and nothing if the block ended first;
+- a bad number is refused when the scope is made, naming what was wrong: a non-number
+  (``bool`` included) is a ``TypeError``, NaN or a negative duration a ``ValueError``.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+import gmp
+
+
+def test_move_on_at_cancels_a_parked_g_at_its_deadline() -> None:
+    async def main() -> tuple[bool, float, float]:
+        deadline = time.monotonic() + 0.02
+        with gmp.move_on_at(deadline) as scope:
+            await gmp.sleep(30)
+        return scope.cancelled_caught, scope.deadline, deadline
+
+    caught, seen, asked = gmp.run(main, procs=1)
+    assert caught
+    assert seen == asked
+
+
+CHECKPOINTS = pytest.mark.parametrize(
+    "checkpoint", [gmp.gosched, lambda: gmp.sleep(0)], ids=["gosched", "sleep0"]
+)
+
+
+@CHECKPOINTS
+def test_a_deadline_already_past_cancels_at_the_first_checkpoint(
+    checkpoint: Callable[[], Any],
+) -> None:
+    async def main() -> tuple[bool, list[str]]:
+        steps: list[str] = []
+        with gmp.move_on_at(time.monotonic() - 1.0) as scope:
+            steps.append("entered")  # no checkpoint yet: this runs
+            await checkpoint()
+            steps.append("after the checkpoint")
+        return scope.cancelled_caught, steps
+
+    assert gmp.run(main, procs=1) == (True, ["entered"])
+
+
+@CHECKPOINTS
+def test_a_deadline_passed_while_computing_is_caught_at_the_next_checkpoint(
+    checkpoint: Callable[[], Any],
+) -> None:
+    # The deadline's timer has not fired when the G reaches the checkpoint (nothing ran
+    # the timers while it computed): it fires while the G waits to run again, and the
+    # checkpoint must still raise it, as trio's does (schedule point, then cancel point).
+    async def main() -> tuple[bool, list[str]]:
+        steps: list[str] = []
+        with gmp.move_on_after(0.005) as scope:
+            end = time.monotonic() + 0.02
+            while time.monotonic() < end:  # computes past the deadline, no checkpoint
+                pass
+            await checkpoint()
+            steps.append("after the checkpoint")
+        return scope.cancelled_caught, steps
+
+    assert gmp.run(main, procs=1) == (True, [])
+
+
+@CHECKPOINTS
+def test_a_cancel_made_during_the_yield_is_raised_by_that_checkpoint(
+    checkpoint: Callable[[], Any],
+) -> None:
+    async def cancel(scope: gmp.CancelScope) -> None:
+        scope.cancel()
+
+    async def main() -> tuple[bool, list[str]]:
+        steps: list[str] = []
+        with gmp.CancelScope() as scope:
+            h = gmp.go(cancel, scope)  # runs while this G yields
+            await checkpoint()
+            steps.append("after the checkpoint")
+        await h.join()
+        return scope.cancelled_caught, steps
+
+    assert gmp.run(main, procs=1) == (True, [])
+
+
+def test_fail_at_raises_too_slow_naming_the_deadline() -> None:
+    async def main() -> float:
+        deadline = time.monotonic() + 0.01
+        with pytest.raises(gmp.TooSlowError, match=r"deadline passed \(\d+\.\d{6} monotonic\)"):
+            with gmp.fail_at(deadline):
+                await gmp.sleep(30)
+        return deadline
+
+    gmp.run(main, procs=1)
+
+
+def test_fail_at_left_before_its_deadline_raises_nothing() -> None:
+    async def main() -> bool:
+        with gmp.fail_at(time.monotonic() + 30) as scope:
+            await gmp.sleep(0.001)
+        return scope.cancelled_caught
+
+    assert gmp.run(main, procs=1) is False
+
+
+@pytest.mark.parametrize("make", [gmp.move_on_after, gmp.fail_after], ids=["move_on", "fail"])
+@pytest.mark.parametrize(
+    ("seconds", "error", "message"),
+    [
+        ("1", TypeError, "expected a number of seconds, got str"),
+        (True, TypeError, "expected a number of seconds, got bool"),
+        (None, TypeError, "expected a number of seconds, got NoneType"),
+        (-0.5, ValueError, "expected a non-negative number of seconds, got -0.5"),
+        (math.nan, ValueError, "expected a non-negative number of seconds, got nan"),
+    ],
+)
+def test_a_bad_duration_is_refused_naming_it(
+    make: Callable[[Any], Any], seconds: Any, error: type[Exception], message: str
+) -> None:
+    with pytest.raises(error, match=message):
+        make(seconds)
+
+
+@pytest.mark.parametrize(
+    "make", [gmp.move_on_at, gmp.fail_at, lambda d: gmp.CancelScope(deadline=d)]
+)
+@pytest.mark.parametrize(
+    ("deadline", "error", "message"),
+    [
+        ("soon", TypeError, "deadline must be a number, got str"),
+        (False, TypeError, "deadline must be a number, got bool"),
+        (math.nan, ValueError, "deadline must not be NaN"),
+    ],
+)
+def test_a_bad_deadline_is_refused_naming_it(
+    make: Callable[[Any], Any], deadline: Any, error: type[Exception], message: str
+) -> None:
+    with pytest.raises(error, match=message):
+        make(deadline)
