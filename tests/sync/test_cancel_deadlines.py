@@ -102,9 +102,11 @@ def test_a_cancel_made_during_the_yield_is_raised_by_that_checkpoint(
 def test_fail_at_raises_too_slow_naming_the_deadline() -> None:
     async def main() -> float:
         deadline = time.monotonic() + 0.01
-        with pytest.raises(gmp.TooSlowError, match=r"deadline passed \(\d+\.\d{6} monotonic\)"):
-            with gmp.fail_at(deadline):
-                await gmp.sleep(30)
+        too_slow = pytest.raises(
+            gmp.TooSlowError, match=r"deadline passed \(\d+\.\d{6} monotonic\)"
+        )
+        with too_slow, gmp.fail_at(deadline):
+            await gmp.sleep(30)
         return deadline
 
     gmp.run(main, procs=1)
