@@ -2,7 +2,8 @@
 
 :class:`~gmp.http.Server` serves on gmp's network poller and :class:`~gmp.http.TrioServer`
 on trio's loop. They differ in who owns the sockets and how a finished handler reaches
-its connection, and in nothing a caller sees:
+its connection, and in little a caller sees (TrioServer serves no TLS, and only it
+counts wake-ups of its loop). What they share:
 
 - the arguments and their errors;
 - the counters and :meth:`stats`;
