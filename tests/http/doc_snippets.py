@@ -29,6 +29,7 @@ DOCS = (
     "docs/observability.md",
     "docs/simulator.md",
     "docs/net.md",
+    "docs/cancellation.md",
 )
 """The documents whose examples are run by the tests and type-checked by make lint."""
 
