@@ -12,6 +12,10 @@ Laws:
   fired then, or another G's ``cancel()``) is raised by that checkpoint, not the next;
 - ``fail_at(d)`` raises ``TooSlowError`` naming the deadline if ``d`` passed inside it,
   and nothing if the block ended first;
+- a G parked in any waiting primitive (a mutex, read lock, semaphore, WaitGroup, a
+  channel's send or receive, ``select``, the nil channel, a join) wakes with the
+  cancellation when its scope's deadline passes; a cancelled ``Cond.wait`` holds its
+  lock again, as Go's and trio's do;
 - a bad number is refused when the scope is made, naming what was wrong: a non-number
   (``bool`` included) is a ``TypeError``, NaN or a negative duration a ``ValueError``.
 """
@@ -155,3 +159,112 @@ def test_a_bad_deadline_is_refused_naming_it(
 ) -> None:
     with pytest.raises(error, match=message):
         make(deadline)
+
+
+async def _sleeper() -> None:
+    await gmp.sleep(3600)
+
+
+async def _held_mutex() -> gmp.Mutex:
+    mu = gmp.Mutex()
+    await mu.lock()
+    return mu
+
+
+async def _held_rwmutex() -> gmp.RWMutex:
+    rw = gmp.RWMutex()
+    await rw.lock()
+    return rw
+
+
+async def _taken_semaphore() -> gmp.Semaphore:
+    sem = gmp.Semaphore(1)
+    await sem.acquire()
+    return sem
+
+
+async def _waitgroup_of_one() -> gmp.WaitGroup:
+    wg = gmp.WaitGroup()
+    wg.add(1)
+    return wg
+
+
+async def _mutex_wait() -> Any:
+    return (await _held_mutex()).lock()
+
+
+async def _rwmutex_wait() -> Any:
+    return (await _held_rwmutex()).rlock()
+
+
+async def _semaphore_wait() -> Any:
+    return (await _taken_semaphore()).acquire()
+
+
+async def _waitgroup_wait() -> Any:
+    return (await _waitgroup_of_one()).wait()
+
+
+async def _recv_wait() -> Any:
+    return gmp.Chan[int]().recv()
+
+
+async def _send_wait() -> Any:
+    return gmp.Chan[int]().send(1)
+
+
+async def _select_wait() -> Any:
+    return gmp.select(gmp.Recv(gmp.Chan[int]()))
+
+
+async def _nil_wait() -> Any:
+    return gmp.Chan.nil().recv()
+
+
+async def _join_wait() -> Any:
+    return gmp.go(_sleeper).join()
+
+
+@pytest.mark.parametrize(
+    "wait",
+    [
+        _mutex_wait,
+        _rwmutex_wait,
+        _semaphore_wait,
+        _waitgroup_wait,
+        _recv_wait,
+        _send_wait,
+        _select_wait,
+        _nil_wait,
+        _join_wait,
+    ],
+    ids=lambda f: f.__name__.strip("_"),
+)
+def test_a_g_parked_in_any_waiting_primitive_wakes_at_its_deadline(
+    wait: Callable[[], Any],
+) -> None:
+    # docs/cancellation.md: "A G that is parked when its scope is cancelled wakes at once
+    # with Cancelled, wherever it waits." The wait never completes on its own.
+    async def main() -> bool:
+        awaitable = await wait()
+        with gmp.move_on_after(0.01) as scope:
+            await awaitable
+        return scope.cancelled_caught
+
+    assert gmp.run(main, procs=1) is True
+
+
+def test_a_cond_wait_cancelled_holds_the_lock_again() -> None:
+    # Go's Cond.Wait and trio's Condition.wait return holding the lock, cancelled or not:
+    # the caller's unlock (``async with mu``) must not fail.
+    async def main() -> bool:
+        mu = gmp.Mutex()
+        cond = gmp.Cond(mu)
+        await mu.lock()
+        with gmp.move_on_after(0.01) as scope:
+            await cond.wait()
+        held = mu.locked()
+        mu.unlock()
+        return scope.cancelled_caught and held
+
+    assert gmp.run(main, procs=1) is True
