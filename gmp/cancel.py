@@ -26,7 +26,7 @@ from typing import Any
 from gmp.errors import Cancelled, TooSlowError
 from gmp.runtime.g import G
 from gmp.runtime.park import current, park, raise_if_cancelled, ready
-from gmp.runtime.scheduler import Scheduler
+from gmp.runtime.scheduler import SCOPE_FRESH, Scheduler
 from gmp.runtime.traps import tls
 
 
@@ -38,6 +38,7 @@ class CancelScope:
         "_entry",
         "_g",
         "_rt",
+        "_state",
         "_timer",
         "cancel_called",
         "cancelled_caught",
@@ -46,11 +47,7 @@ class CancelScope:
     )
 
     def __init__(self, *, deadline: float = math.inf, shield: bool = False) -> None:
-        if isinstance(deadline, bool) or not isinstance(deadline, int | float):
-            raise TypeError(f"deadline must be a number, got {type(deadline).__name__}")
-        if math.isnan(deadline):
-            raise ValueError("deadline must not be NaN")
-        self._deadline = float(deadline)
+        self._deadline = _check_deadline(deadline)
         self.shield = bool(shield)
         self.cancel_called = False
         self.cancelled_caught = False
@@ -58,7 +55,12 @@ class CancelScope:
         self.gs: set[G[Any]] = set()
         self._g: G[Any] | None = None
         self._rt: Scheduler | None = None
+        # The deadline's timer and where the scope is (SCOPE_FRESH, _INSIDE, _LEFT): both
+        # written under the scheduler lock only (Scheduler.scope_enter, scope_exit,
+        # scope_cancel, scope_set_deadline), so a deadline moved from another thread
+        # never races the entry, the exit or the timer firing.
         self._timer: Any = None
+        self._state = SCOPE_FRESH
         # Orders entry against a cancel() that finds the scope not entered yet: without
         # it, cancel() could read _rt as None, the G enter and park, and only then
         # cancel() record cancel_called, waking nobody (a lost wakeup).
@@ -70,8 +72,25 @@ class CancelScope:
 
     @property
     def deadline(self) -> float:
-        """Absolute deadline on ``time.monotonic()``'s clock (inf: none)."""
+        """Absolute deadline on ``time.monotonic()``'s clock (inf: none).
+
+        Assignable, as trio's is, from any G or thread: before the scope is entered
+        (armed at entry), while a G is inside it (the old deadline is disarmed and the
+        new one armed; one already past cancels the scope as soon as an M runs its
+        timers), or after (no effect). A cancelled scope stays cancelled. The idle
+        timeout idiom: ``scope.deadline = time.monotonic() + idle`` after each message.
+        """
         return self._deadline
+
+    @deadline.setter
+    def deadline(self, value: float) -> None:
+        value = _check_deadline(value)
+        with self._entry:
+            rt = self._rt
+            if rt is None:  # not entered: scope_enter arms what it finds
+                self._deadline = value
+                return
+        rt.scope_set_deadline(self, value)
 
     def __enter__(self) -> CancelScope:
         g = current()
@@ -81,7 +100,7 @@ class CancelScope:
         with self._entry:
             self._g = g
             self._rt = rt
-        self._timer = rt.scope_enter(g, self, self._deadline, self._deadline_reached)
+        rt.scope_enter(g, self)
         return self
 
     def __exit__(
@@ -95,16 +114,19 @@ class CancelScope:
         assert g is not None and rt is not None
         if current() is not g:
             raise RuntimeError("a CancelScope must be exited by the G that entered it")
-        timer = self._timer
-        self._timer = None
-        rt.scope_exit(g, self, timer)
+        rt.scope_exit(g, self)
         if isinstance(exc, Cancelled) and exc.scope is self:
             self.cancelled_caught = True
             return True
         return False
 
     def _deadline_reached(self) -> None:
-        self.cancel()
+        # The timer's payload, run without the scheduler lock after the timer fired:
+        # the deadline may have been moved later meanwhile, so the scheduler checks it
+        # again under its lock before cancelling.
+        rt = self._rt
+        if rt is not None:
+            rt.scope_cancel(self, at_deadline=True)
 
     def cancel(self) -> None:
         """Cancel every G inside the scope; parked ones wake with Cancelled at once.
@@ -118,7 +140,15 @@ class CancelScope:
                 # checkpoint; it cannot be parked inside a scope it has not entered).
                 self.cancel_called = True
                 return
-        rt.scope_cancel(self, self._timer)
+        rt.scope_cancel(self)
+
+
+def _check_deadline(deadline: object) -> float:
+    if isinstance(deadline, bool) or not isinstance(deadline, int | float):
+        raise TypeError(f"deadline must be a number, got {type(deadline).__name__}")
+    if math.isnan(deadline):
+        raise ValueError("deadline must not be NaN")
+    return float(deadline)
 
 
 def move_on_at(deadline: float, *, shield: bool = False) -> CancelScope:

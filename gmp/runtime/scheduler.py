@@ -53,6 +53,8 @@ _log = get_logger("gmp.runtime")
 _DEAD = gcore.DEAD
 _WAITING = gcore.WAITING
 _CO_COROUTINE = inspect.CO_COROUTINE
+# Where a cancel scope is (gmp.cancel.CancelScope._state), written under the lock.
+SCOPE_FRESH, SCOPE_INSIDE, SCOPE_LEFT = 0, 1, 2
 _FunctionType = types.FunctionType
 
 DEFAULT_MAX_THREADS = 10_000
@@ -878,25 +880,27 @@ class Scheduler:
 
     # -- cancel scopes (gmp.cancel): every trap reads g.scope_cancelled, set here ----------
 
-    def scope_enter(
-        self, g: G[Any], scope: Any, deadline: float, on_deadline: Callable[[], object]
-    ) -> Timer | None:
+    def scope_enter(self, g: G[Any], scope: Any) -> None:
         """``g`` enters ``scope`` (innermost); arm its deadline unless it is infinite or
-        the scope is already cancelled. Returns the deadline's timer."""
+        the scope is already cancelled."""
         with self.lock:
             if g.scopes is None:
                 g.scopes = [scope]
             else:
                 g.scopes.append(scope)
             scope.gs.add(g)
+            scope._state = SCOPE_INSIDE
             if scope.cancel_called:  # cancelled before it was entered
                 g.scope_cancelled = True
-                return None
-            if deadline != math.inf:
-                return self.add_timer_locked(deadline, on_deadline)
-            return None
+                return
+            self._arm_scope_locked(scope)
 
-    def scope_exit(self, g: G[Any], scope: Any, timer: Timer | None) -> None:
+    def _arm_scope_locked(self, scope: Any) -> None:
+        deadline = scope._deadline
+        if deadline != math.inf:
+            scope._timer = self.add_timer_locked(deadline, scope._deadline_reached)
+
+    def scope_exit(self, g: G[Any], scope: Any) -> None:
         """``g`` leaves ``scope``, which must be its innermost; its deadline is disarmed."""
         with self.lock:
             scopes = g.scopes
@@ -913,17 +917,47 @@ class Scheduler:
                 # cancelled scope keeps the checkpoints asking cancel_exc.
                 g.scope_cancelled = any(s.cancel_called for s in scopes)
             scope.gs.discard(g)
+            scope._state = SCOPE_LEFT
+            timer = scope._timer
             if timer is not None:
+                scope._timer = None
                 timer.cancel()
 
-    def scope_cancel(self, scope: Any, timer: Timer | None) -> bool:
+    def scope_set_deadline(self, scope: Any, deadline: float) -> None:
+        """Move ``scope``'s deadline (trio's ``scope.deadline = ...``): while a G is
+        inside and the scope is not cancelled, disarm the old timer and arm the new one.
+        Before the entry the value is simply kept (scope_enter arms it); after the exit
+        it changes nothing."""
+        with self.lock:
+            scope._deadline = deadline
+            if scope._state != SCOPE_INSIDE or scope.cancel_called:
+                return
+            old = scope._timer
+            if old is not None:
+                scope._timer = None
+                old.cancel()
+            self._arm_scope_locked(scope)
+            if scope._timer is not None and needs_wakep(self.core):
+                # As at_func: a parked M sleeps until the timers it knew of; one must
+                # look again in case this one is earlier.
+                self.wakep()
+
+    def scope_cancel(self, scope: Any, *, at_deadline: bool = False) -> bool:
         """Mark ``scope`` cancelled and wake every parked G inside it (trio's
-        CancelScope.cancel). False if it was cancelled already."""
+        CancelScope.cancel). False if it was cancelled already.
+
+        ``at_deadline``: called by the deadline's timer, which fired before this took
+        the lock; it cancels only if the scope is still entered and its deadline (which
+        scope_set_deadline may have moved later) has passed."""
         with self.lock:
             if scope.cancel_called:
                 return False
+            if at_deadline and (scope._state != SCOPE_INSIDE or time.monotonic() < scope._deadline):
+                return False
             scope.cancel_called = True
+            timer = scope._timer
             if timer is not None:
+                scope._timer = None
                 timer.cancel()
             # Every G inside learns through its scope_cancelled hint, set here under our
             # lock. A running G reads the hint without the lock at its next checkpoint:

@@ -16,6 +16,11 @@ Laws:
   channel's send or receive, ``select``, the nil channel, a join) wakes with the
   cancellation when its scope's deadline passes; a cancelled ``Cond.wait`` holds its
   lock again, as Go's and trio's do;
+- ``scope.deadline`` may be assigned from any G or thread, as trio's: before entry it is
+  armed at entry; inside, the old deadline is disarmed and the new one armed (moved
+  later, the old one cancels nothing, even if its timer already fired; moved into the
+  past, a parked G wakes); after the exit, or on a cancelled scope, only the value
+  changes;
 - a bad number is refused when the scope is made, naming what was wrong: a non-number
   (``bool`` included) is a ``TypeError``, NaN or a negative duration a ``ValueError``.
 """
@@ -23,6 +28,7 @@ Laws:
 from __future__ import annotations
 
 import math
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -268,3 +274,136 @@ def test_a_cond_wait_cancelled_holds_the_lock_again() -> None:
         return scope.cancelled_caught and held
 
     assert gmp.run(main, procs=1) is True
+
+
+# -- moving a deadline (trio's ``scope.deadline = ...``) ----------------------------------
+
+
+def test_a_deadline_moved_later_before_it_passes_cancels_nothing() -> None:
+    async def main() -> bool:
+        with gmp.move_on_after(0.01) as scope:
+            scope.deadline = math.inf
+            await gmp.sleep(0.05)  # past the first deadline
+        return scope.cancelled_caught
+
+    assert gmp.run(main, procs=1) is False
+
+
+def test_a_deadline_set_on_an_open_scope_cancels_at_it() -> None:
+    async def main() -> tuple[bool, float]:
+        with gmp.CancelScope() as scope:
+            scope.deadline = time.monotonic() + 0.01
+            await gmp.sleep(3600)
+        return scope.cancelled_caught, scope.deadline
+
+    caught, deadline = gmp.run(main, procs=1)
+    assert caught and deadline != math.inf
+
+
+def test_a_deadline_set_before_entry_is_armed_at_entry() -> None:
+    async def main() -> bool:
+        scope = gmp.CancelScope()
+        scope.deadline = time.monotonic() + 0.01
+        with scope:
+            await gmp.sleep(3600)
+        return scope.cancelled_caught
+
+    assert gmp.run(main, procs=1) is True
+
+
+@pytest.mark.parametrize("procs", [1, 2])
+def test_another_g_moving_the_deadline_into_the_past_wakes_the_parked_g(procs: int) -> None:
+    async def main() -> bool:
+        scope = gmp.CancelScope()
+        parked = gmp.Chan[None](1)
+
+        async def sleeper() -> bool:
+            with scope:
+                await parked.send(None)
+                await gmp.sleep(3600)
+            return scope.cancelled_caught
+
+        h = gmp.go(sleeper)
+        await parked.recv()  # the sleeper is inside the scope
+        scope.deadline = time.monotonic() - 1.0
+        return await h.join()
+
+    assert gmp.run(main, procs=procs) is True
+
+
+def test_a_thread_outside_the_runtime_may_move_the_deadline() -> None:
+    with gmp.Runtime(procs=1) as rt:
+        scope = gmp.CancelScope()
+        inside = threading.Event()
+
+        async def sleeper() -> bool:
+            with scope:
+                inside.set()
+                await gmp.sleep(3600)
+            return scope.cancelled_caught
+
+        h = rt.go(sleeper)
+        assert inside.wait(10)
+        scope.deadline = time.monotonic() + 0.01  # from this thread: armed on P0
+        assert h.result(timeout=10) is True
+
+
+def test_the_idle_timeout_idiom_resets_on_each_message() -> None:
+    # The scope expires only once the messages stop: every message moves the deadline.
+    async def main() -> tuple[int, bool]:
+        ch = gmp.Chan[int](8)
+        for i in range(5):
+            await ch.send(i)
+        got = 0
+        with gmp.move_on_after(0.5) as idle:
+            while True:
+                await ch.recv()
+                got += 1
+                idle.deadline = time.monotonic() + 0.05
+        return got, idle.cancelled_caught
+
+    assert gmp.run(main, procs=1) == (5, True)
+
+
+def test_a_timer_that_fired_before_the_deadline_moved_later_cancels_nothing() -> None:
+    # The deadline's timer runs its payload without the scheduler lock, after it fired;
+    # if the deadline moved later meanwhile, the payload must not cancel the scope.
+    async def main() -> tuple[bool, bool]:
+        with gmp.CancelScope() as scope:
+            scope.deadline = time.monotonic() + 3600
+            scope._deadline_reached()  # a stale firing of an earlier deadline
+            await gmp.sleep(0)
+        return scope.cancel_called, scope.cancelled_caught
+
+    assert gmp.run(main, procs=1) == (False, False)
+
+
+def test_moving_the_deadline_of_a_left_or_cancelled_scope_changes_nothing_else() -> None:
+    async def main() -> tuple[bool, bool, float]:
+        with gmp.CancelScope() as left:
+            pass
+        left.deadline = time.monotonic() - 1.0  # after the exit: only the value
+        with gmp.CancelScope() as cancelled:
+            cancelled.cancel()
+            cancelled.deadline = math.inf  # stays cancelled
+            await gmp.sleep(0)
+        return left.cancel_called, cancelled.cancelled_caught, cancelled.deadline
+
+    assert gmp.run(main, procs=1) == (False, True, math.inf)
+
+
+@pytest.mark.parametrize(
+    ("deadline", "error", "message"),
+    [
+        ("soon", TypeError, "deadline must be a number, got str"),
+        (True, TypeError, "deadline must be a number, got bool"),
+        (math.nan, ValueError, "deadline must not be NaN"),
+    ],
+)
+def test_a_bad_deadline_assigned_is_refused(
+    deadline: Any, error: type[Exception], message: str
+) -> None:
+    scope = gmp.CancelScope()
+    with pytest.raises(error, match=message):
+        scope.deadline = deadline
+    assert scope.deadline == math.inf
