@@ -26,7 +26,7 @@ from typing import Any
 from gmp.errors import Cancelled, TooSlowError
 from gmp.runtime.g import G
 from gmp.runtime.park import current, park, raise_if_cancelled, ready
-from gmp.runtime.scheduler import SCOPE_FRESH, Scheduler
+from gmp.runtime.scheduler import Scheduler
 from gmp.runtime.traps import tls
 
 
@@ -38,7 +38,6 @@ class CancelScope:
         "_entry",
         "_g",
         "_rt",
-        "_state",
         "_timer",
         "cancel_called",
         "cancelled_caught",
@@ -55,12 +54,10 @@ class CancelScope:
         self.gs: set[G[Any]] = set()
         self._g: G[Any] | None = None
         self._rt: Scheduler | None = None
-        # The deadline's timer and where the scope is (SCOPE_FRESH, _INSIDE, _LEFT): both
-        # written under the scheduler lock only (Scheduler.scope_enter, scope_exit,
-        # scope_cancel, scope_set_deadline), so a deadline moved from another thread
-        # never races the entry, the exit or the timer firing.
+        # The deadline's timer: written under the scheduler lock only (Scheduler.
+        # scope_enter, scope_exit, scope_cancel, scope_set_deadline), so a deadline moved
+        # from another thread never races the entry, the exit or the timer firing.
         self._timer: Any = None
-        self._state = SCOPE_FRESH
         # Orders entry against a cancel() that finds the scope not entered yet: without
         # it, cancel() could read _rt as None, the G enter and park, and only then
         # cancel() record cancel_called, waking nobody (a lost wakeup).
@@ -121,12 +118,12 @@ class CancelScope:
         return False
 
     def _deadline_reached(self) -> None:
-        # The timer's payload, run without the scheduler lock after the timer fired:
-        # the deadline may have been moved later meanwhile, so the scheduler checks it
-        # again under its lock before cancelling.
+        # The timer's payload (armed only once entered, so _rt is set), run without the
+        # scheduler lock after the timer fired: the deadline may have moved later
+        # meanwhile, so the scheduler checks it again under its lock before cancelling.
         rt = self._rt
-        if rt is not None:
-            rt.scope_cancel(self, at_deadline=True)
+        assert rt is not None
+        rt.scope_deadline_passed(self)
 
     def cancel(self) -> None:
         """Cancel every G inside the scope; parked ones wake with Cancelled at once.

@@ -53,8 +53,6 @@ _log = get_logger("gmp.runtime")
 _DEAD = gcore.DEAD
 _WAITING = gcore.WAITING
 _CO_COROUTINE = inspect.CO_COROUTINE
-# Where a cancel scope is (gmp.cancel.CancelScope._state), written under the lock.
-SCOPE_FRESH, SCOPE_INSIDE, SCOPE_LEFT = 0, 1, 2
 _FunctionType = types.FunctionType
 
 DEFAULT_MAX_THREADS = 10_000
@@ -872,11 +870,15 @@ class Scheduler:
             if self.stopping:
                 raise RuntimeClosedError("this runtime is closed; it fires no more timers")
             t = self.add_timer_locked(float(when), fn)
-            if needs_wakep(self.core):
-                # Go's wakeNetPoller: the parked Ms sleep until the timers they knew
-                # of; one of them must look again and sleep until this one instead.
-                self.wakep()
+            self._wake_for_timer_locked()
         return TimerHandle(self, t)
+
+    def _wake_for_timer_locked(self) -> None:
+        """Go's wakeNetPoller after a timer armed outside the M loop (at_func, a moved
+        scope deadline): the parked Ms sleep until the timers they knew of; one of them
+        must look again and sleep until this one instead."""
+        if needs_wakep(self.core):
+            self.wakep()
 
     # -- cancel scopes (gmp.cancel): every trap reads g.scope_cancelled, set here ----------
 
@@ -889,11 +891,17 @@ class Scheduler:
             else:
                 g.scopes.append(scope)
             scope.gs.add(g)
-            scope._state = SCOPE_INSIDE
             if scope.cancel_called:  # cancelled before it was entered
                 g.scope_cancelled = True
                 return
             self._arm_scope_locked(scope)
+
+    @staticmethod
+    def _scope_inside_locked(scope: Any) -> bool:
+        """Whether the G that entered ``scope`` is inside it now: scope_enter adds it to
+        ``scope.gs`` and scope_exit takes it out, both under the lock."""
+        g = scope._g
+        return g is not None and g in scope.gs
 
     def _arm_scope_locked(self, scope: Any) -> None:
         deadline = scope._deadline
@@ -917,7 +925,6 @@ class Scheduler:
                 # cancelled scope keeps the checkpoints asking cancel_exc.
                 g.scope_cancelled = any(s.cancel_called for s in scopes)
             scope.gs.discard(g)
-            scope._state = SCOPE_LEFT
             timer = scope._timer
             if timer is not None:
                 scope._timer = None
@@ -930,46 +937,50 @@ class Scheduler:
         it changes nothing."""
         with self.lock:
             scope._deadline = deadline
-            if scope._state != SCOPE_INSIDE or scope.cancel_called:
+            if scope.cancel_called or not self._scope_inside_locked(scope):
                 return
             old = scope._timer
             if old is not None:
                 scope._timer = None
                 old.cancel()
             self._arm_scope_locked(scope)
-            if scope._timer is not None and needs_wakep(self.core):
-                # As at_func: a parked M sleeps until the timers it knew of; one must
-                # look again in case this one is earlier.
-                self.wakep()
+            if scope._timer is not None:
+                self._wake_for_timer_locked()
 
-    def scope_cancel(self, scope: Any, *, at_deadline: bool = False) -> bool:
+    def scope_cancel(self, scope: Any) -> bool:
         """Mark ``scope`` cancelled and wake every parked G inside it (trio's
-        CancelScope.cancel). False if it was cancelled already.
-
-        ``at_deadline``: called by the deadline's timer, which fired before this took
-        the lock; it cancels only if the scope is still entered and its deadline (which
-        scope_set_deadline may have moved later) has passed."""
+        CancelScope.cancel). False if it was cancelled already."""
         with self.lock:
-            if scope.cancel_called:
+            return self._scope_cancel_locked(scope)
+
+    def scope_deadline_passed(self, scope: Any) -> bool:
+        """The deadline timer's payload (CancelScope._deadline_reached), run without the
+        lock after the timer fired: cancel ``scope`` only if it is still entered and its
+        deadline, which scope_set_deadline may have moved later meanwhile, has passed."""
+        with self.lock:
+            if not self._scope_inside_locked(scope) or time.monotonic() < scope._deadline:
                 return False
-            if at_deadline and (scope._state != SCOPE_INSIDE or time.monotonic() < scope._deadline):
-                return False
-            scope.cancel_called = True
-            timer = scope._timer
-            if timer is not None:
-                scope._timer = None
-                timer.cancel()
-            # Every G inside learns through its scope_cancelled hint, set here under our
-            # lock. A running G reads the hint without the lock at its next checkpoint:
-            # a stale False there only delays delivery to the checkpoint after (the same
-            # as reading cancel_called itself, which cancel_exc always did unlocked); a
-            # parking G reads it under our lock (M._schedule's Park case), so either it
-            # sees True and takes itself back (M._after_park) or it is parked when we
-            # get here and interrupt() wakes it.
-            for g in list(scope.gs):
-                g.scope_cancelled = True
-                self.interrupt(g)
-            return True
+            return self._scope_cancel_locked(scope)
+
+    def _scope_cancel_locked(self, scope: Any) -> bool:
+        if scope.cancel_called:
+            return False
+        scope.cancel_called = True
+        timer = scope._timer
+        if timer is not None:
+            scope._timer = None
+            timer.cancel()
+        # Every G inside learns through its scope_cancelled hint, set here under our
+        # lock. A running G reads the hint without the lock at its next checkpoint: a
+        # stale False there only delays delivery to the checkpoint after (the same as
+        # reading cancel_called itself, which cancel_exc always did unlocked); a parking
+        # G reads it under our lock (M._schedule's Park case), so either it sees True and
+        # takes itself back (M._after_park) or it is parked when we get here and
+        # interrupt() wakes it.
+        for g in list(scope.gs):
+            g.scope_cancelled = True
+            self.interrupt(g)
+        return True
 
     def after_func(self, delay: float, fn: Callable[[], object]) -> TimerHandle:
         """Call ``fn()`` once, ``delay`` seconds from now (Go's ``time.AfterFunc``);
